@@ -1,0 +1,111 @@
+//! The values the Raft core reads and writes: identifiers, log entries, durable hard state and
+//! the messages peers exchange. Plain data with no behaviour, so the node, the simulator and the
+//! wire format (in `tern-net`) can all convert to and from them.
+
+use bytes::Bytes;
+
+/// A cluster member's identifier. Ids are chosen by the operator and never reused; 0 is invalid.
+pub type NodeId = u64;
+/// A Raft term (section 5.1). Starts at 0; the first election moves to term 1.
+pub type Term = u64;
+/// A position in the replicated log. The first entry has index 1; index 0 means "nothing".
+pub type LogIndex = u64;
+
+/// One slot of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub index: LogIndex,
+    pub term: Term,
+    pub payload: Payload,
+}
+
+/// What a log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// Appended by a new leader at the start of its term, so it can commit earlier entries and
+    /// serve ReadIndex reads (Raft thesis 6.4).
+    Noop,
+    /// One client command: opaque bytes the state machine interprets.
+    Command(Bytes),
+}
+
+impl Entry {
+    /// Bytes this entry counts against `append_bytes_max` (its payload only).
+    pub fn payload_bytes(&self) -> usize {
+        match &self.payload {
+            Payload::Noop => 0,
+            Payload::Command(bytes) => bytes.len(),
+        }
+    }
+}
+
+/// State that must be durable before any message that depends on it is sent (figure 2:
+/// "persistent state on all servers"). Written atomically: old or new, never a mix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HardState {
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+    /// Highest index known committed. Not required for safety; lets a restarted node apply up
+    /// to here before hearing from a leader.
+    pub commit: LogIndex,
+}
+
+/// A message between two members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// The sender's current term, except in a pre-vote request, where it is the term the sender
+    /// would campaign in (its term + 1) and the sender has not moved to it (thesis 9.6).
+    pub term: Term,
+    pub body: MessageBody,
+}
+
+/// The kinds of message and what each carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageBody {
+    /// RequestVote (5.2, 5.4.1) or a pre-vote (thesis 9.6).
+    VoteRequest {
+        pre_vote: bool,
+        last_log_index: LogIndex,
+        last_log_term: Term,
+        /// Set when the campaign was started by TimeoutNow (thesis 3.10): voters then ignore
+        /// their "I heard from a leader recently" rule, which would otherwise refuse it.
+        leadership_transfer: bool,
+    },
+    VoteResponse { pre_vote: bool, granted: bool },
+    /// AppendEntries (5.3). An empty `entries` is still a log-consistency probe.
+    AppendRequest {
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+    },
+    /// Sent only once the entries it acknowledges are durable on the sender.
+    AppendResponse {
+        success: bool,
+        /// On success: the last index the follower now holds that matches the leader's log.
+        match_index: LogIndex,
+        /// On rejection: where the leader should retry from (fast backtracking, 5.3): the first
+        /// index of `conflict_term` in the follower's log, or the follower's last index + 1 when
+        /// its log is too short (then `conflict_term` is None).
+        conflict_index: LogIndex,
+        conflict_term: Option<Term>,
+    },
+    /// Leader liveness and commit propagation without entries. `read_round` ties responses to
+    /// the ReadIndex round that asked for them (thesis 6.4).
+    Heartbeat { leader_commit: LogIndex, read_round: u64 },
+    HeartbeatResponse { read_round: u64 },
+    /// Leadership transfer: "start an election now, ignoring your timer" (thesis 3.10).
+    TimeoutNow,
+}
+
+/// The role a member plays in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    /// Pre-vote phase: asking whether an election could succeed, without changing term.
+    PreCandidate,
+    Candidate,
+    Leader,
+}

@@ -1,0 +1,1 @@
+//! The wire: QUIC transport with mutual TLS and rkyv messages (being built: issue 4).

@@ -1,0 +1,1 @@
+//! The segmented, group-committed write-ahead log (being built: issue 3).
