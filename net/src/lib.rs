@@ -1,1 +1,5 @@
-//! The wire: QUIC transport with mutual TLS and rkyv messages (being built: issue 4).
+//! The wire: rkyv messages and validated framing (QUIC endpoints and TLS follow).
+pub mod frame;
+pub mod message;
+pub use frame::{Frame, FrameError, FrameKind, FrameReader, FRAME_BYTES_MAX_DEFAULT};
+pub use message::NodeId;

@@ -1,0 +1,399 @@
+//! Framing: how messages are laid out on a stream, and the decoder that checks every byte.
+//!
+//! A frame is a 16-byte header, an rkyv archive (the body), and zero padding up to a multiple of
+//! 16 bytes. The padding keeps every body 16-byte aligned inside the receive buffer (an
+//! [`AlignedVec`]), so archives are validated and read in place with no copy.
+//!
+//! Header layout (little endian):
+//!
+//! | bytes  | field                                            |
+//! |--------|--------------------------------------------------|
+//! | 0..4   | magic `b"tern"`                                  |
+//! | 4      | format version ([`FRAME_VERSION`])               |
+//! | 5      | kind ([`FrameKind`]): which type the body holds  |
+//! | 6..8   | reserved, zero                                   |
+//! | 8..12  | body length in bytes (before padding)            |
+//! | 12..16 | reserved, zero                                   |
+//!
+//! The decoder checks the header, and the frame length against `frame_bytes_max`, before it
+//! allocates anything for the body. Every error names the peer and what was wrong; the caller
+//! closes that connection and nothing else.
+
+use rkyv::api::high::{to_bytes_in_with_alloc, HighSerializer};
+use rkyv::rancor;
+use rkyv::ser::allocator::{Arena, ArenaHandle};
+use rkyv::util::AlignedVec;
+use rkyv::{Archive, Serialize};
+
+use crate::message::{
+    ArchivedClientRequestBatch, ArchivedClientResponseBatch, ArchivedNotLeader,
+    ArchivedRaftMessage, ClientRequestBatch, ClientResponseBatch, NotLeader, RaftMessage,
+};
+
+/// First four bytes of every frame.
+pub const FRAME_MAGIC: [u8; 4] = *b"tern";
+/// The frame format this build writes and reads.
+pub const FRAME_VERSION: u8 = 1;
+/// Size of the frame header.
+pub const FRAME_HEADER_BYTES: usize = 16;
+/// Every frame (header + body + padding) is a multiple of this, so bodies stay aligned for rkyv.
+pub const FRAME_ALIGN_BYTES: usize = 16;
+/// Default hard limit on one frame, header and padding included.
+pub const FRAME_BYTES_MAX_DEFAULT: usize = 16 << 20;
+/// The decoder never asks for a read smaller than this, so tiny reads do not dominate.
+const READ_BYTES_MIN: usize = 16 << 10;
+/// Receive buffer a [`FrameReader`] starts with; it grows only to fit one large frame.
+const READ_BUFFER_BYTES_INITIAL: usize = 256 << 10;
+
+/// Which message type a frame's body holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    Raft = 1,
+    ClientRequests = 2,
+    ClientResponses = 3,
+    NotLeader = 4,
+}
+
+impl FrameKind {
+    fn from_byte(byte: u8) -> Option<FrameKind> {
+        match byte {
+            1 => Some(FrameKind::Raft),
+            2 => Some(FrameKind::ClientRequests),
+            3 => Some(FrameKind::ClientResponses),
+            4 => Some(FrameKind::NotLeader),
+            _ => None,
+        }
+    }
+
+    /// The type name a body of this kind must validate as (for error messages).
+    pub fn expected_type(self) -> &'static str {
+        match self {
+            FrameKind::Raft => "RaftMessage",
+            FrameKind::ClientRequests => "ClientRequestBatch",
+            FrameKind::ClientResponses => "ClientResponseBatch",
+            FrameKind::NotLeader => "NotLeader",
+        }
+    }
+}
+
+/// A message type that can travel in a frame.
+pub trait FrameBody:
+    Archive + for<'a, 'b> Serialize<HighSerializer<&'b mut Vec<u8>, ArenaHandle<'a>, rancor::Error>>
+{
+    /// The header kind written for this type.
+    const KIND: FrameKind;
+}
+
+impl FrameBody for RaftMessage {
+    const KIND: FrameKind = FrameKind::Raft;
+}
+impl FrameBody for ClientRequestBatch {
+    const KIND: FrameKind = FrameKind::ClientRequests;
+}
+impl FrameBody for ClientResponseBatch {
+    const KIND: FrameKind = FrameKind::ClientResponses;
+}
+impl FrameBody for NotLeader {
+    const KIND: FrameKind = FrameKind::NotLeader;
+}
+
+/// A validated frame, borrowed in place from the receive buffer.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    Raft(&'a ArchivedRaftMessage),
+    ClientRequests(&'a ArchivedClientRequestBatch),
+    ClientResponses(&'a ArchivedClientResponseBatch),
+    NotLeader(&'a ArchivedNotLeader),
+}
+
+impl Frame<'_> {
+    /// The kind this frame was sent as.
+    pub fn kind(&self) -> FrameKind {
+        match self {
+            Frame::Raft(_) => FrameKind::Raft,
+            Frame::ClientRequests(_) => FrameKind::ClientRequests,
+            Frame::ClientResponses(_) => FrameKind::ClientResponses,
+            Frame::NotLeader(_) => FrameKind::NotLeader,
+        }
+    }
+}
+
+/// Why bytes from a peer are not a valid frame. Each names the peer; the connection is closed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("frame from {peer}: bad magic {found:02x?}, expected \"tern\" (not a tern peer, or the stream lost sync)")]
+    BadMagic { peer: String, found: [u8; 4] },
+    #[error("frame from {peer}: format version {found}, this build reads version {FRAME_VERSION}")]
+    UnsupportedVersion { peer: String, found: u8 },
+    #[error("frame from {peer}: unknown frame kind {found}")]
+    UnknownKind { peer: String, found: u8 },
+    #[error("frame from {peer}: reserved header bytes are not zero")]
+    ReservedNotZero { peer: String },
+    #[error("frame from {peer}: {frame_bytes} bytes is over frame_bytes_max {frame_bytes_max}")]
+    TooLarge { peer: String, frame_bytes: u64, frame_bytes_max: usize },
+    #[error("frame from {peer}: {frame_bytes}-byte frame is not a valid {expected} archive ({detail})")]
+    InvalidArchive { peer: String, expected: &'static str, frame_bytes: usize, detail: String },
+    #[error("frame from {peer}: stream ended inside a frame ({have_bytes} of {need_bytes} bytes)")]
+    Truncated { peer: String, have_bytes: usize, need_bytes: usize },
+    #[error("frame from {peer}: a {kind:?} frame is not allowed on this stream")]
+    UnexpectedKind { peer: String, kind: FrameKind },
+}
+
+/// Why a message could not be encoded (a local problem, not the peer's).
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("message encodes to {frame_bytes} bytes, over frame_bytes_max {frame_bytes_max}")]
+    TooLarge { frame_bytes: usize, frame_bytes_max: usize },
+    #[error("rkyv could not serialize the message: {0}")]
+    Serialize(String),
+}
+
+/// A checked frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub kind: FrameKind,
+    pub body_bytes: usize,
+    /// Header + body + padding.
+    pub frame_bytes: usize,
+}
+
+fn padded(bytes: usize) -> usize {
+    bytes.div_ceil(FRAME_ALIGN_BYTES) * FRAME_ALIGN_BYTES
+}
+
+/// Checks a header. Nothing is allocated before this passes.
+pub fn parse_header(
+    header: &[u8; FRAME_HEADER_BYTES],
+    frame_bytes_max: usize,
+    peer: &str,
+) -> Result<FrameHeader, FrameError> {
+    let magic: [u8; 4] = [header[0], header[1], header[2], header[3]];
+    if magic != FRAME_MAGIC {
+        return Err(FrameError::BadMagic { peer: peer.to_string(), found: magic });
+    }
+    if header[4] != FRAME_VERSION {
+        return Err(FrameError::UnsupportedVersion { peer: peer.to_string(), found: header[4] });
+    }
+    let kind = FrameKind::from_byte(header[5])
+        .ok_or_else(|| FrameError::UnknownKind { peer: peer.to_string(), found: header[5] })?;
+    if header[6..8] != [0, 0] || header[12..16] != [0, 0, 0, 0] {
+        return Err(FrameError::ReservedNotZero { peer: peer.to_string() });
+    }
+    let body_bytes = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as u64;
+    let frame_bytes = (FRAME_HEADER_BYTES as u64 + body_bytes).div_ceil(FRAME_ALIGN_BYTES as u64)
+        * FRAME_ALIGN_BYTES as u64;
+    if frame_bytes > frame_bytes_max as u64 {
+        return Err(FrameError::TooLarge { peer: peer.to_string(), frame_bytes, frame_bytes_max });
+    }
+    Ok(FrameHeader { kind, body_bytes: body_bytes as usize, frame_bytes: frame_bytes as usize })
+}
+
+fn invalid(peer: &str, kind: FrameKind, frame_bytes: usize, error: rancor::Error) -> FrameError {
+    FrameError::InvalidArchive {
+        peer: peer.to_string(),
+        expected: kind.expected_type(),
+        frame_bytes,
+        detail: error.to_string(),
+    }
+}
+
+/// Validates `body` (bytecheck) as the archive `header.kind` says and borrows it in place.
+/// `body` must start 16-byte aligned; the reader guarantees that.
+fn access_body<'a>(
+    header: FrameHeader,
+    body: &'a [u8],
+    peer: &str,
+) -> Result<Frame<'a>, FrameError> {
+    let fail = |error| invalid(peer, header.kind, header.frame_bytes, error);
+    Ok(match header.kind {
+        FrameKind::Raft => {
+            Frame::Raft(rkyv::access::<ArchivedRaftMessage, rancor::Error>(body).map_err(fail)?)
+        }
+        FrameKind::ClientRequests => Frame::ClientRequests(
+            rkyv::access::<ArchivedClientRequestBatch, rancor::Error>(body).map_err(fail)?,
+        ),
+        FrameKind::ClientResponses => Frame::ClientResponses(
+            rkyv::access::<ArchivedClientResponseBatch, rancor::Error>(body).map_err(fail)?,
+        ),
+        FrameKind::NotLeader => Frame::NotLeader(
+            rkyv::access::<ArchivedNotLeader, rancor::Error>(body).map_err(fail)?,
+        ),
+    })
+}
+
+/// Encodes messages into frames, reusing its scratch arena between calls.
+#[derive(Default)]
+pub struct FrameEncoder {
+    arena: Arena,
+}
+
+impl FrameEncoder {
+    /// A new encoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one frame holding `value` to `out`, whose length must be a multiple of
+    /// [`FRAME_ALIGN_BYTES`] (it is when `out` only ever holds frames). On error `out` is left
+    /// as it was. Returns the frame's length.
+    pub fn encode<T: FrameBody>(
+        &mut self,
+        value: &T,
+        out: &mut Vec<u8>,
+        frame_bytes_max: usize,
+    ) -> Result<usize, EncodeError> {
+        let start = out.len();
+        assert_eq!(start % FRAME_ALIGN_BYTES, 0, "frame buffers hold whole frames only");
+        out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+        // Serializing straight into `out` after the header: rkyv aligns relative to the buffer
+        // start, and the body starts at a multiple of 16, so the receiver sees the same layout.
+        let result = to_bytes_in_with_alloc::<_, _, rancor::Error>(value, &mut *out, self.arena.acquire());
+        if let Err(error) = result {
+            out.truncate(start);
+            return Err(EncodeError::Serialize(error.to_string()));
+        }
+        let body_bytes = out.len() - start - FRAME_HEADER_BYTES;
+        let frame_bytes = padded(FRAME_HEADER_BYTES + body_bytes);
+        if frame_bytes > frame_bytes_max || body_bytes > u32::MAX as usize {
+            out.truncate(start);
+            return Err(EncodeError::TooLarge { frame_bytes, frame_bytes_max });
+        }
+        let header = &mut out[start..start + FRAME_HEADER_BYTES];
+        header[0..4].copy_from_slice(&FRAME_MAGIC);
+        header[4] = FRAME_VERSION;
+        header[5] = T::KIND as u8;
+        header[8..12].copy_from_slice(&(body_bytes as u32).to_le_bytes());
+        out.resize(start + frame_bytes, 0);
+        Ok(frame_bytes)
+    }
+}
+
+/// Encodes one message as a standalone frame (convenience; hot paths reuse a [`FrameEncoder`]).
+pub fn encode_frame<T: FrameBody>(value: &T, frame_bytes_max: usize) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    FrameEncoder::new().encode(value, &mut out, frame_bytes_max)?;
+    Ok(out)
+}
+
+/// Splits a byte stream from one peer into validated frames, read in place.
+///
+/// Feed it with [`FrameReader::read_space`] + [`FrameReader::filled`] (or [`FrameReader::push`]),
+/// then call [`FrameReader::next_frame`] until it returns `Ok(None)`. Memory stays below
+/// `frame_bytes_max` plus a small read chunk whatever the peer sends.
+pub struct FrameReader {
+    peer: String,
+    buffer: AlignedVec<16>,
+    /// First byte not yet consumed; always a multiple of 16.
+    start: usize,
+    /// One past the last byte received.
+    end: usize,
+    /// Length of the frame at `start` once its header has been checked.
+    pending_frame_bytes: usize,
+    frame_bytes_max: usize,
+}
+
+impl FrameReader {
+    /// A reader for frames from `peer` (used in error messages).
+    pub fn new(peer: impl Into<String>, frame_bytes_max: usize) -> Self {
+        FrameReader {
+            peer: peer.into(),
+            buffer: AlignedVec::new(),
+            start: 0,
+            end: 0,
+            pending_frame_bytes: 0,
+            frame_bytes_max: frame_bytes_max.max(FRAME_HEADER_BYTES),
+        }
+    }
+
+    /// The peer label errors carry.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Bytes received and not yet returned as frames.
+    pub fn buffered_bytes(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Free space to receive into; call [`FrameReader::filled`] with how much was written.
+    pub fn read_space(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        let needed_bytes = self.pending_frame_bytes.max(FRAME_HEADER_BYTES);
+        let free_bytes = self.buffer.len() - self.end;
+        if self.start > 0 && (free_bytes < READ_BYTES_MIN || self.buffer.len() - self.start < needed_bytes) {
+            // Move the partial frame to the front. `start` is a multiple of 16, so alignment of
+            // the bodies that follow is preserved.
+            self.buffer.as_mut_slice().copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        // Grow only to hold one checked frame (<= frame_bytes_max) plus a read chunk.
+        let length_bytes = READ_BUFFER_BYTES_INITIAL
+            .max(needed_bytes)
+            .max(self.end + READ_BYTES_MIN);
+        if self.buffer.len() < length_bytes {
+            self.buffer.resize(length_bytes, 0);
+        }
+        &mut self.buffer.as_mut_slice()[self.end..]
+    }
+
+    /// Records that `bytes` were written at the start of the last [`FrameReader::read_space`].
+    pub fn filled(&mut self, bytes: usize) {
+        assert!(self.end + bytes <= self.buffer.len(), "filled more than read_space offered");
+        self.end += bytes;
+    }
+
+    /// Copies `bytes` in (tests, fuzzing and callers that receive owned chunks).
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let space = self.read_space();
+            let count = space.len().min(bytes.len());
+            space[..count].copy_from_slice(&bytes[..count]);
+            self.filled(count);
+            bytes = &bytes[count..];
+        }
+    }
+
+    /// The next complete frame, `Ok(None)` when more bytes are needed, or why the stream is bad.
+    /// After an error the reader is poisoned in practice: the caller closes the connection.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
+        let available_bytes = self.end - self.start;
+        if self.pending_frame_bytes == 0 {
+            if available_bytes < FRAME_HEADER_BYTES {
+                return Ok(None);
+            }
+            let mut raw = [0u8; FRAME_HEADER_BYTES];
+            raw.copy_from_slice(&self.buffer[self.start..self.start + FRAME_HEADER_BYTES]);
+            let header = parse_header(&raw, self.frame_bytes_max, &self.peer)?;
+            self.pending_frame_bytes = header.frame_bytes;
+        }
+        if available_bytes < self.pending_frame_bytes {
+            return Ok(None);
+        }
+        let mut raw = [0u8; FRAME_HEADER_BYTES];
+        raw.copy_from_slice(&self.buffer[self.start..self.start + FRAME_HEADER_BYTES]);
+        let header = parse_header(&raw, self.frame_bytes_max, &self.peer)?;
+        let body_start = self.start + FRAME_HEADER_BYTES;
+        self.start += header.frame_bytes;
+        self.pending_frame_bytes = 0;
+        let body = &self.buffer[body_start..body_start + header.body_bytes];
+        access_body(header, body, &self.peer).map(Some)
+    }
+
+    /// Call when the stream ended: an error if it ended inside a frame.
+    pub fn finish(&self) -> Result<(), FrameError> {
+        let have_bytes = self.end - self.start;
+        if have_bytes == 0 {
+            return Ok(());
+        }
+        Err(FrameError::Truncated {
+            peer: self.peer.clone(),
+            have_bytes,
+            need_bytes: self.pending_frame_bytes.max(FRAME_HEADER_BYTES),
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! The messages that cross the wire, as rkyv types.
+//!
+//! Raft messages mirror `tern_engine::raft::types` (the engine converts between the two), so this
+//! crate does not depend on the engine. Client messages carry opaque command bytes until the
+//! key-value crate defines commands. Receivers never deserialize these on the hot path: they read
+//! the `Archived*` forms in place after validation (see [`crate::frame`]).
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+/// A cluster member's identifier, as in the engine. 0 is invalid.
+pub type NodeId = u64;
+
+/// One Raft message between two members, with the fields every message carries.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct RaftMessage {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// The sender's term (for a pre-vote request: the term it would campaign in).
+    pub term: u64,
+    pub body: RaftBody,
+}
+
+/// What a Raft message says; mirrors the engine's `MessageBody` plus follower-forwarded reads.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub enum RaftBody {
+    /// RequestVote or a pre-vote.
+    VoteRequest {
+        pre_vote: bool,
+        last_log_index: u64,
+        last_log_term: u64,
+        leadership_transfer: bool,
+    },
+    VoteResponse { pre_vote: bool, granted: bool },
+    /// AppendEntries; empty `entries` is a consistency probe.
+    AppendRequest {
+        prev_log_index: u64,
+        prev_log_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+    },
+    AppendResponse {
+        success: bool,
+        match_index: u64,
+        conflict_index: u64,
+        conflict_term: Option<u64>,
+    },
+    Heartbeat { leader_commit: u64, read_round: u64 },
+    HeartbeatResponse { read_round: u64 },
+    /// Leadership transfer: start an election now.
+    TimeoutNow,
+    /// A follower asks the leader for a read index on behalf of its clients (thesis 6.4).
+    ReadIndexRequest { request_id: u64 },
+    /// The leader's answer: the index to wait for, or `None` when it cannot serve reads now.
+    ReadIndexResponse { request_id: u64, read_index: Option<u64> },
+}
+
+/// One log slot.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct Entry {
+    pub index: u64,
+    pub term: u64,
+    pub payload: EntryPayload,
+}
+
+/// What a log entry carries.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub enum EntryPayload {
+    /// A new leader's first entry of its term.
+    Noop,
+    /// One client command, opaque to the transport.
+    Command(Vec<u8>),
+}
+
+/// A batch of client requests on one client session.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct ClientRequestBatch {
+    /// Identifies the client session; with `sequence` it makes retries exactly-once.
+    pub client_id: u64,
+    pub requests: Vec<ClientRequest>,
+}
+
+/// One client request.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct ClientRequest {
+    /// Increases by one per request of a client; a retry reuses it.
+    pub sequence: u64,
+    /// The command bytes (defined by the key-value crate later).
+    pub command: Vec<u8>,
+}
+
+/// The answers to (some of) a client's requests.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct ClientResponseBatch {
+    pub client_id: u64,
+    pub responses: Vec<ClientResponse>,
+}
+
+/// The answer to one client request.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct ClientResponse {
+    pub sequence: u64,
+    pub outcome: ClientOutcome,
+}
+
+/// A request's result bytes, or why it failed.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub enum ClientOutcome {
+    Ok(Vec<u8>),
+    Error(ClientError),
+}
+
+/// Why a client request failed. Nothing was changed by a failed request.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub enum ClientError {
+    /// The command bytes do not parse as a command.
+    InvalidCommand { reason: String },
+    /// The command is larger than the server accepts.
+    TooLarge { command_bytes: u64, command_bytes_max: u64 },
+    /// The cluster cannot serve the request now (no quorum, shutting down); retry later.
+    Unavailable { reason: String },
+    /// The client session is unknown or expired; start a new session.
+    SessionExpired,
+}
+
+/// "Not leader": the node that received a client batch cannot serve it.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct NotLeader {
+    pub client_id: u64,
+    /// The leader this node knows of, if any.
+    pub leader_id: Option<NodeId>,
+    /// Where clients reach that leader, e.g. `127.0.0.1:7001`.
+    pub leader_addr: Option<String>,
+}
