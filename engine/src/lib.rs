@@ -2,3 +2,4 @@
 //! node that drives the core on the thread-per-core runtime.
 
 pub mod raft;
+pub mod sim;

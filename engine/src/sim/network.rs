@@ -1,0 +1,73 @@
+//! The simulated network between nodes: seeded drops, duplicates and delays (reordering follows
+//! from independent delays), and partitions given as a set of blocked one-way links, so a
+//! symmetric partition is just both directions blocked.
+
+use crate::raft::rng::SeededRng;
+use crate::raft::NodeId;
+use std::collections::BTreeSet;
+
+/// How one seed's network misbehaves. Rates are per mille; times in simulated time units.
+#[derive(Clone, Debug)]
+pub struct NetworkFaults {
+    pub drop_per_mille: u64,
+    pub duplicate_per_mille: u64,
+    pub delay_time_min: u64,
+    pub delay_time_max: u64,
+}
+
+/// Where one sent message goes: nowhere, or to the network with one or two delivery delays.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fate {
+    Dropped,
+    Partitioned,
+    Delivered(Vec<u64>),
+}
+
+pub struct Network {
+    pub faults: NetworkFaults,
+    /// One-way links that lose everything sent over them: (from, to).
+    blocked: BTreeSet<(NodeId, NodeId)>,
+}
+
+impl Network {
+    pub fn new(faults: NetworkFaults) -> Self {
+        Self { faults, blocked: BTreeSet::new() }
+    }
+
+    pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
+        self.blocked.contains(&(from, to))
+    }
+
+    pub fn block(&mut self, from: NodeId, to: NodeId) {
+        self.blocked.insert((from, to));
+    }
+
+    pub fn heal(&mut self) {
+        self.blocked.clear();
+    }
+
+    /// Partitioned links as text, for the trace.
+    pub fn describe_blocked(&self) -> String {
+        let links: Vec<String> = self.blocked.iter().map(|(from, to)| format!("{from}->{to}")).collect();
+        links.join(" ")
+    }
+
+    /// Decides what happens to one message sent now.
+    pub fn route(&self, rng: &mut SeededRng, from: NodeId, to: NodeId) -> Fate {
+        if self.is_blocked(from, to) {
+            return Fate::Partitioned;
+        }
+        if rng.chance(self.faults.drop_per_mille, 1000) {
+            return Fate::Dropped;
+        }
+        let mut delays = vec![self.delay(rng)];
+        if rng.chance(self.faults.duplicate_per_mille, 1000) {
+            delays.push(self.delay(rng));
+        }
+        Fate::Delivered(delays)
+    }
+
+    pub fn delay(&self, rng: &mut SeededRng) -> u64 {
+        rng.range(self.faults.delay_time_min, self.faults.delay_time_max + 1)
+    }
+}

@@ -1,0 +1,704 @@
+//! The simulated world: nodes, their disks, the network, the clients and one event queue
+//! ordered by (time, sequence). Every random choice comes from one seeded generator and events
+//! are processed in a fixed order, so a seed replays exactly.
+//!
+//! A node carries out each `Ready` in the documented order: messages go out at once; the
+//! persist (truncation, entries, hard state) joins the node's disk queue and completes after a
+//! simulated disk delay; only then are `on_persisted` called and `messages_after_persist` sent.
+//! Committed entries are applied at once, reads answered after that.
+
+use super::client::{Client, ClientReply, KeyedOp, Outstanding};
+use super::invariants::SafetyChecker;
+use super::kv::{KvCommand, KvStateMachine};
+use super::linearizability::{self, HistoryOp, RegisterAnswer, RegisterOp};
+use super::network::{Fate, Network};
+use super::params::{bounds, SimParams, TICK_TIME};
+use super::storage::{Disk, PendingPersist};
+use super::trace::{describe_message, Trace};
+use crate::raft::rng::SeededRng;
+use crate::raft::{
+    LogIndex, Message, NodeId, Payload, Raft, ReadConsistency, ReadId, ReadOutcome, Ready, Role,
+    Status, Term,
+};
+use std::collections::BTreeMap;
+
+/// Something that happens at a simulated time.
+#[derive(Debug)]
+pub(super) enum Event {
+    Tick { node: usize, incarnation: u64 },
+    Deliver { message: Message },
+    PersistDone { node: usize, incarnation: u64 },
+    ClientRequest { node: usize, client: usize, command: KvCommand },
+    ClientReply { client: usize, sequence: u64, reply: ClientReply },
+    ClientTimeout { client: usize, sequence: u64, attempt: u64 },
+    ClientNext { client: usize },
+    Fault,
+    Restart { node: usize, incarnation: u64 },
+}
+
+/// A write this node proposed and will answer once the entry at that index applies.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PendingWrite {
+    client: usize,
+    sequence: u64,
+    term: Term,
+}
+
+pub(super) struct SimNode {
+    pub id: NodeId,
+    /// `None` while crashed.
+    pub raft: Option<Raft>,
+    /// Bumped on every crash, so events meant for an earlier life are ignored.
+    pub incarnation: u64,
+    pub disk: Disk,
+    pub kv: KvStateMachine,
+    pub applied: LogIndex,
+    /// The commit index the safety checks have already looked at.
+    pub commit_checked: LogIndex,
+    pub pending_writes: BTreeMap<LogIndex, PendingWrite>,
+    pub pending_reads: BTreeMap<ReadId, (usize, u64, u8)>,
+}
+
+/// The outcome of one run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub seed: u64,
+    pub nodes: usize,
+    /// Events processed.
+    pub steps: u64,
+    /// The first property found broken, if any.
+    pub violation: Option<String>,
+    pub ops_completed: u64,
+    pub committed_index: LogIndex,
+    /// Empty unless tracing was asked for.
+    pub trace: Vec<String>,
+}
+
+pub(super) struct World {
+    pub params: SimParams,
+    pub rng: SeededRng,
+    pub now: u64,
+    sequence: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    pub nodes: Vec<SimNode>,
+    pub network: Network,
+    pub clients: Vec<Client>,
+    pub history: Vec<KeyedOp>,
+    /// The history clock: one unique stamp per invocation and per response.
+    stamp: u64,
+    pub checker: SafetyChecker,
+    pub trace: Trace,
+    steps: u64,
+    ops_issued: u64,
+    ops_completed: u64,
+    /// True while faults strike and clients start new operations.
+    pub faulty: bool,
+    next_read_id: ReadId,
+    #[cfg(feature = "planted-bugs")]
+    planted_bug: Option<crate::raft::PlantedBug>,
+}
+
+impl World {
+    pub fn new(seed: u64, params: SimParams, trace: bool) -> Self {
+        let network = Network::new(params.network.clone());
+        let mut world = World {
+            rng: SeededRng::new(seed),
+            now: 0,
+            sequence: 0,
+            queue: BTreeMap::new(),
+            nodes: Vec::new(),
+            network,
+            clients: Vec::new(),
+            history: Vec::new(),
+            stamp: 0,
+            checker: SafetyChecker::default(),
+            trace: Trace { enabled: trace, lines: Vec::new() },
+            steps: 0,
+            ops_issued: 0,
+            ops_completed: 0,
+            faulty: true,
+            next_read_id: 1,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
+            params,
+        };
+        let params = &world.params;
+        world.trace.record(0, || {
+            format!(
+                "config: nodes={} pre_vote={} check_quorum={} lease_reads={} election={}..{} \
+                 heartbeat={} append_entries_max={} append_bytes_max={} inflight={} \
+                 uncommitted_max={} net={:?} clients={} keys={} ops_max={}",
+                params.nodes,
+                params.raft.pre_vote,
+                params.raft.check_quorum,
+                params.raft.lease_reads,
+                params.raft.election_timeout_ticks_min,
+                params.raft.election_timeout_ticks_max,
+                params.raft.heartbeat_interval_ticks,
+                params.raft.append_entries_max,
+                params.raft.append_bytes_max,
+                params.raft.inflight_messages_max,
+                params.raft.uncommitted_entries_max,
+                params.network,
+                params.clients,
+                params.keys,
+                params.client_ops_max
+            )
+        });
+        world
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    pub fn plant_bug(&mut self, bug: Option<crate::raft::PlantedBug>) {
+        self.planted_bug = bug;
+    }
+
+    pub fn schedule(&mut self, at_time: u64, event: Event) {
+        self.sequence += 1;
+        self.queue.insert((at_time, self.sequence), event);
+    }
+
+    fn fail(&mut self, text: String) {
+        if self.checker.violation.is_none() {
+            self.trace.record(self.now, || format!("VIOLATION {text}"));
+            self.checker.violation = Some(text);
+        }
+    }
+
+    /// Starts every node and client; runs the faulty phase, heals, checks liveness, then
+    /// linearizability.
+    pub fn run(mut self) -> RunReport {
+        for index in 0..self.params.nodes {
+            let node = SimNode {
+                id: index as NodeId + 1,
+                raft: None,
+                incarnation: 0,
+                disk: Disk::default(),
+                kv: KvStateMachine::default(),
+                applied: 0,
+                commit_checked: 0,
+                pending_writes: BTreeMap::new(),
+                pending_reads: BTreeMap::new(),
+            };
+            self.nodes.push(node);
+            self.start_node(index);
+        }
+        for id in 0..self.params.clients {
+            let guess = self.random_node_id();
+            self.clients.push(Client::new(id as u64 + 1, guess));
+            let start = self.rng.range(0, self.params.client_think_time_max);
+            self.schedule(start, Event::ClientNext { client: id });
+        }
+        let first_fault = self.rng.range(0, self.params.fault_interval_time);
+        self.schedule(first_fault, Event::Fault);
+
+        let faulty_end_time = bounds::SIM_TIME_TICKS_MAX * TICK_TIME;
+        self.run_until(faulty_end_time, false);
+        if self.checker.violation.is_none() {
+            self.heal_everything();
+            let liveness_end_time = self.now + bounds::LIVENESS_TICKS_MAX * TICK_TIME;
+            let live = self.run_until(liveness_end_time, true);
+            if !live && self.checker.violation.is_none() {
+                let waiting: Vec<u64> = self
+                    .clients
+                    .iter()
+                    .filter(|client| client.outstanding.is_some())
+                    .map(|client| client.id)
+                    .collect();
+                let leader = self.leader_ids();
+                self.fail(format!(
+                    "liveness: {} ticks after every fault healed, leaders {leader:?}, clients \
+                     {waiting:?} still waiting",
+                    bounds::LIVENESS_TICKS_MAX
+                ));
+            }
+        }
+        if self.checker.violation.is_none() {
+            self.check_linearizable();
+        }
+        RunReport {
+            seed: 0,
+            nodes: self.params.nodes,
+            steps: self.steps,
+            violation: self.checker.violation.clone(),
+            ops_completed: self.ops_completed,
+            committed_index: self.checker.committed_index(),
+            trace: std::mem::take(&mut self.trace.lines),
+        }
+    }
+
+    /// Processes events up to `end_time`. With `until_quiet`, stops early (returning true) once
+    /// a leader exists and no client waits.
+    fn run_until(&mut self, end_time: u64, until_quiet: bool) -> bool {
+        loop {
+            if self.checker.violation.is_some() {
+                return false;
+            }
+            if until_quiet && self.is_quiet() {
+                self.trace.record(self.now, || "liveness: leader elected, every client answered".into());
+                return true;
+            }
+            let Some(entry) = self.queue.first_entry() else { return false };
+            let (time, _) = *entry.key();
+            if time > end_time {
+                self.now = end_time;
+                return false;
+            }
+            let event = entry.remove();
+            self.now = time;
+            self.steps += 1;
+            if self.steps > bounds::EVENTS_MAX {
+                self.fail(format!("simulator: more than {} events in one run", bounds::EVENTS_MAX));
+                return false;
+            }
+            self.handle(event);
+            let voters = self.nodes.len();
+            let logs = self.nodes.iter().map(|node| (node.id, node.disk.durable.log.as_slice()));
+            self.checker.check_durable_majority(logs, voters);
+        }
+    }
+
+    fn is_quiet(&self) -> bool {
+        self.clients.iter().all(|client| client.outstanding.is_none()) && !self.leader_ids().is_empty()
+    }
+
+    fn leader_ids(&self) -> Vec<NodeId> {
+        let leads = |node: &&SimNode| node.raft.as_ref().is_some_and(|raft| raft.status().role == Role::Leader);
+        self.nodes.iter().filter(leads).map(|node| node.id).collect()
+    }
+
+    pub fn random_node_id(&mut self) -> NodeId {
+        self.rng.range(1, self.params.nodes as u64 + 1)
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Tick { node, incarnation } => {
+                if self.nodes[node].incarnation != incarnation || self.nodes[node].raft.is_none() {
+                    return;
+                }
+                self.input(node, |raft| raft.tick());
+                let period = self.params.tick_time[node];
+                self.schedule(self.now + period, Event::Tick { node, incarnation });
+            }
+            Event::Deliver { message } => self.deliver(message),
+            Event::PersistDone { node, incarnation } => self.persist_done(node, incarnation),
+            Event::ClientRequest { node, client, command } => self.client_request(node, client, command),
+            Event::ClientReply { client, sequence, reply } => self.client_reply(client, sequence, reply),
+            Event::ClientTimeout { client, sequence, attempt } => {
+                let current = self.clients[client].outstanding.as_ref();
+                if current.is_some_and(|out| out.command.sequence == sequence && out.attempt == attempt) {
+                    let guess = self.random_node_id();
+                    self.trace.record(self.now, || format!("c{} timeout seq {sequence}, retry at n{guess}", client + 1));
+                    self.clients[client].leader_guess = guess;
+                    self.resend(client, 0);
+                }
+            }
+            Event::ClientNext { client } => self.client_next(client),
+            Event::Fault => {
+                if self.faulty {
+                    self.fault();
+                    let interval = self.params.fault_interval_time;
+                    let next = self.now + self.rng.range(interval / 2, interval * 3 / 2);
+                    self.schedule(next, Event::Fault);
+                }
+            }
+            Event::Restart { node, incarnation } => {
+                if self.nodes[node].incarnation == incarnation && self.nodes[node].raft.is_none() {
+                    self.start_node(node);
+                }
+            }
+        }
+    }
+
+    /// Builds node `index`'s core from its durable storage only, and starts its clock.
+    pub fn start_node(&mut self, index: usize) {
+        #[allow(unused_mut)]
+        let mut config = self.params.config_for(index as NodeId + 1);
+        #[cfg(feature = "planted-bugs")]
+        {
+            config.planted_bug = self.planted_bug;
+        }
+        let recovered = self.nodes[index].disk.durable.recovered();
+        let (log_length, hard_state) = (recovered.entries.len(), recovered.hard_state);
+        match Raft::new(config, recovered) {
+            Ok(raft) => {
+                let node = &mut self.nodes[index];
+                node.raft = Some(raft);
+                node.kv = KvStateMachine::default();
+                node.applied = 0;
+                node.commit_checked = 0;
+                let id = node.id;
+                self.trace.record(self.now, || {
+                    format!("n{id} START from durable log of {log_length} entries, {hard_state:?}")
+                });
+            }
+            Err(error) => {
+                self.fail(format!("restart: n{} refused its own durable state: {error}", index + 1));
+                return;
+            }
+        }
+        let incarnation = self.nodes[index].incarnation;
+        let first_tick = self.now + self.rng.range(1, self.params.tick_time[index]);
+        self.schedule(first_tick, Event::Tick { node: index, incarnation });
+        self.input(index, |_| {});
+    }
+
+    /// Feeds one input to a running node, then carries out everything it asks and checks.
+    pub fn input(&mut self, index: usize, feed: impl FnOnce(&mut Raft)) {
+        let Some(raft) = self.nodes[index].raft.as_mut() else { return };
+        let before = raft.status();
+        feed(raft);
+        self.drive(index, before);
+    }
+
+    fn drive(&mut self, index: usize, before: Status) {
+        let mut changed_from: Option<LogIndex> = None;
+        let mut last_index = before.last_index;
+        let mut rounds = 0;
+        loop {
+            let Some(raft) = self.nodes[index].raft.as_mut() else { return };
+            if !raft.has_ready() {
+                break;
+            }
+            rounds += 1;
+            if rounds > bounds::READY_ROUNDS_MAX {
+                self.fail(format!(
+                    "n{}: still has a Ready after {} rounds without new input",
+                    index + 1,
+                    bounds::READY_ROUNDS_MAX
+                ));
+                return;
+            }
+            let ready = raft.ready();
+            let now_status = raft.status();
+            if before.role == Role::Leader && now_status.role == Role::Leader && now_status.term == before.term {
+                self.checker.check_leader_ready(
+                    before.id,
+                    before.term,
+                    last_index,
+                    ready.truncate_from,
+                    &ready.entries,
+                );
+            }
+            let first_changed = ready.truncate_from.into_iter().chain(ready.entries.first().map(|e| e.index)).min();
+            if let Some(first) = first_changed {
+                changed_from = Some(changed_from.map_or(first, |known| known.min(first)));
+            }
+            if let Some(from) = ready.truncate_from {
+                last_index = last_index.min(from.saturating_sub(1));
+            }
+            if let Some(last) = ready.entries.last() {
+                last_index = last.index;
+            }
+            self.carry_out(index, ready, now_status.term);
+        }
+        self.check_node(index, &before, changed_from);
+    }
+
+    /// Steps 1 to 5 of `Ready`'s execution order (the persist completes later).
+    fn carry_out(&mut self, index: usize, ready: Ready, term: Term) {
+        for message in ready.messages {
+            self.send(message);
+        }
+        let has_persist = ready.truncate_from.is_some()
+            || !ready.entries.is_empty()
+            || ready.hard_state.is_some()
+            || !ready.messages_after_persist.is_empty();
+        if has_persist {
+            let writes = ready.truncate_from.is_some() || !ready.entries.is_empty() || ready.hard_state.is_some();
+            let (low, high) = self.params.disk_time[index];
+            let delay = if writes { self.rng.range(low, high + 1) } else { 0 };
+            let disk = &mut self.nodes[index].disk;
+            let complete_time = disk.busy_until_time.max(self.now + delay);
+            disk.busy_until_time = complete_time;
+            disk.queue.push_back(PendingPersist {
+                truncate_from: ready.truncate_from,
+                entries: ready.entries,
+                hard_state: ready.hard_state,
+                messages_after_persist: ready.messages_after_persist,
+            });
+            let incarnation = self.nodes[index].incarnation;
+            self.schedule(complete_time, Event::PersistDone { node: index, incarnation });
+        }
+        if !ready.committed_entries.is_empty() {
+            for entry in &ready.committed_entries {
+                self.apply(index, entry, term);
+            }
+            let applied = self.nodes[index].applied;
+            if let Some(raft) = self.nodes[index].raft.as_mut() {
+                raft.on_applied(applied);
+            }
+        }
+        for outcome in ready.reads {
+            self.answer_read(index, outcome);
+        }
+    }
+
+    fn apply(&mut self, index: usize, entry: &crate::raft::Entry, term: Term) {
+        let node = &mut self.nodes[index];
+        if entry.index != node.applied + 1 {
+            let (id, applied) = (node.id, node.applied);
+            self.fail(format!("n{id}: applies entry {} right after entry {applied}", entry.index));
+            return;
+        }
+        node.applied = entry.index;
+        self.checker.observe_apply(node.id, entry, term);
+        let node = &mut self.nodes[index];
+        let (command, answer) = match &entry.payload {
+            Payload::Noop => (None, None),
+            Payload::Command(bytes) => match KvCommand::decode(bytes) {
+                Some(command) => (Some(command), node.kv.apply(&command)),
+                None => {
+                    let id = node.id;
+                    self.fail(format!("n{id}: entry {} carries bytes no client sent", entry.index));
+                    return;
+                }
+            },
+        };
+        let Some(pending) = node.pending_writes.remove(&entry.index) else { return };
+        let ours = command.is_some_and(|c| c.client == pending.client as u64 + 1 && c.sequence == pending.sequence);
+        let reply = match answer {
+            Some(answer) if ours && entry.term == pending.term => ClientReply::Done(answer),
+            // Another entry took the slot: the proposal was lost with a leader change.
+            _ => ClientReply::Retry,
+        };
+        self.reply(pending.client, pending.sequence, reply);
+    }
+
+    fn answer_read(&mut self, index: usize, outcome: ReadOutcome) {
+        let node = &mut self.nodes[index];
+        match outcome {
+            ReadOutcome::Ready { id, index: read_index } => {
+                let Some((client, sequence, key)) = node.pending_reads.remove(&id) else { return };
+                if node.applied < read_index {
+                    let (node_id, applied) = (node.id, node.applied);
+                    self.fail(format!(
+                        "n{node_id}: read {id} ready at index {read_index} but only {applied} applied"
+                    ));
+                    return;
+                }
+                let value = node.kv.get(key);
+                self.reply(client, sequence, ClientReply::Done(RegisterAnswer::Value(value)));
+            }
+            ReadOutcome::NotLeader { id, leader_hint } => {
+                let Some((client, sequence, _)) = node.pending_reads.remove(&id) else { return };
+                self.reply(client, sequence, ClientReply::NotLeader(leader_hint));
+            }
+        }
+    }
+
+    /// Safety checks after a node handled one input.
+    fn check_node(&mut self, index: usize, before: &Status, changed_from: Option<LogIndex>) {
+        let node = &mut self.nodes[index];
+        let Some(raft) = node.raft.as_ref() else { return };
+        let status = raft.status();
+        if (status.role, status.term) != (before.role, before.term) {
+            let (id, role, term) = (status.id, status.role, status.term);
+            self.trace.record(self.now, || {
+                format!("n{id} ROLE {:?} t{} -> {role:?} t{term} (last {} commit {})", before.role, before.term, status.last_index, status.commit_index)
+            });
+        }
+        let committed_before = self.checker.committed_index();
+        self.checker.observe(raft, &status, node.commit_checked);
+        node.commit_checked = status.commit_index;
+        if let Some(from) = changed_from {
+            self.checker.check_log_region(raft, status.id, from, status.last_index);
+        }
+        if self.checker.committed_index() > committed_before {
+            for other in &self.nodes {
+                let Some(raft) = other.raft.as_ref() else { continue };
+                let status = raft.status();
+                if status.role == Role::Leader {
+                    self.checker.check_current_leader(raft, &status, committed_before + 1);
+                }
+            }
+        }
+    }
+
+    pub fn send(&mut self, message: Message) {
+        let fate = self.network.route(&mut self.rng, message.from, message.to);
+        self.trace.record(self.now, || {
+            let how = match &fate {
+                Fate::Dropped => " DROPPED".to_string(),
+                Fate::Partitioned => " PARTITIONED".to_string(),
+                Fate::Delivered(delays) if delays.len() > 1 => " (duplicated)".to_string(),
+                Fate::Delivered(_) => String::new(),
+            };
+            format!("send {}{how}", describe_message(&message))
+        });
+        if let Fate::Delivered(delays) = fate {
+            for delay in delays {
+                self.schedule(self.now + delay, Event::Deliver { message: message.clone() });
+            }
+        }
+    }
+
+    fn deliver(&mut self, message: Message) {
+        let index = message.to as usize - 1;
+        if self.network.is_blocked(message.from, message.to) || self.nodes.get(index).is_none_or(|n| n.raft.is_none()) {
+            self.trace.record(self.now, || format!("lost {}", describe_message(&message)));
+            return;
+        }
+        self.trace.record(self.now, || format!("recv {}", describe_message(&message)));
+        let mut refused = None;
+        self.input(index, |raft| refused = raft.step(message).err());
+        if let Some(error) = refused {
+            self.trace.record(self.now, || format!("n{} refused a message: {error}", index + 1));
+        }
+    }
+
+    fn persist_done(&mut self, index: usize, incarnation: u64) {
+        let node = &mut self.nodes[index];
+        if node.incarnation != incarnation || node.raft.is_none() {
+            return;
+        }
+        let Some(persist) = node.disk.queue.pop_front() else {
+            let id = node.id;
+            self.fail(format!("simulator: n{id} disk completion with an empty queue"));
+            return;
+        };
+        if let Err(error) = node.disk.durable.write(&persist) {
+            let id = node.id;
+            self.fail(format!("n{id}: {error}"));
+            return;
+        }
+        if let Some(from) = persist.truncate_from {
+            self.checker.durable_truncated(node.id, from);
+        }
+        let id = node.id;
+        self.trace.record(self.now, || {
+            let range = match (persist.entries.first(), persist.entries.last()) {
+                (Some(first), Some(last)) => format!(" entries {}..{}", first.index, last.index),
+                _ => String::new(),
+            };
+            format!(
+                "n{id} PERSISTED{}{range}{}",
+                persist.truncate_from.map(|from| format!(" truncate from {from}")).unwrap_or_default(),
+                persist.hard_state.map(|hs| format!(" {hs:?}")).unwrap_or_default()
+            )
+        });
+        if let Some(last) = persist.entries.last() {
+            let (last_index, last_term) = (last.index, last.term);
+            self.input(index, |raft| raft.on_persisted(last_index, last_term));
+        }
+        for message in persist.messages_after_persist {
+            self.send(message);
+        }
+    }
+
+    fn client_next(&mut self, client: usize) {
+        if !self.faulty || self.ops_issued >= self.params.client_ops_max || self.clients[client].outstanding.is_some() {
+            return;
+        }
+        let keys = self.params.keys;
+        let command = self.clients[client].next_command(&mut self.rng, keys);
+        self.stamp += 1;
+        self.history.push(KeyedOp {
+            key: command.key,
+            op: HistoryOp { client: command.client, op: command.op, invoke_stamp: self.stamp, response: None },
+        });
+        self.ops_issued += 1;
+        let history_index = self.history.len() - 1;
+        self.trace.record(self.now, || format!("c{} INVOKE seq {} key {} {:?}", command.client, command.sequence, command.key, command.op));
+        self.clients[client].outstanding = Some(Outstanding { command, history_index, attempt: 0 });
+        self.resend(client, 0);
+    }
+
+    /// Sends the client's outstanding op (again) to its leader guess after `wait_time`.
+    fn resend(&mut self, client: usize, wait_time: u64) {
+        let Some(outstanding) = self.clients[client].outstanding.as_mut() else { return };
+        outstanding.attempt += 1;
+        let (command, attempt) = (outstanding.command, outstanding.attempt);
+        let node = self.clients[client].leader_guess as usize - 1;
+        let delay = wait_time + self.rng.range(1, self.params.client_delay_time_max);
+        self.schedule(self.now + delay, Event::ClientRequest { node, client, command });
+        let timeout = self.now + self.params.client_timeout_time;
+        self.schedule(timeout, Event::ClientTimeout { client, sequence: command.sequence, attempt });
+    }
+
+    fn client_request(&mut self, index: usize, client: usize, command: KvCommand) {
+        if self.nodes[index].raft.is_none() {
+            self.trace.record(self.now, || format!("c{} request lost at crashed n{}", client + 1, index + 1));
+            return;
+        }
+        self.trace.record(self.now, || format!("n{} client request c{} seq {} {:?}", index + 1, client + 1, command.sequence, command.op));
+        if command.op == RegisterOp::Get {
+            let id = self.next_read_id;
+            self.next_read_id += 1;
+            let lease = self.params.raft.lease_reads && self.rng.chance(1, 2);
+            let consistency = if lease { ReadConsistency::Lease } else { ReadConsistency::ReadIndex };
+            let mut refused = false;
+            self.input(index, |raft| refused = raft.request_read(id, consistency).is_err());
+            if refused {
+                self.reply(client, command.sequence, ClientReply::Retry);
+            } else {
+                self.nodes[index].pending_reads.insert(id, (client, command.sequence, command.key));
+            }
+            return;
+        }
+        let mut result = None;
+        self.input(index, |raft| result = Some(raft.propose(vec![command.encode()])));
+        match result {
+            Some(Ok((first, _, term))) => {
+                let pending = PendingWrite { client, sequence: command.sequence, term };
+                self.nodes[index].pending_writes.insert(first, pending);
+            }
+            Some(Err(crate::raft::ProposeError::NotLeader { leader_hint })) => {
+                self.reply(client, command.sequence, ClientReply::NotLeader(leader_hint));
+            }
+            _ => self.reply(client, command.sequence, ClientReply::Retry),
+        }
+    }
+
+    fn reply(&mut self, client: usize, sequence: u64, reply: ClientReply) {
+        let delay = self.rng.range(1, self.params.client_delay_time_max);
+        self.schedule(self.now + delay, Event::ClientReply { client, sequence, reply });
+    }
+
+    fn client_reply(&mut self, client: usize, sequence: u64, reply: ClientReply) {
+        let Some(outstanding) = self.clients[client].outstanding.as_ref() else { return };
+        if outstanding.command.sequence != sequence {
+            return;
+        }
+        let history_index = outstanding.history_index;
+        self.trace.record(self.now, || format!("c{} REPLY seq {sequence} {reply:?}", client + 1));
+        match reply {
+            ClientReply::Done(answer) => {
+                self.stamp += 1;
+                self.history[history_index].op.response = Some((self.stamp, answer));
+                self.clients[client].outstanding = None;
+                self.ops_completed += 1;
+                let think = self.rng.range(0, self.params.client_think_time_max);
+                self.schedule(self.now + think, Event::ClientNext { client });
+            }
+            ClientReply::NotLeader(hint) => {
+                let guess = match hint {
+                    Some(id) if id >= 1 && id <= self.params.nodes as NodeId => id,
+                    _ => self.random_node_id(),
+                };
+                self.clients[client].leader_guess = guess;
+                self.resend(client, TICK_TIME);
+            }
+            ClientReply::Retry => self.resend(client, 2 * TICK_TIME),
+        }
+    }
+
+    fn check_linearizable(&mut self) {
+        let mut by_key: BTreeMap<u8, Vec<HistoryOp>> = BTreeMap::new();
+        for record in &self.history {
+            by_key.entry(record.key).or_default().push(record.op.clone());
+        }
+        for (key, ops) in by_key {
+            if let Err(error) = linearizability::check(&ops, None) {
+                if self.trace.enabled {
+                    for op in &ops {
+                        self.trace.record(self.now, || format!("history key {key}: {op:?}"));
+                    }
+                }
+                self.fail(format!("linearizability: key {key}: {error}"));
+                return;
+            }
+        }
+    }
+}
