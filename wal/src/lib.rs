@@ -1,1 +1,41 @@
-//! The segmented, group-committed write-ahead log (being built: issue 3).
+//! tern's write-ahead log: a directory of preallocated segment files holding checksummed
+//! records, written through io_uring with group commit, replayed and checked on open.
+//!
+//! ```no_run
+//! use tern_wal::{Entry, HardState, Wal, WalOptions};
+//!
+//! tern_wal::executor_builder("wal").spawn(|| async {
+//!     let (wal, recovered) = Wal::open("/var/lib/tern/wal", WalOptions::default()).await?;
+//!     let next = recovered.last_index + 1;
+//!     // Many appends may be in flight: all queued during one sync go out in the next one.
+//!     let durable = wal.append(&[Entry { index: next, term: 1, payload: b"x".to_vec() }]);
+//!     assert_eq!(durable.await?, next);
+//!     wal.save_hard_state(HardState { term: 1, voted_for: Some(2), commit: next }).await?;
+//!     wal.close().await
+//! }).unwrap().join().unwrap().unwrap();
+//! ```
+//!
+//! Durability contract: a [`Durable`] future resolves `Ok` only after an fdatasync covering
+//! the request returned success. After any failed write or sync the log is poisoned: pending and
+//! later requests fail, until the directory is reopened (the page cache state of the file is
+//! unknown after a failed fsync, so retrying could report lost data as durable).
+//!
+//! Recovery contract ([`Wal::open`]): a torn record at the very tail of the last segment is cut
+//! off (its sync never returned, so it was never acknowledged); any other damage (a bad record
+//! followed by valid ones, a gap or overlap of indexes between segments, a bad header, a bad
+//! record in a sealed segment) fails the open with [`WalError::Corrupt`] naming the file and
+//! byte offset.
+//!
+//! The on-disk format is described in [`format`]; the glommio-specific code, the fault-injection
+//! seam and the note on glommio's harmless "iopoll" ERROR log line are in the `io` module.
+
+mod error;
+pub mod format;
+mod io;
+mod recovery;
+mod wal;
+
+pub use error::{Result, WalError};
+pub use format::HardState;
+pub use io::{executor_builder, FaultHook, FileKind, FileOp, GLOMMIO_IOPOLL_LOG_FILTER, IO_MEMORY_BYTES};
+pub use wal::{Durable, Entry, Recovered, Wal, WalOptions};

@@ -1,0 +1,212 @@
+//! Opening a data directory: read every segment, check every header and CRC, cut a torn tail
+//! off the last segment, and refuse (with file, offset and reason) anything that could mean an
+//! acknowledged entry is lost. Runs once at open with plain blocking file I/O.
+
+use std::{
+    collections::VecDeque,
+    fs,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+};
+
+use memmap2::Mmap;
+
+use crate::{
+    error::{Result, WalError},
+    format::{self, HardState, Parsed, SegmentHeader, HARD_STATE_SLOT_BYTES, SEGMENT_HEADER_BYTES},
+    wal::{EntryMeta, Segment, SegmentBytes},
+};
+
+/// The name of the hard-state file in the data directory.
+pub(crate) const HARD_STATE_FILE: &str = "hardstate";
+
+/// The file name of segment `seq`.
+pub(crate) fn segment_file_name(seq: u64) -> String {
+    format!("wal-{seq:016x}.seg")
+}
+
+fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("wal-")?.strip_suffix(".seg")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// What recovery found.
+pub(crate) struct RecoveredLog {
+    pub segments: Vec<Segment>,
+    pub entries: VecDeque<EntryMeta>,
+    pub first_index: u64,
+    pub next_seq: u64,
+    pub hard_state: Option<(HardState, u64)>,
+    /// Where a torn tail was cut off, if one was: (file, byte offset).
+    pub torn_tail: Option<(PathBuf, u64)>,
+}
+
+/// Reads and checks the whole directory (creating it if missing).
+pub(crate) fn recover(directory: &Path) -> Result<RecoveredLog> {
+    fs::create_dir_all(directory).map_err(|error| WalError::io("create directory", directory, 0, error))?;
+    let mut sequence_numbers = Vec::new();
+    let listing = fs::read_dir(directory).map_err(|error| WalError::io("list directory", directory, 0, error))?;
+    for item in listing {
+        let item = item.map_err(|error| WalError::io("list directory", directory, 0, error))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        if let Some(seq) = parse_segment_file_name(&name) {
+            sequence_numbers.push(seq);
+        } else if name.ends_with(".tmp") {
+            // A segment being preallocated, or one whose first write never became durable under
+            // its final name: nothing in it was ever acknowledged.
+            fs::remove_file(item.path()).map_err(|error| WalError::io("remove", item.path(), 0, error))?;
+        }
+    }
+    sequence_numbers.sort_unstable();
+
+    let mut log = RecoveredLog {
+        segments: Vec::new(),
+        entries: VecDeque::new(),
+        first_index: 1,
+        next_seq: sequence_numbers.last().map_or(1, |seq| seq + 1),
+        hard_state: read_hard_state(&directory.join(HARD_STATE_FILE))?,
+        torn_tail: None,
+    };
+    let count = sequence_numbers.len();
+    for (position, seq) in sequence_numbers.into_iter().enumerate() {
+        let path = directory.join(segment_file_name(seq));
+        let is_last = position + 1 == count;
+        let segment = load_segment(&path, seq, is_last, &mut log)?;
+        log.segments.push(segment);
+    }
+    Ok(log)
+}
+
+fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) -> Result<Segment> {
+    let file = fs::File::open(path).map_err(|error| WalError::io("open", path, 0, error))?;
+    // Safety of the mapping: segment files are only ever modified by this process, through the
+    // WAL, which never rewrites a byte a mapped (sealed) segment holds.
+    let map = unsafe { Mmap::map(&file) }.map_err(|error| WalError::io("mmap", path, 0, error))?;
+    let capacity = map.len();
+    if capacity > u32::MAX as usize {
+        return Err(WalError::corrupt(path, 0, format!("segment is {capacity} bytes, more than the 4 GiB a segment may hold")));
+    }
+    let header = SegmentHeader::decode(&map).map_err(|what| WalError::corrupt(path, 0, format!("bad segment header: {what}")))?;
+    if header.seq != seq {
+        return Err(WalError::corrupt(path, 0, format!("header says segment {} but the file name says {seq}", header.seq)));
+    }
+    check_continuity(path, &header, log)?;
+    if log.segments.is_empty() {
+        log.first_index = header.first_index;
+    }
+
+    let mut offset = SEGMENT_HEADER_BYTES;
+    let mut next_index = header.first_index;
+    let end_reason = loop {
+        match format::parse_record(&map, offset) {
+            Parsed::Record { index, term, payload_bytes, next_offset, .. } => {
+                if index != next_index {
+                    return Err(WalError::corrupt(path, offset as u64, format!("record has index {index}, expected {next_index} (out of sequence)")));
+                }
+                log.entries.push_back(EntryMeta { term, offset: offset as u32, payload_bytes: payload_bytes as u32 });
+                next_index += 1;
+                offset = next_offset;
+            }
+            Parsed::End => break None,
+            Parsed::Bad(what) => break Some(what),
+        }
+    };
+    let last_good_index = next_index - 1;
+    // Valid records after the end of the data mean the end is damage, not the end.
+    if let Some((found_at, found_index)) = format::find_valid_record_after(&map, offset, last_good_index) {
+        let what = end_reason.unwrap_or_else(|| "zeros where a record should be".to_string());
+        return Err(WalError::corrupt(
+            path,
+            offset as u64,
+            format!("{what}, but a valid record (index {found_index}) follows at byte {found_at}"),
+        ));
+    }
+    if let Some(what) = end_reason {
+        if !is_last {
+            return Err(WalError::corrupt(path, offset as u64, format!("{what}, in a sealed segment (one that a later segment follows)")));
+        }
+        // A torn write at the tail of the last segment: its fdatasync never returned, so no entry
+        // in it was acknowledged. Zero it so that later appends never run into its leftovers.
+        tracing::warn!(path = %path.display(), offset, reason = %what, "cutting a torn record off the tail of the WAL");
+        zero_tail(path, &map, offset)?;
+        log.torn_tail = Some((path.to_path_buf(), offset as u64));
+    }
+    let bytes = if is_last { SegmentBytes::Memory(map[..offset].to_vec()) } else { SegmentBytes::Mapped(map) };
+    Ok(Segment {
+        seq,
+        first_index: header.first_index,
+        path: path.to_path_buf(),
+        capacity,
+        data_end: offset,
+        disk_end: offset,
+        on_disk: true,
+        bytes,
+    })
+}
+
+fn check_continuity(path: &Path, header: &SegmentHeader, log: &RecoveredLog) -> Result<()> {
+    let Some(previous) = log.segments.last() else { return Ok(()) };
+    let expected = log.first_index + log.entries.len() as u64;
+    if header.first_index > expected {
+        return Err(WalError::corrupt(
+            path,
+            0,
+            format!(
+                "segment starts at index {} but {} ends at index {}: entries {expected}..{} are missing (a missing segment file?)",
+                header.first_index,
+                previous.path.display(),
+                expected - 1,
+                header.first_index - 1
+            ),
+        ));
+    }
+    if header.first_index < expected {
+        return Err(WalError::corrupt(
+            path,
+            0,
+            format!(
+                "segment starts at index {} but {} already holds entries through {}: the segments overlap",
+                header.first_index,
+                previous.path.display(),
+                expected - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn zero_tail(path: &Path, map: &[u8], from: usize) -> Result<()> {
+    let Some(last_nonzero) = map.iter().rposition(|byte| *byte != 0) else { return Ok(()) };
+    if last_nonzero < from {
+        return Ok(());
+    }
+    let writer = fs::OpenOptions::new().write(true).open(path).map_err(|error| WalError::io("open", path, 0, error))?;
+    let zeros = vec![0u8; last_nonzero + 1 - from];
+    writer.write_all_at(&zeros, from as u64).map_err(|error| WalError::io("write", path, from as u64, error))?;
+    writer.sync_data().map_err(|error| WalError::io("fdatasync", path, 0, error))
+}
+
+/// Reads the two hard-state slots and returns the newer valid one.
+fn read_hard_state(path: &Path) -> Result<Option<(HardState, u64)>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(WalError::io("read", path, 0, error)),
+    };
+    let slot = |number: usize| bytes.get(number * HARD_STATE_SLOT_BYTES..(number + 1) * HARD_STATE_SLOT_BYTES).unwrap_or(&[]);
+    let decoded = [format::decode_hard_state(slot(0)), format::decode_hard_state(slot(1))];
+    let newest = decoded.iter().flatten().max_by_key(|(_, sequence)| *sequence).copied();
+    if newest.is_none() {
+        // Both slots unreadable. Only the very first write can leave that state legitimately,
+        // and then the other slot is still all zeros. Two damaged slots would reset the term and
+        // vote, which could let this node vote twice in one term: refuse.
+        let empty = |number: usize| slot(number).iter().all(|byte| *byte == 0);
+        if !empty(0) && !empty(1) {
+            return Err(WalError::corrupt(path, 0, "both hard-state slots fail their CRC"));
+        }
+    }
+    Ok(newest)
+}
