@@ -124,12 +124,14 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) ->
             format!("{what}, but a valid record (index {found_index}) follows at byte {found_at}"),
         ));
     }
-    if let Some(what) = end_reason {
-        if !is_last {
-            return Err(WalError::corrupt(path, offset as u64, format!("{what}, in a sealed segment (one that a later segment follows)")));
-        }
-        // A torn write at the tail of the last segment: its fdatasync never returned, so no entry
-        // in it was acknowledged. Zero it so that later appends never run into its leftovers.
+    if let (Some(what), false) = (&end_reason, is_last) {
+        return Err(WalError::corrupt(path, offset as u64, format!("{what}, in a sealed segment (one that a later segment follows)")));
+    }
+    if is_last && map[offset..].iter().any(|byte| *byte != 0) {
+        let what = end_reason.unwrap_or_else(|| "non-zero bytes after the last record".to_string());
+        // Anything but zeros after the data of the last segment is a torn write: its fdatasync
+        // never returned, so no entry in it was acknowledged. Zero it so that later appends
+        // never run into its leftovers.
         tracing::warn!(path = %path.display(), offset, reason = %what, "cutting a torn record off the tail of the WAL");
         zero_tail(path, &map, offset)?;
         log.torn_tail = Some((path.to_path_buf(), offset as u64));
