@@ -11,6 +11,16 @@ pub mod ready;
 pub mod rng;
 pub mod types;
 
+mod election;
+mod follower;
+mod inflights;
+mod log;
+mod progress;
+mod quorum;
+mod read_only;
+mod replication;
+mod step;
+
 pub use config::{Config, ConfigError};
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBug;
@@ -87,80 +97,325 @@ pub struct Status {
     pub persisted_index: LogIndex,
 }
 
+/// A leadership transfer in progress (thesis 3.10).
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    target: NodeId,
+    elapsed_ticks: u64,
+}
+
+/// The planted bugs, as a type that exists in every build so the checks compile everywhere;
+/// without the `planted-bugs` feature `Raft::bug` is always false.
+#[cfg(feature = "planted-bugs")]
+use config::PlantedBug as Bug;
+#[cfg(not(feature = "planted-bugs"))]
+#[derive(Clone, Copy)]
+enum Bug {
+    VoteForStaleLog,
+    CommitPreviousTermByCount,
+    KeepConflictingSuffix,
+    LeaderCountsSelfBeforePersist,
+}
+
 /// One member's Raft state machine.
 pub struct Raft {
-    // Filled in by the core implementation.
+    config: Config,
+    id: NodeId,
+    /// Votes or acknowledgements that make a majority of `config.voters`.
+    quorum: usize,
+    rng: rng::SeededRng,
+    term: Term,
+    voted_for: Option<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    log: log::RaftLog,
+    /// Logical time: ticks since this member started (leases are measured in it).
+    now_ticks: u64,
+    /// Ticks since a leader was last heard from (or since the last campaign).
+    election_elapsed_ticks: u64,
+    /// This term's randomized timeout, in `[election_timeout_ticks_min, _max)`.
+    election_timeout_ticks: u64,
+    heartbeat_elapsed_ticks: u64,
+    check_quorum_elapsed_ticks: u64,
+    /// One per voter, in `config.voters` order; the leader's own slot is unused.
+    progress: Vec<progress::Progress>,
+    /// Votes received in the current (pre-)campaign, in `config.voters` order.
+    votes: Vec<Option<bool>>,
+    transfer: Option<Transfer>,
+    /// A TimeoutNow went out this term: a voter may now vote at any time, so no more leases.
+    timeout_now_sent: bool,
+    reads: read_only::ReadQueue,
+    /// Messages and read answers gathered for the next `Ready` (its other fields stay empty).
+    out: Ready,
+    /// The hard state as last handed to the driver.
+    hard_state_handed: HardState,
+    /// Reused buffer for quorum computations (no allocation per acknowledgement).
+    scratch: Vec<u64>,
 }
 
 impl Raft {
     /// Starts a member from its durable state. Fails on an invalid config or an inconsistent
     /// recovered state (entries not contiguous from 1, commit beyond the log, ...).
     pub fn new(config: Config, recovered: Recovered) -> Result<Self, ConfigError> {
-        let _ = (config, recovered);
-        todo!("core implementation")
+        config.validate()?;
+        validate_recovered(&config, &recovered)?;
+        let id = config.id;
+        let voter_count = config.voters.len();
+        let mut rng = rng::SeededRng::new(config.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let election_timeout_ticks =
+            rng.range(config.election_timeout_ticks_min, config.election_timeout_ticks_max);
+        let hard_state = recovered.hard_state;
+        let log = log::RaftLog::recovered(recovered.entries, hard_state.commit);
+        let progress = (0..voter_count)
+            .map(|_| progress::Progress::new(log.last_index() + 1, config.inflight_messages_max))
+            .collect();
+        Ok(Self {
+            quorum: quorum::majority(voter_count),
+            rng,
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            role: Role::Follower,
+            leader: None,
+            log,
+            now_ticks: 0,
+            election_elapsed_ticks: 0,
+            election_timeout_ticks,
+            heartbeat_elapsed_ticks: 0,
+            check_quorum_elapsed_ticks: 0,
+            progress,
+            votes: vec![None; voter_count],
+            transfer: None,
+            timeout_now_sent: false,
+            reads: read_only::ReadQueue::default(),
+            out: Ready::default(),
+            hard_state_handed: hard_state,
+            scratch: Vec::with_capacity(voter_count),
+            id,
+            config,
+        })
     }
 
     /// Advances logical time by one tick: election timeouts, heartbeats, check-quorum, leases.
     pub fn tick(&mut self) {
-        todo!("core implementation")
+        self.now_ticks += 1;
+        if self.role == Role::Leader {
+            self.tick_leader();
+        } else {
+            self.tick_election();
+        }
     }
 
     /// Feeds one message from a peer.
     pub fn step(&mut self, message: Message) -> Result<(), StepError> {
-        let _ = message;
-        todo!("core implementation")
+        self.step_message(message)
     }
 
     /// Appends a batch of commands, one entry each, as leader. Returns the (first, last) index
     /// assigned and the term: a command committed at that index with that term took effect; if
     /// another term's entry is committed there, it did not.
+    ///
+    /// Backpressure: refused when entries already wait for commit and this batch would take
+    /// their number past `uncommitted_entries_max` (a batch alone may exceed it, so a large
+    /// batch is never stuck).
     pub fn propose(&mut self, commands: Vec<Bytes>) -> Result<(LogIndex, LogIndex, Term), ProposeError> {
-        let _ = commands;
-        todo!("core implementation")
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader { leader_hint: self.leader });
+        }
+        if self.transfer.is_some() {
+            return Err(ProposeError::TransferInProgress);
+        }
+        if commands.is_empty() {
+            return Err(ProposeError::Empty);
+        }
+        let uncommitted = self.log.last_index() - self.log.committed;
+        let max = self.config.uncommitted_entries_max;
+        if uncommitted > 0 && uncommitted.saturating_add(commands.len() as u64) > max {
+            return Err(ProposeError::Backpressure { uncommitted, max });
+        }
+        let first = self.log.last_index() + 1;
+        for command in commands {
+            self.append_as_leader(Payload::Command(command));
+        }
+        let last = self.log.last_index();
+        self.after_leader_append();
+        Ok((first, last, self.term))
     }
 
     /// Asks for a linearizable read. The answer comes later in `Ready::reads` (also the refusal
     /// when this member is not the leader).
     pub fn request_read(&mut self, id: ReadId, consistency: ReadConsistency) -> Result<(), ReadError> {
-        let _ = (id, consistency);
-        todo!("core implementation")
+        self.start_read(id, consistency)
     }
 
     /// Hands leadership to `target` once its log is caught up (TimeoutNow, thesis 3.10).
+    /// Proposals are refused until it completes; it is abandoned after an election timeout.
     pub fn transfer_leadership(&mut self, target: NodeId) -> Result<(), TransferError> {
-        let _ = target;
-        todo!("core implementation")
+        if self.role != Role::Leader {
+            return Err(TransferError::NotLeader { leader_hint: self.leader });
+        }
+        let Some(position) = self.voter_position(target) else {
+            return Err(TransferError::UnknownTarget(target));
+        };
+        if target == self.id {
+            return Ok(());
+        }
+        self.transfer = Some(Transfer { target, elapsed_ticks: 0 });
+        if self.progress[position].match_index == self.log.last_index() {
+            self.send_timeout_now(target);
+        } else {
+            self.send_append(position, false);
+        }
+        Ok(())
     }
 
     /// The driver made everything through `index` (whose entry has `term`) durable.
     pub fn on_persisted(&mut self, index: LogIndex, term: Term) {
-        let _ = (index, term);
-        todo!("core implementation")
+        self.log.persisted_to(index, term);
+        if self.role == Role::Leader {
+            self.maybe_commit();
+        }
     }
 
     /// The driver applied every committed entry through `index`.
     pub fn on_applied(&mut self, index: LogIndex) {
-        let _ = index;
-        todo!("core implementation")
+        self.log.applied_to(index);
+        self.release_applied_reads();
     }
 
     /// True when `ready()` would return something to do.
     pub fn has_ready(&self) -> bool {
-        todo!("core implementation")
+        !self.out.messages.is_empty()
+            || !self.out.messages_after_persist.is_empty()
+            || !self.out.reads.is_empty()
+            || self.log.has_unstable()
+            || self.log.has_committed_to_apply()
+            || self.hard_state() != self.hard_state_handed
     }
 
     /// Takes the accumulated work. See `Ready` for the order to carry it out.
     pub fn ready(&mut self) -> Ready {
-        todo!("core implementation")
+        let mut ready = std::mem::take(&mut self.out);
+        let (truncate_from, entries) = self.log.take_unstable();
+        ready.truncate_from = truncate_from;
+        ready.entries = entries;
+        let hard_state = self.hard_state();
+        if hard_state != self.hard_state_handed {
+            ready.hard_state = Some(hard_state);
+            self.hard_state_handed = hard_state;
+        }
+        ready.committed_entries = self.log.take_committed();
+        // The heartbeats of the current read round leave with this Ready: later reads need a
+        // round whose heartbeats are sent after they arrived.
+        self.reads.close_round();
+        ready
     }
 
+    /// A snapshot of the core's state, for status commands, logs and the simulator's checks.
     pub fn status(&self) -> Status {
-        todo!("core implementation")
+        Status {
+            id: self.id,
+            role: self.role,
+            term: self.term,
+            voted_for: self.voted_for,
+            leader: self.leader,
+            first_index: 1,
+            last_index: self.log.last_index(),
+            commit_index: self.log.committed,
+            applied_index: self.log.applied,
+            persisted_index: self.log.persisted,
+        }
     }
 
     /// The entry at `index`, if this member holds it (for checks and for catching up peers).
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
-        let _ = index;
-        todo!("core implementation")
+        self.log.entry(index)
     }
+
+    /// The randomized election timeout drawn for the current term, in ticks (for tests and
+    /// status: it lies in `[election_timeout_ticks_min, election_timeout_ticks_max)`).
+    pub fn election_timeout_ticks(&self) -> u64 {
+        self.election_timeout_ticks
+    }
+
+    /// The configuration this member runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn hard_state(&self) -> HardState {
+        HardState { term: self.term, voted_for: self.voted_for, commit: self.log.committed }
+    }
+
+    /// True when the planted bug `bug` is switched on (never, without the feature).
+    fn bug(&self, bug: Bug) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.config.planted_bug == Some(bug)
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        {
+            let _ = bug;
+            false
+        }
+    }
+
+    fn voter_position(&self, id: NodeId) -> Option<usize> {
+        self.config.voters.iter().position(|voter| *voter == id)
+    }
+
+    /// Queues a message carrying the current term.
+    fn send(&mut self, to: NodeId, body: MessageBody) {
+        self.send_with_term(to, self.term, body);
+    }
+
+    /// Queues a message. It waits for the next persist when it depends on durable state: a
+    /// granted vote, an acknowledgement of entries, or anything sent while a new term or vote
+    /// is not yet handed to the driver.
+    fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        let depends_on_persist = matches!(
+            body,
+            MessageBody::AppendResponse { .. } | MessageBody::VoteResponse { pre_vote: false, granted: true }
+        ) || self.term != self.hard_state_handed.term
+            || self.voted_for != self.hard_state_handed.voted_for;
+        let message = Message { from: self.id, to, term, body };
+        if depends_on_persist {
+            self.out.messages_after_persist.push(message);
+        } else {
+            self.out.messages.push(message);
+        }
+    }
+}
+
+/// Checks the recovered state: contiguous from 1, terms never decreasing nor beyond the hard
+/// state's term, commit within the log, and a vote only for a voter.
+fn validate_recovered(config: &Config, recovered: &Recovered) -> Result<(), ConfigError> {
+    let fail = |text: String| Err(ConfigError::Invalid(format!("recovered state: {text}")));
+    let hard_state = &recovered.hard_state;
+    let mut previous_term = 0;
+    for (position, entry) in recovered.entries.iter().enumerate() {
+        let expected = position as LogIndex + 1;
+        if entry.index != expected {
+            return fail(format!("entry at position {position} has index {}, expected {expected}", entry.index));
+        }
+        if entry.term < previous_term || entry.term > hard_state.term {
+            return fail(format!(
+                "entry {} has term {}: terms must not decrease nor exceed the hard state's term {}",
+                entry.index, entry.term, hard_state.term
+            ));
+        }
+        previous_term = entry.term;
+    }
+    if hard_state.commit > recovered.entries.len() as LogIndex {
+        return fail(format!(
+            "commit {} is beyond the last entry {}",
+            hard_state.commit,
+            recovered.entries.len()
+        ));
+    }
+    if let Some(vote) = hard_state.voted_for {
+        if !config.voters.contains(&vote) {
+            return fail(format!("voted_for {vote} is not a voter"));
+        }
+    }
+    Ok(())
 }

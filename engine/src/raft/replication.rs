@@ -1,0 +1,267 @@
+//! The leader's side of log replication (section 5.3): sending entries to each follower in probe
+//! or replicate state, reading their answers with fast backtracking, heartbeats, check-quorum,
+//! and the commit rule (5.4.2, thesis 10.2.1).
+
+use super::progress::ProgressState;
+use super::types::{Entry, LogIndex, MessageBody, NodeId, Payload, Role, Term};
+use super::{quorum, Bug, Raft, StepError};
+
+impl Raft {
+    /// Appends one entry of the current term to the leader's log (persisted via the next Ready).
+    pub(super) fn append_as_leader(&mut self, payload: Payload) {
+        let index = self.log.last_index() + 1;
+        self.log.append(Entry { index, term: self.term, payload });
+    }
+
+    /// After appending: replicate at once; a single voter (or the planted bug) may commit now.
+    pub(super) fn after_leader_append(&mut self) {
+        self.broadcast_append();
+        if self.bug(Bug::LeaderCountsSelfBeforePersist) {
+            self.maybe_commit();
+        }
+    }
+
+    pub(super) fn broadcast_append(&mut self) {
+        for position in 0..self.config.voters.len() {
+            if self.config.voters[position] != self.id {
+                self.send_append(position, false);
+            }
+        }
+    }
+
+    /// Sends the follower at `position` its next entries if its state allows; returns whether a
+    /// message left. A probe may be empty (it still checks consistency); a replicate send only
+    /// goes with entries.
+    pub(super) fn send_append(&mut self, position: usize, allow_empty: bool) -> bool {
+        let last_index = self.log.last_index();
+        let progress = &self.progress[position];
+        if progress.is_paused() {
+            return false;
+        }
+        let next_index = progress.next_index.clamp(1, last_index + 1);
+        let state = progress.state;
+        if state == ProgressState::Replicate && next_index > last_index && !allow_empty {
+            return false;
+        }
+        let prev_log_index = next_index - 1;
+        let prev_log_term = self.log.term(prev_log_index).unwrap_or(0);
+        let entries =
+            self.log.entries_from(next_index, self.config.append_entries_max, self.config.append_bytes_max);
+        let sent_last = prev_log_index + entries.len() as LogIndex;
+        let progress = &mut self.progress[position];
+        match state {
+            ProgressState::Replicate => {
+                progress.next_index = sent_last + 1;
+                progress.inflights.add(sent_last);
+            }
+            ProgressState::Probe => {
+                progress.next_index = next_index;
+                progress.probe_sent = true;
+            }
+        }
+        let leader_commit = self.log.committed;
+        let to = self.config.voters[position];
+        self.send(to, MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, leader_commit });
+        true
+    }
+
+    /// Keeps sending to one follower until its window is full or it has everything.
+    fn send_append_while_open(&mut self, position: usize) {
+        let window = self.config.inflight_messages_max;
+        for _ in 0..window {
+            if !self.send_append(position, false) {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn handle_append_response(
+        &mut self,
+        from: NodeId,
+        success: bool,
+        match_index: LogIndex,
+        conflict_index: LogIndex,
+        conflict_term: Option<Term>,
+    ) -> Result<(), StepError> {
+        let Some(position) = self.voter_position(from) else { return Ok(()) };
+        if success {
+            if match_index > self.log.last_index() {
+                let reason = format!("match_index {match_index} beyond the leader's log");
+                return Err(StepError::Malformed { from, reason });
+            }
+            self.on_append_accepted(position, match_index);
+        } else {
+            self.on_append_rejected(position, conflict_index, conflict_term);
+        }
+        Ok(())
+    }
+
+    fn on_append_accepted(&mut self, position: usize, match_index: LogIndex) {
+        let progress = &mut self.progress[position];
+        if progress.update_match(match_index) {
+            progress.inflights.free_to(match_index);
+            if progress.state == ProgressState::Probe {
+                progress.become_replicate();
+            }
+            self.maybe_commit();
+            self.maybe_finish_transfer(position);
+        } else if progress.state == ProgressState::Probe {
+            progress.probe_sent = false;
+        }
+        self.send_append_while_open(position);
+    }
+
+    /// Section 5.3 with the fast-backtracking hints: when the leader holds entries of the
+    /// follower's conflicting term, retry after its last one; otherwise from the follower's first
+    /// index of that term (or its log end when it is too short).
+    fn on_append_rejected(&mut self, position: usize, conflict_index: LogIndex, conflict_term: Option<Term>) {
+        let progress = &self.progress[position];
+        let stale = match progress.state {
+            ProgressState::Replicate => conflict_index <= progress.match_index,
+            ProgressState::Probe => !progress.probe_sent,
+        };
+        if stale {
+            return;
+        }
+        let hinted = match conflict_term.and_then(|term| self.log.last_index_of_term(term)) {
+            Some(last_of_term) => last_of_term + 1,
+            None => conflict_index,
+        };
+        let next_index = hinted.min(self.log.last_index() + 1);
+        self.progress[position].become_probe(next_index);
+        self.send_append(position, true);
+    }
+
+    /// Section 5.4.2 and thesis 10.2.1: commit the highest index a majority holds, counting the
+    /// leader only through what it has persisted, and only when that entry is of this term.
+    pub(super) fn maybe_commit(&mut self) {
+        let own_match = if self.bug(Bug::LeaderCountsSelfBeforePersist) {
+            self.log.last_index()
+        } else {
+            self.log.persisted
+        };
+        self.scratch.clear();
+        for (position, voter) in self.config.voters.iter().enumerate() {
+            let value = if *voter == self.id { own_match } else { self.progress[position].match_index };
+            self.scratch.push(value);
+        }
+        let candidate = quorum::quorum_value(&mut self.scratch, self.quorum);
+        if candidate <= self.log.committed {
+            return;
+        }
+        let current_term = self.log.term(candidate) == Some(self.term);
+        if current_term || self.bug(Bug::CommitPreviousTermByCount) {
+            self.log.commit_to(candidate);
+            self.on_leader_commit_advanced();
+        }
+    }
+
+    pub(super) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed_ticks += 1;
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks {
+            self.heartbeat_elapsed_ticks = 0;
+            self.broadcast_heartbeat();
+        }
+        self.check_quorum_elapsed_ticks += 1;
+        if self.check_quorum_elapsed_ticks >= self.config.election_timeout_ticks_min {
+            self.check_quorum_elapsed_ticks = 0;
+            if self.config.check_quorum && !self.quorum_recently_active() {
+                self.become_follower(self.term, None);
+                return;
+            }
+            self.restart_stalled_followers();
+        }
+        self.tick_transfer();
+    }
+
+    /// Thesis 6.2: did a majority (us included) answer within the last election timeout?
+    /// Also starts the next interval.
+    fn quorum_recently_active(&mut self) -> bool {
+        let mut active = 0;
+        for (position, voter) in self.config.voters.iter().enumerate() {
+            let progress = &mut self.progress[position];
+            if *voter == self.id || progress.recent_active {
+                active += 1;
+            }
+            progress.recent_active = false;
+        }
+        active >= self.quorum
+    }
+
+    /// A follower in replicate state whose match did not move for a whole interval while
+    /// requests were in flight lost them: go back to probing from its match point.
+    fn restart_stalled_followers(&mut self) {
+        let last_index = self.log.last_index();
+        for position in 0..self.progress.len() {
+            let progress = &mut self.progress[position];
+            let stalled = progress.state == ProgressState::Replicate
+                && !progress.inflights.is_empty()
+                && progress.match_index < last_index
+                && progress.match_index == progress.match_at_last_check;
+            progress.match_at_last_check = progress.match_index;
+            if stalled {
+                let next_index = progress.match_index + 1;
+                progress.become_probe(next_index);
+            }
+        }
+    }
+
+    /// Starts a heartbeat round: liveness, commit propagation, and the confirmation ReadIndex
+    /// and leases count on (thesis 6.4).
+    pub(super) fn broadcast_heartbeat(&mut self) {
+        let read_round = self.reads.start_round(self.now_ticks);
+        for position in 0..self.config.voters.len() {
+            let to = self.config.voters[position];
+            if to == self.id {
+                continue;
+            }
+            // A follower may only learn a commit index its log is known to match.
+            let leader_commit = self.log.committed.min(self.progress[position].match_index);
+            self.send(to, MessageBody::Heartbeat { leader_commit, read_round });
+        }
+    }
+
+    pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
+        let Some(position) = self.voter_position(from) else { return };
+        let start_tick = self.reads.round_start_tick(read_round);
+        let progress = &mut self.progress[position];
+        if read_round <= self.reads.current_round() && read_round > progress.acked_round {
+            progress.acked_round = read_round;
+            progress.acked_round_start_tick = start_tick;
+        }
+        // The follower is alive: resume a lost probe, and let one request through a full
+        // window whose oldest request was probably lost.
+        match progress.state {
+            ProgressState::Probe => progress.probe_sent = false,
+            ProgressState::Replicate if progress.inflights.is_full() => progress.inflights.free_first(),
+            ProgressState::Replicate => {}
+        }
+        if progress.match_index < self.log.last_index() {
+            self.send_append(position, false);
+        }
+        self.confirm_reads();
+    }
+
+    fn tick_transfer(&mut self) {
+        let Some(transfer) = self.transfer.as_mut() else { return };
+        transfer.elapsed_ticks += 1;
+        if transfer.elapsed_ticks >= self.config.election_timeout_ticks_min {
+            self.transfer = None;
+        }
+    }
+
+    /// Thesis 3.10: once the transfer target holds our whole log, tell it to campaign now.
+    fn maybe_finish_transfer(&mut self, position: usize) {
+        let Some(transfer) = self.transfer else { return };
+        let target_position = self.voter_position(transfer.target);
+        if target_position == Some(position) && self.progress[position].match_index == self.log.last_index() {
+            self.send_timeout_now(transfer.target);
+        }
+    }
+
+    pub(super) fn send_timeout_now(&mut self, target: NodeId) {
+        debug_assert_eq!(self.role, Role::Leader);
+        self.timeout_now_sent = true;
+        self.send(target, MessageBody::TimeoutNow);
+    }
+}

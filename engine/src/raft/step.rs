@@ -1,0 +1,179 @@
+//! Receiving a message: check it is well formed (nothing from the network may panic the core or
+//! change its state when refused), apply the term rules of figure 2, then hand it to the role's
+//! handler.
+
+use super::types::{Entry, LogIndex, Message, MessageBody, Role, Term};
+use super::{Raft, StepError};
+
+impl Raft {
+    pub(super) fn step_message(&mut self, message: Message) -> Result<(), StepError> {
+        self.validate_message(&message)?;
+        if message.term > self.term {
+            if !self.on_higher_term(&message) {
+                return Ok(());
+            }
+        } else if message.term < self.term {
+            self.on_lower_term(&message);
+            return Ok(());
+        }
+        if self.role == Role::Leader {
+            if let Some(position) = self.voter_position(message.from) {
+                self.progress[position].recent_active = true;
+            }
+        }
+        self.dispatch(message)
+    }
+
+    /// Refuses what no correct peer sends, before anything changes.
+    fn validate_message(&self, message: &Message) -> Result<(), StepError> {
+        let from = message.from;
+        if message.to != self.id {
+            return Err(StepError::WrongRecipient { from, to: message.to, me: self.id });
+        }
+        if from == self.id {
+            return Err(malformed(from, "a message from this node to itself".into()));
+        }
+        if self.voter_position(from).is_none() {
+            return Err(StepError::UnknownSender { from });
+        }
+        match &message.body {
+            MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, .. } => {
+                validate_entries(message.term, *prev_log_index, *prev_log_term, entries)
+                    .map_err(|reason| malformed(from, reason))
+            }
+            MessageBody::VoteRequest { last_log_term, .. } if *last_log_term > message.term => Err(
+                malformed(from, format!("last_log_term {last_log_term} beyond term {}", message.term)),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// A message from a later term. Returns whether to go on handling it.
+    fn on_higher_term(&mut self, message: &Message) -> bool {
+        match message.body {
+            MessageBody::VoteRequest { pre_vote, leadership_transfer, .. } => {
+                // Thesis 6.2/9.6: while a leader is known to be alive, a vote request is a
+                // disruption by a partitioned node; ignore it unless the leader itself asked
+                // (TimeoutNow).
+                if self.in_leader_lease() && !leadership_transfer {
+                    return false;
+                }
+                if pre_vote {
+                    // A pre-vote never changes our term (thesis 9.6).
+                    self.handle_vote_request(message);
+                    return false;
+                }
+                self.become_follower(message.term, None);
+                true
+            }
+            // Granted pre-votes carry the term we would campaign in, not the voter's term.
+            MessageBody::VoteResponse { pre_vote: true, granted: true } => {
+                self.handle_vote_response(message);
+                false
+            }
+            MessageBody::AppendRequest { .. } | MessageBody::Heartbeat { .. } => {
+                self.become_follower(message.term, Some(message.from));
+                true
+            }
+            _ => {
+                self.become_follower(message.term, None);
+                true
+            }
+        }
+    }
+
+    /// A message from an earlier term: answer so a stale leader or candidate learns our term and
+    /// steps down (needed with pre-vote and check-quorum, which otherwise hide it); drop the rest.
+    fn on_lower_term(&mut self, message: &Message) {
+        match message.body {
+            MessageBody::AppendRequest { .. } | MessageBody::Heartbeat { .. } => {
+                let body = MessageBody::AppendResponse {
+                    success: false,
+                    match_index: 0,
+                    conflict_index: 0,
+                    conflict_term: None,
+                };
+                self.send(message.from, body);
+            }
+            MessageBody::VoteRequest { pre_vote, .. } => {
+                self.send(message.from, MessageBody::VoteResponse { pre_vote, granted: false });
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, message: Message) -> Result<(), StepError> {
+        let from = message.from;
+        match message.body {
+            MessageBody::VoteRequest { .. } => self.handle_vote_request(&message),
+            MessageBody::VoteResponse { .. } => self.handle_vote_response(&message),
+            MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, leader_commit } => {
+                self.accept_leader(from)?;
+                self.handle_append_request(from, prev_log_index, prev_log_term, entries, leader_commit)?;
+            }
+            MessageBody::Heartbeat { leader_commit, read_round } => {
+                self.accept_leader(from)?;
+                self.handle_heartbeat(from, leader_commit, read_round);
+            }
+            MessageBody::AppendResponse { success, match_index, conflict_index, conflict_term } => {
+                if self.role == Role::Leader {
+                    self.handle_append_response(from, success, match_index, conflict_index, conflict_term)?;
+                }
+            }
+            MessageBody::HeartbeatResponse { read_round } => {
+                if self.role == Role::Leader {
+                    self.handle_heartbeat_response(from, read_round);
+                }
+            }
+            MessageBody::TimeoutNow => {
+                if self.role == Role::Follower && self.leader == Some(from) {
+                    self.become_candidate(true);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An AppendRequest or Heartbeat in our term comes from that term's only leader: follow it.
+    /// Two leaders in one term is impossible, so such a message is refused.
+    fn accept_leader(&mut self, from: super::NodeId) -> Result<(), StepError> {
+        if self.role == Role::Leader || self.leader.is_some_and(|leader| leader != from) {
+            return Err(malformed(from, format!("a second leader in term {}", self.term)));
+        }
+        if self.role != Role::Follower || self.leader.is_none() {
+            self.become_follower(self.term, Some(from));
+        }
+        self.election_elapsed_ticks = 0;
+        Ok(())
+    }
+}
+
+fn malformed(from: super::NodeId, reason: String) -> StepError {
+    StepError::Malformed { from, reason }
+}
+
+/// Entries must continue `prev_log_index` one by one, with terms that never decrease, start at
+/// or after `prev_log_term` and never exceed the sender's term.
+fn validate_entries(term: Term, prev_log_index: LogIndex, prev_log_term: Term, entries: &[Entry]) -> Result<(), String> {
+    if prev_log_term > term {
+        return Err(format!("prev_log_term {prev_log_term} beyond term {term}"));
+    }
+    if prev_log_index == 0 && prev_log_term != 0 {
+        return Err(format!("prev_log_index 0 with prev_log_term {prev_log_term}"));
+    }
+    if prev_log_index.checked_add(entries.len() as u64).is_none() {
+        return Err("entries run past the largest index".into());
+    }
+    let mut previous_term = prev_log_term;
+    for (offset, entry) in entries.iter().enumerate() {
+        let expected = prev_log_index + 1 + offset as u64;
+        if entry.index != expected {
+            return Err(format!("entry index {} where {expected} was expected", entry.index));
+        }
+        if entry.term < previous_term || entry.term > term || entry.term == 0 {
+            return Err(format!("entry {} has term {} out of order (term {term})", entry.index, entry.term));
+        }
+        previous_term = entry.term;
+    }
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! A tiny deterministic driver for the Raft core tests: a few `Raft` members, an in-memory
+//! "disk" each, and a FIFO network with cuttable links. It carries out each `Ready` in the
+//! documented order (send, persist, report persisted and send after-persist messages, apply,
+//! collect reads), and can hold a member's persistence back to test what waits for it.
+#![allow(dead_code)]
+
+use std::collections::{HashSet, VecDeque};
+
+use bytes::Bytes;
+use tern_engine::raft::{
+    Config, Entry, HardState, LogIndex, Message, NodeId, Raft, ReadOutcome, Ready, Recovered, Role, Term,
+};
+
+/// Most deliveries one `settle` performs: a bound, so a livelock fails instead of hanging.
+const DELIVERIES_MAX: usize = 100_000;
+
+/// Small timeouts so tests tick little: election in [10, 20), heartbeat every 2 ticks,
+/// lease 10 - 2 = 8 ticks.
+pub fn config(id: NodeId, voter_count: u64) -> Config {
+    let mut config = Config::new(id, (1..=voter_count).collect());
+    config.election_timeout_ticks_min = 10;
+    config.election_timeout_ticks_max = 20;
+    config.heartbeat_interval_ticks = 2;
+    config.clock_drift_margin_ticks = 2;
+    config.seed = 7;
+    config
+}
+
+/// What one member's driver made durable.
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    pub hard_state: HardState,
+    pub entries: Vec<Entry>,
+}
+
+impl Disk {
+    fn persist(&mut self, ready: &Ready) {
+        if let Some(from) = ready.truncate_from {
+            self.entries.truncate(from.saturating_sub(1) as usize);
+        }
+        for entry in &ready.entries {
+            assert_eq!(entry.index, self.entries.len() as LogIndex + 1, "Ready entries must be contiguous");
+            self.entries.push(entry.clone());
+        }
+        if let Some(hard_state) = ready.hard_state {
+            self.hard_state = hard_state;
+        }
+    }
+
+    fn last(&self) -> (LogIndex, Term) {
+        self.entries.last().map_or((0, 0), |entry| (entry.index, entry.term))
+    }
+}
+
+/// The persist half of a Ready, held back while a member's disk is "slow".
+struct HeldPersist {
+    ready: Ready,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Raft>,
+    pub disks: Vec<Disk>,
+    pub network: VecDeque<Message>,
+    /// Directed links (from, to) that drop everything.
+    pub cut: HashSet<(NodeId, NodeId)>,
+    pub applied: Vec<Vec<Entry>>,
+    pub reads: Vec<Vec<ReadOutcome>>,
+    /// Every message ever sent, for tests that count what went out.
+    pub sent: Vec<Message>,
+    held: Vec<Option<VecDeque<HeldPersist>>>,
+    pub apply_paused: HashSet<NodeId>,
+}
+
+impl Cluster {
+    /// `voter_count` fresh members built from `configure(id)`.
+    pub fn with(voter_count: u64, configure: impl Fn(NodeId) -> Config) -> Self {
+        let recovered = (1..=voter_count).map(|_| Recovered::default()).collect();
+        Self::recovered(voter_count, configure, recovered)
+    }
+
+    pub fn new(voter_count: u64) -> Self {
+        Self::with(voter_count, |id| config(id, voter_count))
+    }
+
+    /// Members starting from the given durable states.
+    pub fn recovered(voter_count: u64, configure: impl Fn(NodeId) -> Config, recovered: Vec<Recovered>) -> Self {
+        let count = voter_count as usize;
+        let disks = recovered
+            .iter()
+            .map(|state| Disk { hard_state: state.hard_state, entries: state.entries.clone() })
+            .collect();
+        let nodes = recovered
+            .into_iter()
+            .enumerate()
+            .map(|(position, state)| Raft::new(configure(position as NodeId + 1), state).expect("valid config"))
+            .collect();
+        Self {
+            nodes,
+            disks,
+            network: VecDeque::new(),
+            cut: HashSet::new(),
+            applied: vec![Vec::new(); count],
+            reads: vec![Vec::new(); count],
+            sent: Vec::new(),
+            held: (0..count).map(|_| None).collect(),
+            apply_paused: HashSet::new(),
+        }
+    }
+
+    pub fn node(&mut self, id: NodeId) -> &mut Raft {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        (1..=self.nodes.len() as NodeId).collect()
+    }
+
+    pub fn role(&mut self, id: NodeId) -> Role {
+        self.node(id).status().role
+    }
+
+    pub fn term(&mut self, id: NodeId) -> Term {
+        self.node(id).status().term
+    }
+
+    pub fn commit(&mut self, id: NodeId) -> LogIndex {
+        self.node(id).status().commit_index
+    }
+
+    /// The leader, if exactly one member of the highest term leads.
+    pub fn leader(&mut self) -> Option<NodeId> {
+        let leaders: Vec<NodeId> = self.ids().into_iter().filter(|id| self.role(*id) == Role::Leader).collect();
+        leaders.into_iter().max_by_key(|id| self.nodes[*id as usize - 1].status().term)
+    }
+
+    pub fn isolate(&mut self, id: NodeId) {
+        for other in self.ids() {
+            if other != id {
+                self.cut.insert((id, other));
+                self.cut.insert((other, id));
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    /// Holds `id`'s persistence back (its disk is slow) until `release_persist`.
+    pub fn hold_persist(&mut self, id: NodeId) {
+        self.held[id as usize - 1].get_or_insert_with(VecDeque::new);
+    }
+
+    /// Completes every held persist of `id`, in order, and stops holding.
+    pub fn release_persist(&mut self, id: NodeId) {
+        let Some(held) = self.held[id as usize - 1].take() else { return };
+        for persist in held {
+            self.finish_persist(id, persist.ready);
+        }
+    }
+
+    /// Carries out one Ready of `id`, if it has one.
+    pub fn process(&mut self, id: NodeId) -> bool {
+        if !self.node(id).has_ready() {
+            return false;
+        }
+        let mut ready = self.node(id).ready();
+        let messages = std::mem::take(&mut ready.messages);
+        self.send_all(messages);
+        let committed = std::mem::take(&mut ready.committed_entries);
+        let reads = std::mem::take(&mut ready.reads);
+        match self.held[id as usize - 1].as_mut() {
+            Some(held) => held.push_back(HeldPersist { ready }),
+            None => self.finish_persist(id, ready),
+        }
+        self.apply(id, committed);
+        self.reads[id as usize - 1].extend(reads);
+        true
+    }
+
+    fn finish_persist(&mut self, id: NodeId, mut ready: Ready) {
+        let position = id as usize - 1;
+        self.disks[position].persist(&ready);
+        let (index, term) = self.disks[position].last();
+        if !ready.entries.is_empty() || ready.truncate_from.is_some() {
+            self.nodes[position].on_persisted(index, term);
+        }
+        let after = std::mem::take(&mut ready.messages_after_persist);
+        self.send_all(after);
+    }
+
+    fn apply(&mut self, id: NodeId, committed: Vec<Entry>) {
+        if committed.is_empty() {
+            return;
+        }
+        let position = id as usize - 1;
+        let last = committed.last().map(|entry| entry.index).unwrap_or(0);
+        self.applied[position].extend(committed);
+        if !self.apply_paused.contains(&id) {
+            self.nodes[position].on_applied(last);
+        }
+    }
+
+    fn send_all(&mut self, messages: Vec<Message>) {
+        for message in messages {
+            self.sent.push(message.clone());
+            if !self.cut.contains(&(message.from, message.to)) {
+                self.network.push_back(message);
+            }
+        }
+    }
+
+    /// Delivers one message; returns false when the network is empty.
+    pub fn deliver_one(&mut self) -> bool {
+        let Some(message) = self.network.pop_front() else { return false };
+        if self.cut.contains(&(message.from, message.to)) {
+            return true;
+        }
+        let to = message.to;
+        let _ = self.node(to).step(message);
+        true
+    }
+
+    /// Runs every Ready and delivers every message until nothing moves.
+    pub fn settle(&mut self) {
+        for _ in 0..DELIVERIES_MAX {
+            let mut moved = false;
+            for id in self.ids() {
+                moved |= self.process(id);
+            }
+            moved |= self.deliver_one();
+            if !moved {
+                return;
+            }
+        }
+        panic!("the cluster did not settle within {DELIVERIES_MAX} deliveries");
+    }
+
+    /// Like `settle`, but calls `check` after every delivery.
+    pub fn settle_checking(&mut self, mut check: impl FnMut(&mut Cluster)) {
+        for _ in 0..DELIVERIES_MAX {
+            let mut moved = false;
+            for id in self.ids() {
+                moved |= self.process(id);
+            }
+            moved |= self.deliver_one();
+            check(self);
+            if !moved {
+                return;
+            }
+        }
+        panic!("the cluster did not settle within {DELIVERIES_MAX} deliveries");
+    }
+
+    /// Ticks every member `ticks` times, settling after each tick.
+    pub fn tick_all(&mut self, ticks: u64) {
+        for _ in 0..ticks {
+            for id in self.ids() {
+                self.node(id).tick();
+            }
+            self.settle();
+        }
+    }
+
+    /// Ticks only `id` until its election timer fires, then settles: it becomes leader when it
+    /// can win.
+    pub fn elect(&mut self, id: NodeId) {
+        let ticks = self.node(id).election_timeout_ticks();
+        for _ in 0..ticks {
+            self.node(id).tick();
+        }
+        self.settle();
+    }
+
+    pub fn propose(&mut self, id: NodeId, payloads: &[&str]) -> (LogIndex, LogIndex, Term) {
+        let commands = payloads.iter().map(|text| Bytes::copy_from_slice(text.as_bytes())).collect();
+        self.node(id).propose(commands).expect("proposal accepted")
+    }
+
+    /// The (index, term) pairs of `id`'s in-memory log.
+    pub fn log_of(&mut self, id: NodeId) -> Vec<(LogIndex, Term)> {
+        let last = self.node(id).status().last_index;
+        (1..=last).map(|index| {
+            let entry = self.node(id).entry(index).expect("entry within the log");
+            (entry.index, entry.term)
+        }).collect()
+    }
+}
+
+/// A durable state holding entries of the given terms (index 1 first).
+pub fn recovered_with_terms(terms: &[Term], current_term: Term) -> Recovered {
+    let entries = terms
+        .iter()
+        .enumerate()
+        .map(|(position, term)| Entry {
+            index: position as LogIndex + 1,
+            term: *term,
+            payload: tern_engine::raft::Payload::Command(Bytes::from_static(b"x")),
+        })
+        .collect();
+    Recovered { hard_state: HardState { term: current_term, voted_for: None, commit: 0 }, entries }
+}
