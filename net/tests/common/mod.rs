@@ -78,3 +78,127 @@ pub fn to_owned(frame: &tern_net::Frame<'_>) -> Owned {
         tern_net::Frame::NotLeader(m) => Owned::NotLeader(rkyv::deserialize::<_, Error>(*m).unwrap()),
     }
 }
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tern_net::certs::ClusterCa;
+use tern_net::message::{ArchivedClientRequestBatch, ArchivedRaftMessage};
+use tern_net::tls::{Identity, Security};
+use tern_net::transport::{ClientSession, Inbound, Limits, TransportConfig};
+
+/// Guard against hangs only; no test asserts on elapsed time.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// What a test node received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    Raft(NodeId, RaftMessage),
+    Client(ClientRequestBatch),
+}
+
+/// An [`Inbound`] that records everything and answers clients: client 77 gets
+/// [`client_response_batch`], any other client gets [`not_leader`].
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub received: Arc<Mutex<Vec<Received>>>,
+    /// While set, `raft` blocks its executor thread: a stalled receiver.
+    pub stalled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Recorder {
+    pub fn raft_count(&self) -> usize {
+        self.received.lock().unwrap().iter().filter(|r| matches!(r, Received::Raft(..))).count()
+    }
+    pub fn raft_from(&self, from: NodeId) -> Vec<RaftMessage> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| match r {
+                Received::Raft(f, m) if *f == from => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Inbound for Recorder {
+    fn raft(&self, from: NodeId, message: &ArchivedRaftMessage) {
+        let owned = rkyv::deserialize::<RaftMessage, rkyv::rancor::Error>(message).unwrap();
+        self.received.lock().unwrap().push(Received::Raft(from, owned));
+        while self.stalled.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    fn client_requests(&self, session: &ClientSession, batch: &ArchivedClientRequestBatch) {
+        let owned = rkyv::deserialize::<ClientRequestBatch, rkyv::rancor::Error>(batch).unwrap();
+        let client_id = owned.client_id;
+        self.received.lock().unwrap().push(Received::Client(owned));
+        if client_id == 77 {
+            session.send_responses(&client_response_batch()).unwrap();
+        } else {
+            session.send_not_leader(&not_leader()).unwrap();
+        }
+    }
+}
+
+/// Free loopback UDP addresses (bound then released; a tiny race other tests could lose).
+pub fn free_addrs(count: usize) -> Vec<SocketAddr> {
+    let sockets: Vec<_> = (0..count).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+}
+
+/// Limits for tests: short idle timeout and backoff so lost peers are noticed quickly.
+pub fn test_limits() -> Limits {
+    Limits {
+        idle_timeout_ms: 1_000,
+        keep_alive_interval_ms: 200,
+        reconnect_backoff_ms_min: 10,
+        reconnect_backoff_ms_max: 200,
+        ..Limits::default()
+    }
+}
+
+/// Mutual-TLS security for `identity`, issued by `ca`.
+pub fn secure(ca: &ClusterCa, identity: Identity) -> Security {
+    Security::MutualTls(ca.issue(identity).unwrap().credentials)
+}
+
+/// A config for node `id` of a cluster whose members listen on `addrs` (node i at addrs[i-1]).
+pub fn config(id: NodeId, addrs: &[SocketAddr], security: Security, limits: Limits) -> TransportConfig {
+    TransportConfig {
+        node_id: id,
+        listen_addr: addrs[id as usize - 1],
+        peers: (1..=addrs.len() as u64).filter(|&p| p != id).map(|p| (p, addrs[p as usize - 1])).collect(),
+        security,
+        limits,
+    }
+}
+
+/// Waits (on the executor) until `condition` holds; panics after [`HANG_GUARD`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !condition() {
+        assert!(Instant::now() < deadline, "hang guard: timed out waiting for {what}");
+        tern_net::runtime::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Runs `make()` on a fresh executor and returns its result.
+pub fn run<F, Fut, T>(make: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    init_logging();
+    tern_net::runtime::run_executor("test", make).unwrap().join().unwrap()
+}
+
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,210 @@
+//! The certificate generator: a cluster CA, node certificates that carry the node id, and
+//! client certificates, made with rcgen and written as PEM files.
+//!
+//! A node's id lives in its certificate as the DNS subject alternative name `node-<id>.tern`
+//! (see [`Identity`]); clients carry `client.tern`. Peers check that name after the chain has
+//! been verified against the cluster CA, so a certificate only proves the id the CA gave it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::message::NodeId;
+use crate::tls::Identity;
+
+/// Why certificates could not be made, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("generating a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} already exists; pass --force (or force = true) to overwrite")]
+    Exists { path: PathBuf },
+    #[error("{path}: no PEM {what} found ({detail})")]
+    Pem { path: PathBuf, what: &'static str, detail: String },
+    #[error("generated private key is unusable: {0}")]
+    Key(String),
+    #[error("node id 0 is invalid")]
+    InvalidNodeId,
+}
+
+/// What an endpoint presents and trusts: the cluster CA, its own certificate and key.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The cluster CA: the only issuer peers' certificates are accepted from.
+    pub ca_certificate: CertificateDer<'static>,
+    /// This endpoint's certificate (first) and any intermediates.
+    pub certificate_chain: Vec<CertificateDer<'static>>,
+    pub private_key: PrivateKeyDer<'static>,
+}
+
+impl Clone for Credentials {
+    fn clone(&self) -> Self {
+        Credentials {
+            ca_certificate: self.ca_certificate.clone(),
+            certificate_chain: self.certificate_chain.clone(),
+            private_key: self.private_key.clone_key(),
+        }
+    }
+}
+
+/// A certificate and key issued by a [`ClusterCa`], in PEM and ready to use.
+pub struct IssuedCertificate {
+    pub certificate_pem: String,
+    pub private_key_pem: String,
+    pub credentials: Credentials,
+}
+
+/// A cluster certificate authority held in memory.
+pub struct ClusterCa {
+    certificate: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl ClusterCa {
+    /// A new self-signed CA named after `cluster_name`.
+    pub fn generate(cluster_name: &str) -> Result<ClusterCa, CertError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, format!("tern cluster CA {cluster_name}"));
+        params.distinguished_name = name;
+        let key = KeyPair::generate()?;
+        let certificate = params.self_signed(&key)?;
+        Ok(ClusterCa { certificate, key })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn certificate_pem(&self) -> String {
+        self.certificate.pem()
+    }
+
+    /// The CA private key, PEM. Keep it off the nodes if you can.
+    pub fn private_key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    /// The CA certificate, DER.
+    pub fn certificate_der(&self) -> CertificateDer<'static> {
+        self.certificate.der().clone()
+    }
+
+    /// Issues a certificate for `identity`, valid for both TLS server and client use (nodes
+    /// both accept and dial).
+    pub fn issue(&self, identity: Identity) -> Result<IssuedCertificate, CertError> {
+        if identity == Identity::Node(0) {
+            return Err(CertError::InvalidNodeId);
+        }
+        let mut params = CertificateParams::new(vec![identity.dns_name()])?;
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, identity.dns_name());
+        params.distinguished_name = name;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages =
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate()?;
+        let certificate = params.signed_by(&key, &self.certificate, &self.key)?;
+        let private_key = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|detail| CertError::Key(detail.to_string()))?;
+        Ok(IssuedCertificate {
+            certificate_pem: certificate.pem(),
+            private_key_pem: key.serialize_pem(),
+            credentials: Credentials {
+                ca_certificate: self.certificate_der(),
+                certificate_chain: vec![certificate.der().clone()],
+                private_key,
+            },
+        })
+    }
+}
+
+/// Credentials for local development only: a throwaway CA made in memory, issuing `identity`.
+/// Peers using these trust nothing but their own throwaway CA; see `Security::Insecure`.
+pub fn throwaway_credentials(identity: Identity) -> Result<Credentials, CertError> {
+    Ok(ClusterCa::generate("insecure")?.issue(identity)?.credentials)
+}
+
+/// File names inside a certificate directory.
+fn file_stem(identity: Identity) -> String {
+    match identity {
+        Identity::Node(id) => format!("node-{id}"),
+        Identity::Client => "client".to_string(),
+    }
+}
+
+/// Writes `ca.pem`/`ca.key`, `node-<id>.pem`/`.key` for each id and `client.pem`/`.key` into
+/// `directory` (created if missing). Refuses to overwrite any existing file unless `force`.
+/// Returns the paths written.
+pub fn write_cluster_certificates(
+    directory: &Path,
+    node_ids: &[NodeId],
+    force: bool,
+) -> Result<Vec<PathBuf>, CertError> {
+    if node_ids.contains(&0) {
+        return Err(CertError::InvalidNodeId);
+    }
+    let mut identities: Vec<Identity> = node_ids.iter().map(|&id| Identity::Node(id)).collect();
+    identities.push(Identity::Client);
+    let mut files: Vec<(PathBuf, String, bool)> = Vec::new();
+    let ca = ClusterCa::generate(&directory.display().to_string())?;
+    files.push((directory.join("ca.pem"), ca.certificate_pem(), false));
+    files.push((directory.join("ca.key"), ca.private_key_pem(), true));
+    for identity in identities {
+        let issued = ca.issue(identity)?;
+        let stem = file_stem(identity);
+        files.push((directory.join(format!("{stem}.pem")), issued.certificate_pem, false));
+        files.push((directory.join(format!("{stem}.key")), issued.private_key_pem, true));
+    }
+    // Check every target before writing any, so a refusal leaves the directory unchanged.
+    if !force {
+        if let Some((path, _, _)) = files.iter().find(|(path, _, _)| path.exists()) {
+            return Err(CertError::Exists { path: path.clone() });
+        }
+    }
+    fs::create_dir_all(directory)
+        .map_err(|source| CertError::Io { path: directory.to_path_buf(), source })?;
+    for (path, contents, secret) in &files {
+        write_file(path, contents, *secret)?;
+    }
+    Ok(files.into_iter().map(|(path, _, _)| path).collect())
+}
+
+fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), CertError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io_error = |source| CertError::Io { path: path.to_path_buf(), source };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if secret {
+        // Private keys readable by the owner only.
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io_error)?;
+    file.write_all(contents.as_bytes()).map_err(io_error)?;
+    file.sync_all().map_err(io_error)
+}
+
+/// Reads the credentials of `identity` from a directory written by
+/// [`write_cluster_certificates`].
+pub fn load_credentials(directory: &Path, identity: Identity) -> Result<Credentials, CertError> {
+    let stem = file_stem(identity);
+    let ca_path = directory.join("ca.pem");
+    let certificate_path = directory.join(format!("{stem}.pem"));
+    let key_path = directory.join(format!("{stem}.key"));
+    let pem_error = |path: &Path, what, detail: String| CertError::Pem { path: path.to_path_buf(), what, detail };
+    let ca_certificate = CertificateDer::from_pem_file(&ca_path)
+        .map_err(|error| pem_error(&ca_path, "certificate", error.to_string()))?;
+    let certificate_chain = vec![CertificateDer::from_pem_file(&certificate_path)
+        .map_err(|error| pem_error(&certificate_path, "certificate", error.to_string()))?];
+    let private_key = PrivateKeyDer::from_pem_file(&key_path)
+        .map_err(|error| pem_error(&key_path, "private key", error.to_string()))?;
+    Ok(Credentials { ca_certificate, certificate_chain, private_key })
+}

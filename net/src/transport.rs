@@ -1,0 +1,966 @@
+//! One QUIC endpoint per node: peer links to the other members, and client sessions.
+//!
+//! Peer links. Each pair of members shares one long-lived QUIC connection: the member with the
+//! lower id dials, the higher one accepts (a fixed rule, so the two never race to build two
+//! connections). Each side sends on its own unidirectional stream, so a direction's frames stay
+//! in order and never wait on the other direction.
+//!
+//! Sending never blocks the caller: [`Transport::send`] encodes the message straight into the
+//! peer's send queue and returns, or refuses with [`SendError::QueueFull`] when the queue is at
+//! `send_queue_frames_max` / `send_queue_bytes_max` ([`Transport::send_wait`] waits for room
+//! instead). One writer task per peer takes the whole queue as one batch and writes it while new
+//! frames collect behind it: everything queued while a write is in flight goes out in the next
+//! write. A dead or slow peer only fills its own queue; other peers have their own queues,
+//! writers and streams.
+//!
+//! Receiving: each stream has a [`FrameReader`]; every frame is validated and handed to the
+//! [`Inbound`] handler in place, without deserializing. A bad frame closes that connection
+//! (and only it) with a WARN naming the peer and what was wrong.
+//!
+//! Reconnects: the dialing side redials a lost connection with jittered exponential backoff
+//! (`reconnect_backoff_ms_min` .. `reconnect_backoff_ms_max`); the accepting side waits for it.
+//! Frames still queued survive a reconnect; the batch being written when a connection died is
+//! lost, which Raft tolerates (it retransmits).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use quinn::VarInt;
+
+use crate::frame::{
+    EncodeError, Frame, FrameBody, FrameEncoder, FrameError, FrameReader, FRAME_BYTES_MAX_DEFAULT,
+};
+use crate::message::{
+    ArchivedClientRequestBatch, ArchivedRaftMessage, ClientRequestBatch, ClientResponseBatch,
+    NodeId, NotLeader, RaftMessage,
+};
+use crate::runtime::{self, GlommioRuntime};
+use crate::tls::{self, Identity, Security, TlsError};
+
+/// QUIC application close codes tern uses, so the closing reason shows on the other side.
+pub mod close_code {
+    /// Orderly shutdown.
+    pub const SHUTDOWN: u32 = 0;
+    /// The peer sent a malformed, truncated, oversized or invalid frame.
+    pub const BAD_FRAME: u32 = 1;
+    /// The peer's certificate names an identity this endpoint does not accept here.
+    pub const REFUSED_IDENTITY: u32 = 2;
+    /// A newer connection from the same peer replaced this one.
+    pub const REPLACED: u32 = 3;
+}
+
+/// Every bound of the transport, with its unit.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Hard limit on one frame (header + body + padding), checked before allocating.
+    pub frame_bytes_max: usize,
+    /// Frames one peer's send queue holds before sends are refused.
+    pub send_queue_frames_max: usize,
+    /// Bytes one peer's send queue holds before sends are refused. A single frame is always
+    /// accepted into an empty queue, so a queue holds at most
+    /// `max(send_queue_bytes_max, frame_bytes_max)`; the batch being written holds as much again.
+    pub send_queue_bytes_max: usize,
+    /// QUIC flow-control window per stream. Moderate on purpose: quinn's cost per write grows
+    /// with unacknowledged data (shared/facts.md).
+    pub stream_window_bytes: u64,
+    /// QUIC flow-control window per connection.
+    pub connection_window_bytes: u64,
+    /// A connection with no traffic (keep-alives included) for this long is dead.
+    pub idle_timeout_ms: u64,
+    /// Keep-alive period; well under `idle_timeout_ms`.
+    pub keep_alive_interval_ms: u64,
+    /// First redial delay after a failure; doubles per failure up to the max.
+    pub reconnect_backoff_ms_min: u64,
+    pub reconnect_backoff_ms_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
+            send_queue_frames_max: 16_384,
+            send_queue_bytes_max: 8 << 20,
+            stream_window_bytes: 1 << 20,
+            connection_window_bytes: 4 << 20,
+            idle_timeout_ms: 5_000,
+            keep_alive_interval_ms: 1_000,
+            reconnect_backoff_ms_min: 20,
+            reconnect_backoff_ms_max: 2_000,
+        }
+    }
+}
+
+/// What a node's transport needs to start.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    pub node_id: NodeId,
+    /// Where this node listens (QUIC over UDP), for peers and clients alike.
+    pub listen_addr: SocketAddr,
+    /// The other members and their addresses. Connections from members not listed are refused.
+    pub peers: Vec<(NodeId, SocketAddr)>,
+    pub security: Security,
+    pub limits: Limits,
+}
+
+/// Receives what arrives, in place. Called on the transport's executor; must not block it.
+pub trait Inbound {
+    /// A Raft message from member `from`; the transport has checked that the message's `from`
+    /// is the certificate's id and its `to` is this node.
+    fn raft(&self, from: NodeId, message: &ArchivedRaftMessage);
+    /// A batch from a client; answer through `session` (now or later: it can be cloned).
+    fn client_requests(&self, session: &ClientSession, batch: &ArchivedClientRequestBatch);
+}
+
+/// Why a transport could not start or a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("node {node_id} cannot list itself or node 0 as a peer")]
+    BadPeer { node_id: NodeId },
+    #[error("connecting to {addr}: {detail}")]
+    Connect { addr: SocketAddr, detail: String },
+    #[error("{addr} answered as {found}, but we dialed {expected}")]
+    IdentityMismatch { addr: SocketAddr, expected: Identity, found: Identity },
+    #[error("connection to {addr}: {detail}")]
+    Connection { addr: SocketAddr, detail: String },
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("encoding: {0}")]
+    Encode(#[from] EncodeError),
+}
+
+/// Why a message was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("node {0} is not a configured peer")]
+    UnknownPeer(NodeId),
+    /// Backpressure: the peer's queue is full. Retry later, or use [`Transport::send_wait`].
+    #[error("send queue to node {peer} is full ({frames} frames, {bytes} bytes)")]
+    QueueFull { peer: NodeId, frames: usize, bytes: usize },
+    #[error("{0}")]
+    Encode(#[from] EncodeError),
+    #[error("the transport or session is closed")]
+    Closed,
+}
+
+/// Counters for one transport, for tests and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Incoming handshakes that failed (unknown CA, bad certificate, wrong protocol).
+    pub handshakes_refused: u64,
+    /// Verified connections closed because their certificate's identity is not accepted here.
+    pub identities_refused: u64,
+    /// Connections closed because a peer sent a bad frame.
+    pub bad_frames: u64,
+    /// Raft frames delivered to [`Inbound::raft`].
+    pub raft_frames_received: u64,
+    /// Peer connections established (dialed or accepted), reconnects included.
+    pub peer_connections: u64,
+}
+
+/// Queue occupancy of one peer link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueStats {
+    pub frames: usize,
+    pub bytes: usize,
+    /// The most frames / bytes the queue ever held.
+    pub frames_high_water: usize,
+    pub bytes_high_water: usize,
+}
+
+/// Wakes every task waiting on it. Generation-counted, so a waiter created before a check
+/// cannot miss a notification that happens after the check.
+#[derive(Default)]
+struct Notify {
+    generation: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Notify {
+    fn notify(&self) {
+        self.generation.set(self.generation.get() + 1);
+        for waker in self.wakers.take() {
+            waker.wake();
+        }
+    }
+
+    fn listen(&self) -> Listen<'_> {
+        Listen { notify: self, generation: self.generation.get() }
+    }
+}
+
+struct Listen<'a> {
+    notify: &'a Notify,
+    generation: u64,
+}
+
+impl Future for Listen<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.notify.generation.get() != self.generation {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.notify.wakers.borrow_mut();
+        if !wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// A bounded queue of encoded frames and the writer that drains it into one stream at a time.
+struct OutQueue {
+    label: String,
+    pending: RefCell<Vec<u8>>,
+    encoder: RefCell<FrameEncoder>,
+    frames: Cell<usize>,
+    frames_high_water: Cell<usize>,
+    bytes_high_water: Cell<usize>,
+    frames_max: usize,
+    bytes_max: usize,
+    frame_bytes_max: usize,
+    /// Notified when frames are queued.
+    filled: Notify,
+    /// Notified when the writer takes a batch (room for more).
+    drained: Notify,
+    closed: Cell<bool>,
+}
+
+enum Full {
+    Frames,
+    Bytes,
+}
+
+impl OutQueue {
+    fn new(label: String, limits: &Limits) -> OutQueue {
+        OutQueue {
+            label,
+            pending: RefCell::new(Vec::new()),
+            encoder: RefCell::new(FrameEncoder::new()),
+            frames: Cell::new(0),
+            frames_high_water: Cell::new(0),
+            bytes_high_water: Cell::new(0),
+            frames_max: limits.send_queue_frames_max.max(1),
+            bytes_max: limits.send_queue_bytes_max,
+            frame_bytes_max: limits.frame_bytes_max,
+            filled: Notify::default(),
+            drained: Notify::default(),
+            closed: Cell::new(false),
+        }
+    }
+
+    fn push<T: FrameBody>(&self, message: &T) -> Result<Result<(), Full>, EncodeError> {
+        if self.frames.get() >= self.frames_max {
+            return Ok(Err(Full::Frames));
+        }
+        let mut pending = self.pending.borrow_mut();
+        let before_bytes = pending.len();
+        self.encoder.borrow_mut().encode(message, &mut pending, self.frame_bytes_max)?;
+        if before_bytes > 0 && pending.len() > self.bytes_max {
+            pending.truncate(before_bytes);
+            return Ok(Err(Full::Bytes));
+        }
+        self.frames.set(self.frames.get() + 1);
+        self.frames_high_water.set(self.frames_high_water.get().max(self.frames.get()));
+        self.bytes_high_water.set(self.bytes_high_water.get().max(pending.len()));
+        drop(pending);
+        self.filled.notify();
+        Ok(Ok(()))
+    }
+
+    fn stats(&self) -> QueueStats {
+        QueueStats {
+            frames: self.frames.get(),
+            bytes: self.pending.borrow().len(),
+            frames_high_water: self.frames_high_water.get(),
+            bytes_high_water: self.bytes_high_water.get(),
+        }
+    }
+
+    /// Swaps the queued frames into `batch` (which must be empty) and makes room.
+    fn take(&self, batch: &mut Vec<u8>) {
+        debug_assert!(batch.is_empty());
+        std::mem::swap(&mut *self.pending.borrow_mut(), batch);
+        self.frames.set(0);
+        self.drained.notify();
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        self.filled.notify();
+        self.drained.notify();
+    }
+
+    /// Writes batches into `stream` until the queue is closed, the connection dies or a write
+    /// fails. Returns whether the queue was closed.
+    async fn drain_into(&self, stream: &mut quinn::SendStream, connection: &quinn::Connection) -> bool {
+        let mut batch = Vec::new();
+        loop {
+            let filled = self.filled.listen();
+            if self.closed.get() {
+                return true;
+            }
+            if self.frames.get() == 0 {
+                let lost = async {
+                    connection.closed().await;
+                    false
+                };
+                if !futures_lite::future::or(async { filled.await; true }, lost).await {
+                    return false;
+                }
+                continue;
+            }
+            self.take(&mut batch);
+            if let Err(error) = stream.write_all(&batch).await {
+                tracing::debug!(peer = %self.label, %error, "write failed; waiting for a new connection");
+                return false;
+            }
+            batch.clear();
+        }
+    }
+}
+
+/// One peer: its queue and its current connection.
+struct PeerLink {
+    peer: NodeId,
+    addr: SocketAddr,
+    queue: OutQueue,
+    /// The live connection and its generation (bumped per new connection).
+    connection: RefCell<Option<(quinn::Connection, u64)>>,
+    generation: Cell<u64>,
+    connected: Notify,
+}
+
+struct Shared {
+    node_id: NodeId,
+    endpoint: quinn::Endpoint,
+    client_config: quinn::ClientConfig,
+    limits: Limits,
+    links: HashMap<NodeId, Rc<PeerLink>>,
+    inbound: Rc<dyn Inbound>,
+    closed: Cell<bool>,
+    stats: Cell<TransportStats>,
+}
+
+impl Shared {
+    fn count(&self, update: impl FnOnce(&mut TransportStats)) {
+        let mut stats = self.stats.get();
+        update(&mut stats);
+        self.stats.set(stats);
+    }
+}
+
+/// A node's QUIC endpoint: peer links and client sessions. Lives on one executor (not `Send`).
+pub struct Transport {
+    shared: Rc<Shared>,
+}
+
+fn transport_config(limits: &Limits) -> Arc<quinn::TransportConfig> {
+    let mut config = quinn::TransportConfig::default();
+    let window = |bytes: u64| VarInt::from_u64(bytes).unwrap_or(VarInt::MAX);
+    config.stream_receive_window(window(limits.stream_window_bytes));
+    config.receive_window(window(limits.connection_window_bytes));
+    config.send_window(limits.connection_window_bytes);
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    config.max_idle_timeout(quinn::IdleTimeout::try_from(idle).ok());
+    config.keep_alive_interval(Some(Duration::from_millis(limits.keep_alive_interval_ms)));
+    // Peers use one stream per direction; a few spare for replaced streams. Clients use one
+    // bidirectional stream per session.
+    config.max_concurrent_uni_streams(VarInt::from_u32(4));
+    config.max_concurrent_bidi_streams(VarInt::from_u32(16));
+    Arc::new(config)
+}
+
+/// Binds a QUIC endpoint on the current executor that accepts connections (with `identity`'s
+/// certificate) and dials out.
+fn make_endpoint(
+    listen_addr: SocketAddr,
+    security: &Security,
+    identity: Identity,
+    limits: &Limits,
+    accept: bool,
+) -> Result<(quinn::Endpoint, quinn::ClientConfig), TransportError> {
+    let transport = transport_config(limits);
+    let server_config = if accept {
+        let mut config = quinn::ServerConfig::with_crypto(tls::server_crypto(security, identity)?);
+        config.transport_config(transport.clone());
+        Some(config)
+    } else {
+        None
+    };
+    let mut client_config = quinn::ClientConfig::new(tls::client_crypto(security, identity)?);
+    client_config.transport_config(transport);
+    let socket = runtime::bind_udp(listen_addr)
+        .map_err(|source| TransportError::Bind { addr: listen_addr, source })?;
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server_config,
+        socket,
+        Arc::new(GlommioRuntime),
+    )
+    .map_err(|source| TransportError::Bind { addr: listen_addr, source })?;
+    Ok((endpoint, client_config))
+}
+
+/// Dials `addr` expecting `expected` there; returns the connection once the handshake and the
+/// identity check passed.
+async fn connect(
+    endpoint: &quinn::Endpoint,
+    client_config: &quinn::ClientConfig,
+    addr: SocketAddr,
+    expected: Identity,
+) -> Result<quinn::Connection, TransportError> {
+    let connect_error = |detail: String| TransportError::Connect { addr, detail };
+    let connecting = endpoint
+        .connect_with(client_config.clone(), addr, &expected.dns_name())
+        .map_err(|error| connect_error(error.to_string()))?;
+    let connection = connecting.await.map_err(|error| connect_error(error.to_string()))?;
+    // In secure mode webpki already matched the name; this also covers insecure mode.
+    let found = tls::peer_identity(&connection)?;
+    if found != expected {
+        connection.close(VarInt::from_u32(close_code::REFUSED_IDENTITY), b"not who we dialed");
+        return Err(TransportError::IdentityMismatch { addr, expected, found });
+    }
+    Ok(connection)
+}
+
+/// Dials a tern endpoint as `identity` and returns the raw QUIC connection and the endpoint
+/// that owns it. For tools and tests that speak the wire directly; nodes use [`Transport`].
+pub async fn dial(
+    security: &Security,
+    identity: Identity,
+    addr: SocketAddr,
+    expected: Identity,
+    limits: &Limits,
+) -> Result<(quinn::Endpoint, quinn::Connection), TransportError> {
+    let local: SocketAddr = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }
+        .parse()
+        .expect("literal address");
+    let (endpoint, client_config) = make_endpoint(local, security, identity, limits, false)?;
+    let connection = connect(&endpoint, &client_config, addr, expected).await?;
+    Ok((endpoint, connection))
+}
+
+impl Transport {
+    /// Binds the endpoint and starts the link tasks. Call from inside a glommio executor
+    /// (see [`runtime::run_executor`]).
+    pub fn start(config: TransportConfig, inbound: Rc<dyn Inbound>) -> Result<Transport, TransportError> {
+        let node_id = config.node_id;
+        let identity = Identity::Node(node_id);
+        let (endpoint, client_config) =
+            make_endpoint(config.listen_addr, &config.security, identity, &config.limits, true)?;
+        let mut links = HashMap::new();
+        for &(peer, addr) in &config.peers {
+            if peer == node_id || peer == 0 {
+                return Err(TransportError::BadPeer { node_id });
+            }
+            let label = format!("node {peer} ({addr})");
+            links.insert(
+                peer,
+                Rc::new(PeerLink {
+                    peer,
+                    addr,
+                    queue: OutQueue::new(label, &config.limits),
+                    connection: RefCell::new(None),
+                    generation: Cell::new(0),
+                    connected: Notify::default(),
+                }),
+            );
+        }
+        let shared = Rc::new(Shared {
+            node_id,
+            endpoint,
+            client_config,
+            limits: config.limits,
+            links,
+            inbound,
+            closed: Cell::new(false),
+            stats: Cell::new(TransportStats::default()),
+        });
+        for link in shared.links.values() {
+            runtime::spawn(write_link(shared.clone(), link.clone()));
+            if node_id < link.peer {
+                runtime::spawn(dial_link(shared.clone(), link.clone()));
+            }
+        }
+        runtime::spawn(accept_connections(shared.clone()));
+        Ok(Transport { shared })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.shared.node_id
+    }
+
+    /// The address the endpoint is bound to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.shared.endpoint.local_addr()
+    }
+
+    /// Queues `message` for `to` without waiting; [`SendError::QueueFull`] is backpressure.
+    pub fn send(&self, to: NodeId, message: &RaftMessage) -> Result<(), SendError> {
+        let link = self.shared.links.get(&to).ok_or(SendError::UnknownPeer(to))?;
+        if self.shared.closed.get() {
+            return Err(SendError::Closed);
+        }
+        match link.queue.push(message)? {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                let stats = link.queue.stats();
+                Err(SendError::QueueFull { peer: to, frames: stats.frames, bytes: stats.bytes })
+            }
+        }
+    }
+
+    /// Queues `message` for `to`, waiting while the queue is full.
+    pub async fn send_wait(&self, to: NodeId, message: &RaftMessage) -> Result<(), SendError> {
+        let link = self.shared.links.get(&to).ok_or(SendError::UnknownPeer(to))?.clone();
+        loop {
+            let drained = link.queue.drained.listen();
+            match self.send(to, message) {
+                Err(SendError::QueueFull { .. }) => drained.await,
+                other => return other,
+            }
+        }
+    }
+
+    /// The send queue of the link to `peer`.
+    pub fn queue_stats(&self, peer: NodeId) -> Option<QueueStats> {
+        self.shared.links.get(&peer).map(|link| link.queue.stats())
+    }
+
+    /// Whether the link to `peer` has a live connection now.
+    pub fn is_connected(&self, peer: NodeId) -> bool {
+        self.shared.links.get(&peer).is_some_and(|link| {
+            link.connection.borrow().as_ref().is_some_and(|(c, _)| c.close_reason().is_none())
+        })
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> TransportStats {
+        self.shared.stats.get()
+    }
+
+    /// Closes every connection and stops every task of this transport.
+    pub fn close(&self) {
+        self.shared.closed.set(true);
+        for link in self.shared.links.values() {
+            link.queue.close();
+            link.connected.notify();
+        }
+        self.shared.endpoint.close(VarInt::from_u32(close_code::SHUTDOWN), b"shutdown");
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // The tasks hold the shared state; without this they would keep the endpoint alive.
+        self.close();
+    }
+}
+
+fn jittered(backoff_ms: u64) -> Duration {
+    // Full range 50%-100% of the backoff, so peers that lost each other at once spread out.
+    Duration::from_millis(backoff_ms / 2 + fastrand::u64(0..=backoff_ms / 2))
+}
+
+/// The dialing side of a link: keeps one connection up, redialing with jittered backoff.
+async fn dial_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
+    let limits = &shared.limits;
+    let mut backoff_ms = limits.reconnect_backoff_ms_min.max(1);
+    while !shared.closed.get() {
+        match connect(&shared.endpoint, &shared.client_config, link.addr, Identity::Node(link.peer)).await {
+            Ok(connection) => {
+                backoff_ms = limits.reconnect_backoff_ms_min.max(1);
+                tracing::debug!(node = shared.node_id, peer = link.peer, "link connected (dialed)");
+                install_connection(&shared, &link, connection.clone());
+                let reason = connection.closed().await;
+                tracing::info!(node = shared.node_id, peer = link.peer, %reason, "link lost; redialing");
+            }
+            Err(error) => {
+                tracing::debug!(node = shared.node_id, peer = link.peer, %error, backoff_ms, "dial failed");
+            }
+        }
+        if shared.closed.get() {
+            break;
+        }
+        runtime::sleep(jittered(backoff_ms)).await;
+        backoff_ms = (backoff_ms * 2).min(limits.reconnect_backoff_ms_max.max(1));
+    }
+}
+
+/// Makes `connection` the link's current one and starts reading from it.
+fn install_connection(shared: &Rc<Shared>, link: &Rc<PeerLink>, connection: quinn::Connection) {
+    let generation = link.generation.get() + 1;
+    link.generation.set(generation);
+    let previous = link.connection.replace(Some((connection.clone(), generation)));
+    if let Some((old, _)) = previous {
+        old.close(VarInt::from_u32(close_code::REPLACED), b"replaced by a newer connection");
+    }
+    shared.count(|stats| stats.peer_connections += 1);
+    link.connected.notify();
+    runtime::spawn(read_link(shared.clone(), link.clone(), connection));
+}
+
+/// The sending side of a link: for each connection, one stream fed from the queue.
+async fn write_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
+    let mut generation_done = 0;
+    loop {
+        let connected = link.connected.listen();
+        if shared.closed.get() {
+            return;
+        }
+        let current = link.connection.borrow().clone();
+        let Some((connection, generation)) = current.filter(|(_, generation)| *generation > generation_done)
+        else {
+            connected.await;
+            continue;
+        };
+        generation_done = generation;
+        let mut stream = match connection.open_uni().await {
+            Ok(stream) => stream,
+            Err(_) => continue,
+        };
+        if link.queue.drain_into(&mut stream, &connection).await {
+            let _ = stream.finish();
+            return;
+        }
+    }
+}
+
+/// The receiving side of a link: reads every stream the peer opens on `connection`.
+async fn read_link(shared: Rc<Shared>, link: Rc<PeerLink>, connection: quinn::Connection) {
+    while let Ok(stream) = connection.accept_uni().await {
+        runtime::spawn(read_peer_stream(shared.clone(), link.clone(), connection.clone(), stream));
+    }
+}
+
+async fn read_peer_stream(
+    shared: Rc<Shared>,
+    link: Rc<PeerLink>,
+    connection: quinn::Connection,
+    mut stream: quinn::RecvStream,
+) {
+    let label = format!("node {} ({})", link.peer, connection.remote_address());
+    let mut reader = FrameReader::new(label.clone(), shared.limits.frame_bytes_max);
+    loop {
+        let read = stream.read(reader.read_space()).await;
+        let result = match read {
+            Ok(Some(bytes)) => {
+                reader.filled(bytes);
+                deliver_raft_frames(&shared, link.peer, &label, &mut reader)
+            }
+            Ok(None) => reader.finish(),
+            // The connection or stream ended; the dialer notices and reconnects.
+            Err(_) => return,
+        };
+        if let Err(error) = result {
+            refuse_bad_frame(&shared, &connection, &error);
+            return;
+        }
+        if matches!(read, Ok(None)) {
+            return;
+        }
+    }
+}
+
+fn deliver_raft_frames(
+    shared: &Shared,
+    peer: NodeId,
+    label: &str,
+    reader: &mut FrameReader,
+) -> Result<(), FrameError> {
+    let mut delivered = 0;
+    let result = loop {
+        match reader.next_frame() {
+            Ok(None) => break Ok(()),
+            Ok(Some(Frame::Raft(message))) => {
+                // The certificate proved who the peer is; its messages must say the same.
+                if message.from.to_native() != peer || message.to.to_native() != shared.node_id {
+                    break Err(FrameError::InvalidArchive {
+                        peer: label.to_string(),
+                        expected: "RaftMessage from the certificate's node to this node",
+                        frame_bytes: 0,
+                        detail: format!(
+                            "message says from {} to {}",
+                            message.from.to_native(),
+                            message.to.to_native()
+                        ),
+                    });
+                }
+                delivered += 1;
+                shared.inbound.raft(peer, message);
+            }
+            Ok(Some(other)) => {
+                break Err(FrameError::UnexpectedKind { peer: label.to_string(), kind: other.kind() })
+            }
+            Err(error) => break Err(error),
+        }
+    };
+    shared.count(|stats| stats.raft_frames_received += delivered);
+    result
+}
+
+fn refuse_bad_frame(shared: &Shared, connection: &quinn::Connection, error: &FrameError) {
+    tracing::warn!(node = shared.node_id, remote = %connection.remote_address(), %error, "closing connection: bad frame");
+    shared.count(|stats| stats.bad_frames += 1);
+    connection.close(VarInt::from_u32(close_code::BAD_FRAME), b"bad frame");
+}
+
+/// Accepts connections until the endpoint closes; each is verified in its own task.
+async fn accept_connections(shared: Rc<Shared>) {
+    while let Some(incoming) = shared.endpoint.accept().await {
+        runtime::spawn(accept_one(shared.clone(), incoming));
+    }
+}
+
+async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
+    let remote = incoming.remote_address();
+    let connection = match incoming.await {
+        Ok(connection) => connection,
+        Err(error) => {
+            // This is where a certificate from another CA ends: nothing was read from it.
+            tracing::warn!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed");
+            shared.count(|stats| stats.handshakes_refused += 1);
+            return;
+        }
+    };
+    let identity = match tls::peer_identity(&connection) {
+        Ok(identity) => identity,
+        Err(error) => {
+            refuse_identity(&shared, &connection, &error.to_string());
+            return;
+        }
+    };
+    match identity {
+        Identity::Client => serve_client(shared, connection).await,
+        Identity::Node(peer) => {
+            let Some(link) = shared.links.get(&peer).cloned() else {
+                refuse_identity(&shared, &connection, &format!("node {peer} is not a configured peer"));
+                return;
+            };
+            if peer > shared.node_id {
+                let reason = format!("node {peer} dialed, but the lower id ({}) dials", shared.node_id);
+                refuse_identity(&shared, &connection, &reason);
+                return;
+            }
+            tracing::debug!(node = shared.node_id, peer, "link connected (accepted)");
+            install_connection(&shared, &link, connection);
+        }
+    }
+}
+
+fn refuse_identity(shared: &Shared, connection: &quinn::Connection, reason: &str) {
+    tracing::warn!(node = shared.node_id, remote = %connection.remote_address(), reason, "refused connection");
+    shared.count(|stats| stats.identities_refused += 1);
+    connection.close(VarInt::from_u32(close_code::REFUSED_IDENTITY), b"identity refused");
+}
+
+/// The server side of a client session: answers go through [`ClientSession`].
+#[derive(Clone)]
+pub struct ClientSession {
+    queue: Rc<OutQueue>,
+    remote: SocketAddr,
+}
+
+impl ClientSession {
+    /// Where the client connects from.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Queues a response batch; [`SendError::QueueFull`] when the client reads too slowly.
+    pub fn send_responses(&self, batch: &ClientResponseBatch) -> Result<(), SendError> {
+        self.push(batch)
+    }
+
+    /// Tells the client to go to the leader.
+    pub fn send_not_leader(&self, not_leader: &NotLeader) -> Result<(), SendError> {
+        self.push(not_leader)
+    }
+
+    fn push<T: FrameBody>(&self, message: &T) -> Result<(), SendError> {
+        if self.queue.closed.get() {
+            return Err(SendError::Closed);
+        }
+        match self.queue.push(message)? {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                let stats = self.queue.stats();
+                Err(SendError::QueueFull { peer: 0, frames: stats.frames, bytes: stats.bytes })
+            }
+        }
+    }
+}
+
+async fn serve_client(shared: Rc<Shared>, connection: quinn::Connection) {
+    while let Ok((send, receive)) = connection.accept_bi().await {
+        runtime::spawn(serve_client_stream(shared.clone(), connection.clone(), send, receive));
+    }
+}
+
+async fn serve_client_stream(
+    shared: Rc<Shared>,
+    connection: quinn::Connection,
+    mut send: quinn::SendStream,
+    mut receive: quinn::RecvStream,
+) {
+    let remote = connection.remote_address();
+    let label = format!("client ({remote})");
+    let session = ClientSession { queue: Rc::new(OutQueue::new(label.clone(), &shared.limits)), remote };
+    let writer_queue = session.queue.clone();
+    let writer_connection = connection.clone();
+    runtime::spawn(async move {
+        writer_queue.drain_into(&mut send, &writer_connection).await;
+        let _ = send.finish();
+    });
+    let mut reader = FrameReader::new(label.clone(), shared.limits.frame_bytes_max);
+    loop {
+        let read = receive.read(reader.read_space()).await;
+        let result = match read {
+            Ok(Some(bytes)) => {
+                reader.filled(bytes);
+                deliver_client_frames(&shared, &session, &label, &mut reader)
+            }
+            Ok(None) => reader.finish(),
+            Err(_) => Ok(()),
+        };
+        if let Err(error) = result {
+            refuse_bad_frame(&shared, &connection, &error);
+            break;
+        }
+        if !matches!(read, Ok(Some(_))) {
+            break;
+        }
+    }
+    session.queue.close();
+}
+
+fn deliver_client_frames(
+    shared: &Shared,
+    session: &ClientSession,
+    label: &str,
+    reader: &mut FrameReader,
+) -> Result<(), FrameError> {
+    loop {
+        match reader.next_frame()? {
+            None => return Ok(()),
+            Some(Frame::ClientRequests(batch)) => shared.inbound.client_requests(session, batch),
+            Some(other) => {
+                return Err(FrameError::UnexpectedKind { peer: label.to_string(), kind: other.kind() })
+            }
+        }
+    }
+}
+
+/// What a server answered a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientReply {
+    Responses(ClientResponseBatch),
+    NotLeader(NotLeader),
+}
+
+/// A client of one node: sends request batches and reads the replies, over one stream.
+/// The client side is not a hot path, so replies are deserialized into owned values.
+pub struct Client {
+    _endpoint: quinn::Endpoint,
+    connection: quinn::Connection,
+    send: quinn::SendStream,
+    receive: quinn::RecvStream,
+    reader: FrameReader,
+    label: String,
+    encoder: FrameEncoder,
+    buffer: Vec<u8>,
+    frame_bytes_max: usize,
+}
+
+impl Client {
+    /// Connects to node `server` at `addr` with a client certificate (see [`Identity::Client`]).
+    pub async fn connect(
+        security: &Security,
+        addr: SocketAddr,
+        server: NodeId,
+        limits: &Limits,
+    ) -> Result<Client, TransportError> {
+        let (endpoint, connection) = dial(security, Identity::Client, addr, Identity::Node(server), limits).await?;
+        let (send, receive) = connection
+            .open_bi()
+            .await
+            .map_err(|error| TransportError::Connection { addr, detail: error.to_string() })?;
+        Ok(Client {
+            _endpoint: endpoint,
+            connection,
+            send,
+            receive,
+            reader: FrameReader::new(format!("node {server} ({addr})"), limits.frame_bytes_max),
+            label: format!("node {server} ({addr})"),
+            encoder: FrameEncoder::new(),
+            buffer: Vec::new(),
+            frame_bytes_max: limits.frame_bytes_max,
+        })
+    }
+
+    /// Sends one request batch.
+    pub async fn send(&mut self, batch: &ClientRequestBatch) -> Result<(), TransportError> {
+        self.buffer.clear();
+        self.encoder.encode(batch, &mut self.buffer, self.frame_bytes_max)?;
+        let addr = self.connection.remote_address();
+        self.send
+            .write_all(&self.buffer)
+            .await
+            .map_err(|error| TransportError::Connection { addr, detail: error.to_string() })
+    }
+
+    /// Waits for the next reply.
+    pub async fn receive(&mut self) -> Result<ClientReply, TransportError> {
+        let addr = self.connection.remote_address();
+        loop {
+            if let Some(frame) = self.reader.next_frame()? {
+                return owned_reply(frame, &self.label);
+            }
+            let read = self.receive.read(self.reader.read_space()).await;
+            match read {
+                Ok(Some(bytes)) => self.reader.filled(bytes),
+                Ok(None) => {
+                    self.reader.finish()?;
+                    return Err(TransportError::Connection { addr, detail: "server closed the stream".into() });
+                }
+                Err(error) => return Err(TransportError::Connection { addr, detail: error.to_string() }),
+            }
+        }
+    }
+}
+
+fn owned_reply(frame: Frame<'_>, peer: &str) -> Result<ClientReply, TransportError> {
+    use rkyv::rancor::Error;
+    let invalid = |expected: &'static str, error: Error| {
+        TransportError::Frame(FrameError::InvalidArchive {
+            peer: peer.to_string(),
+            expected,
+            frame_bytes: 0,
+            detail: error.to_string(),
+        })
+    };
+    match frame {
+        Frame::ClientResponses(batch) => rkyv::deserialize::<ClientResponseBatch, Error>(batch)
+            .map(ClientReply::Responses)
+            .map_err(|error| invalid("ClientResponseBatch", error)),
+        Frame::NotLeader(not_leader) => rkyv::deserialize::<NotLeader, Error>(not_leader)
+            .map(ClientReply::NotLeader)
+            .map_err(|error| invalid("NotLeader", error)),
+        other => Err(TransportError::Frame(FrameError::UnexpectedKind {
+            peer: peer.to_string(),
+            kind: other.kind(),
+        })),
+    }
+}
