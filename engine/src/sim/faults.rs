@@ -9,7 +9,34 @@ impl World {
     /// One random fault action.
     pub(super) fn fault(&mut self) {
         let nodes = self.params.nodes;
-        match self.rng.range(0, 10) {
+        match self.rng.range(0, 14) {
+            12 | 13 => {
+                // Isolate the leader: it keeps taking proposals in its term that nobody else
+                // holds, the divergent suffixes that log repair must get right.
+                let leader = (0..nodes).find(|&i| {
+                    self.nodes[i].raft.as_ref().is_some_and(|raft| raft.status().role == Role::Leader)
+                });
+                if let Some(leader) = leader {
+                    let leader = leader as NodeId + 1;
+                    self.network.heal();
+                    for other in (1..=nodes as NodeId).filter(|&other| other != leader) {
+                        self.network.block(leader, other);
+                        self.network.block(other, leader);
+                    }
+                    self.trace_partition("isolate leader");
+                }
+            }
+            10 | 11 => {
+                // Crash the leader: leader changes with uncommitted entries left behind are what
+                // the subtle bugs (figure 8, stale votes) need.
+                let up = (0..nodes).filter(|&i| self.nodes[i].raft.is_some()).count();
+                let leader = (0..nodes).find(|&i| {
+                    self.nodes[i].raft.as_ref().is_some_and(|raft| raft.status().role == Role::Leader)
+                });
+                if let Some(leader) = leader.filter(|_| nodes - up < self.params.crashed_max) {
+                    self.crash(leader);
+                }
+            }
             0 | 1 => {
                 let up: Vec<usize> = (0..nodes).filter(|&i| self.nodes[i].raft.is_some()).collect();
                 if nodes - up.len() < self.params.crashed_max && !up.is_empty() {

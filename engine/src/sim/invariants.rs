@@ -6,6 +6,9 @@
 //! - Log matching: every (index, term) pair ever seen in any log names one payload and one
 //!   previous-entry term (by induction, two logs agreeing at (index, term) agree before it).
 //! - Leader completeness: a leader of term T holds every entry committed in a term below T.
+//! - The commitment rule (5.4.2): a leader moves its commit index only onto an entry of its
+//!   own term (the precondition of figure 8's lost commit, caught even when no later leader
+//!   happens to overwrite the entry).
 //! - State machine safety: no two nodes apply different entries at one index.
 //! - Durability: every committed index is durable (persisted, survives a crash) on a majority.
 
@@ -96,7 +99,6 @@ impl SafetyChecker {
     }
 
     fn register_commits(&mut self, raft: &Raft, status: &Status, commit_seen_before: LogIndex) {
-        let known_before = self.committed_index();
         for index in commit_seen_before + 1..=status.commit_index {
             let Some(entry) = raft.entry(index) else {
                 self.fail(format!(
@@ -120,9 +122,18 @@ impl SafetyChecker {
                 self.committed.push((entry.term, digest, status.term));
             }
         }
-        if self.committed_index() > known_before && status.role != Role::Leader {
-            // New commits learned from a follower: any current leader must hold them too.
-            // (A leader's own commits are in its log by construction.)
+    }
+
+    /// The commitment rule (5.4.2): a leader advances its commit index only to an entry of its
+    /// own term; earlier entries commit with it, never by counting their replicas (figure 8).
+    pub fn check_leader_commit(&mut self, raft: &Raft, status: &Status) {
+        let term = raft.entry(status.commit_index).map(|entry| entry.term);
+        if term != Some(status.term) {
+            self.fail(format!(
+                "commitment rule (5.4.2): n{}, leader of term {}, advanced its commit index to {} \
+                 whose entry has term {term:?}, by counting replicas of an earlier term's entry",
+                status.id, status.term, status.commit_index
+            ));
         }
     }
 

@@ -92,14 +92,14 @@ impl SimParams {
             network,
             tick_time,
             disk_time,
-            fault_interval_time: TICK_TIME * pick(&mut rng, &[8, 20, 40]),
+            fault_interval_time: TICK_TIME * pick(&mut rng, &[5, 10, 20, 40]),
             crashed_max: pick(&mut rng, &[1, nodes / 2, nodes / 2 + 1]).max(1),
-            clients: rng.range(2, 6) as usize,
+            clients: rng.range(2, 8) as usize,
             keys: rng.range(1, 4) as u8,
-            client_ops_max: rng.range(20, 60),
-            client_timeout_time: TICK_TIME * 30,
+            client_ops_max: rng.range(30, 90),
+            client_timeout_time: TICK_TIME * 15,
             client_delay_time_max: 500,
-            client_think_time_max: TICK_TIME * 8,
+            client_think_time_max: TICK_TIME * 4,
         }
     }
 

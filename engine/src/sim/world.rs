@@ -499,6 +499,10 @@ impl World {
                 format!("n{id} ROLE {:?} t{} -> {role:?} t{term} (last {} commit {})", before.role, before.term, status.last_index, status.commit_index)
             });
         }
+        let led_throughout = before.role == Role::Leader && status.role == Role::Leader && before.term == status.term;
+        if led_throughout && status.commit_index > before.commit_index {
+            self.checker.check_leader_commit(raft, &status);
+        }
         let committed_before = self.checker.committed_index();
         self.checker.observe(raft, &status, node.commit_checked);
         node.commit_checked = status.commit_index;
@@ -628,12 +632,13 @@ impl World {
             self.next_read_id += 1;
             let lease = self.params.raft.lease_reads && self.rng.chance(1, 2);
             let consistency = if lease { ReadConsistency::Lease } else { ReadConsistency::ReadIndex };
+            // Registered before the call: the answer may come in the Ready this input produces.
+            self.nodes[index].pending_reads.insert(id, (client, command.sequence, command.key));
             let mut refused = false;
             self.input(index, |raft| refused = raft.request_read(id, consistency).is_err());
             if refused {
+                self.nodes[index].pending_reads.remove(&id);
                 self.reply(client, command.sequence, ClientReply::Retry);
-            } else {
-                self.nodes[index].pending_reads.insert(id, (client, command.sequence, command.key));
             }
             return;
         }
