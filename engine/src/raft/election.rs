@@ -175,8 +175,9 @@ impl Raft {
         self.check_quorum_elapsed_ticks = 0;
         let next_index = self.log.last_index() + 1;
         let inflight_messages_max = self.config.inflight_messages_max;
+        let now_ticks = self.now_ticks;
         for progress in &mut self.progress {
-            *progress = Progress::new(next_index, inflight_messages_max);
+            *progress = Progress::new(next_index, inflight_messages_max, now_ticks);
         }
         self.reads.reset_rounds();
         let entry = Entry { index: next_index, term: self.term, payload: Payload::Noop };

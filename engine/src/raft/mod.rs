@@ -167,7 +167,7 @@ impl Raft {
         let hard_state = recovered.hard_state;
         let log = log::RaftLog::recovered(recovered.entries, hard_state.commit);
         let progress = (0..voter_count)
-            .map(|_| progress::Progress::new(log.last_index() + 1, config.inflight_messages_max))
+            .map(|_| progress::Progress::new(log.last_index() + 1, config.inflight_messages_max, 0))
             .collect();
         Ok(Self {
             quorum: quorum::majority(voter_count),
@@ -260,9 +260,12 @@ impl Raft {
             return Ok(());
         }
         self.transfer = Some(Transfer { target, elapsed_ticks: 0 });
-        if self.progress[position].match_index == self.log.last_index() {
+        let match_index = self.progress[position].match_index;
+        if match_index == self.log.last_index() {
             self.send_timeout_now(target);
         } else {
+            // Catch the target up now rather than wait for lost requests to be noticed.
+            self.progress[position].become_probe(match_index + 1);
             self.send_append(position, false);
         }
         Ok(())

@@ -25,8 +25,8 @@ pub(crate) struct Progress {
     /// In `Probe`: a probe is outstanding, so wait for its answer (or a heartbeat answer).
     pub(crate) probe_sent: bool,
     pub(crate) inflights: Inflights,
-    /// Heard from in the current check-quorum interval.
-    pub(crate) recent_active: bool,
+    /// Leader tick at which this follower was last heard from in the current term.
+    pub(crate) last_heard_tick: u64,
     /// `match_index` at the previous stall check: unchanged with requests in flight means lost.
     pub(crate) match_at_last_check: LogIndex,
     /// Highest heartbeat round this follower answered.
@@ -36,14 +36,14 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(next_index: LogIndex, inflight_messages_max: usize) -> Self {
+    pub(crate) fn new(next_index: LogIndex, inflight_messages_max: usize, now_ticks: u64) -> Self {
         Self {
             match_index: 0,
             next_index,
             state: ProgressState::Probe,
             probe_sent: false,
             inflights: Inflights::new(inflight_messages_max),
-            recent_active: false,
+            last_heard_tick: now_ticks,
             match_at_last_check: 0,
             acked_round: 0,
             acked_round_start_tick: None,

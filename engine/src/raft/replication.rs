@@ -162,29 +162,31 @@ impl Raft {
             self.heartbeat_elapsed_ticks = 0;
             self.broadcast_heartbeat();
         }
+        if self.config.check_quorum && !self.quorum_recently_active() {
+            self.become_follower(self.term, None);
+            return;
+        }
         self.check_quorum_elapsed_ticks += 1;
         if self.check_quorum_elapsed_ticks >= self.config.election_timeout_ticks_min {
             self.check_quorum_elapsed_ticks = 0;
-            if self.config.check_quorum && !self.quorum_recently_active() {
-                self.become_follower(self.term, None);
-                return;
-            }
             self.restart_stalled_followers();
         }
         self.tick_transfer();
     }
 
-    /// Thesis 6.2: did a majority (us included) answer within the last election timeout?
-    /// Also starts the next interval.
-    fn quorum_recently_active(&mut self) -> bool {
-        let mut active = 0;
-        for (position, voter) in self.config.voters.iter().enumerate() {
-            let progress = &mut self.progress[position];
-            if *voter == self.id || progress.recent_active {
-                active += 1;
-            }
-            progress.recent_active = false;
-        }
+    /// Thesis 6.2: did a majority (us included) answer within the last minimum election
+    /// timeout? (Checked every tick: a few comparisons per voter.)
+    fn quorum_recently_active(&self) -> bool {
+        let window_ticks = self.config.election_timeout_ticks_min;
+        let active = self
+            .config
+            .voters
+            .iter()
+            .zip(&self.progress)
+            .filter(|(voter, progress)| {
+                **voter == self.id || self.now_ticks.saturating_sub(progress.last_heard_tick) < window_ticks
+            })
+            .count();
         active >= self.quorum
     }
 

@@ -18,7 +18,7 @@ impl Raft {
         }
         if self.role == Role::Leader {
             if let Some(position) = self.voter_position(message.from) {
-                self.progress[position].recent_active = true;
+                self.progress[position].last_heard_tick = self.now_ticks;
             }
         }
         self.dispatch(message)

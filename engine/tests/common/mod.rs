@@ -300,3 +300,47 @@ pub fn recovered_with_terms(terms: &[Term], current_term: Term) -> Recovered {
         .collect();
     Recovered { hard_state: HardState { term: current_term, voted_for: None, commit: 0 }, entries }
 }
+
+/// Figure 8: node 1 holds an entry of old term 2 at index 2 that nobody else has; it becomes
+/// leader of term 4 and sends one entry per request (append_entries_max 1), so there is a
+/// moment when the term-2 entry is on a majority (nodes 1 and 2) but its own Noop is not.
+/// Returns whether commit ever covered index 2 while node 2 did not yet hold the term-4 entry,
+/// and whether that moment (old entry on a majority) was observed at all.
+pub fn figure_8_commits_old_entry_early(tweak: impl Fn(&mut Config) + Copy) -> (bool, bool) {
+    let configure = move |id| {
+        let mut config = config(id, 3);
+        config.append_entries_max = 1;
+        tweak(&mut config);
+        config
+    };
+    let recovered = vec![
+        recovered_with_terms(&[1, 2], 3),
+        recovered_with_terms(&[1], 3),
+        recovered_with_terms(&[1], 3),
+    ];
+    let mut cluster = Cluster::recovered(3, configure, recovered);
+    // Node 3 takes no part, so only nodes 1 and 2 can form a majority.
+    cluster.isolate(3);
+    cluster.cut.remove(&(1, 3));
+    cluster.cut.remove(&(3, 1));
+    let timeout = cluster.node(1).election_timeout_ticks();
+    for _ in 0..timeout {
+        cluster.node(1).tick();
+    }
+    let mut early = false;
+    let mut old_entry_on_majority = false;
+    cluster.settle_checking(|cluster| {
+        let node_2_has_new = cluster.node(2).entry(3).is_some_and(|e| e.term == 4);
+        let node_2_has_old = cluster.node(2).entry(2).is_some_and(|e| e.term == 2);
+        let node_3_has_new = cluster.node(3).entry(3).is_some_and(|e| e.term == 4);
+        if node_2_has_old && !node_2_has_new && !node_3_has_new {
+            old_entry_on_majority = true;
+            if cluster.commit(1) >= 2 {
+                early = true;
+            }
+        }
+    });
+    assert_eq!(cluster.role(1), Role::Leader);
+    (early, old_entry_on_majority)
+}
+

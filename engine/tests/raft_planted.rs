@@ -1,0 +1,90 @@
+//! Each planted bug (feature `planted-bugs`, switched on per member through
+//! `Config::planted_bug`) really breaks the rule it names, in a small scripted scenario where
+//! the correct core keeps it. The simulator's tests show the checker catches them in random
+//! runs; these show the switch does what it says.
+
+mod common;
+
+use bytes::Bytes;
+use common::{config, figure_8_commits_old_entry_early, recovered_with_terms, Cluster};
+use tern_engine::raft::{Config, Entry, Message, MessageBody, Payload, PlantedBug, Raft};
+
+fn member(terms: &[u64], current_term: u64, bug: Option<PlantedBug>) -> Raft {
+    let config = Config { planted_bug: bug, ..config(1, 3) };
+    Raft::new(config, recovered_with_terms(terms, current_term)).unwrap()
+}
+
+#[test]
+fn vote_for_stale_log_grants_a_vote_the_up_to_date_check_refuses() {
+    // Reference: Raft paper section 5.4.1 (broken by PlantedBug::VoteForStaleLog): the voter's
+    // last term is 2, the candidate's is 1.
+    let request = Message {
+        from: 2,
+        to: 1,
+        term: 3,
+        body: MessageBody::VoteRequest { pre_vote: false, last_log_index: 9, last_log_term: 1, leadership_transfer: false },
+    };
+    let granted = |bug| {
+        let mut raft = member(&[1, 2], 2, bug);
+        raft.step(request.clone()).unwrap();
+        let ready = raft.ready();
+        ready.messages_after_persist.iter().chain(&ready.messages).any(|m| {
+            matches!(m.body, MessageBody::VoteResponse { granted: true, .. })
+        })
+    };
+    assert!(!granted(None));
+    assert!(granted(Some(PlantedBug::VoteForStaleLog)));
+}
+
+#[test]
+fn commit_previous_term_by_count_commits_the_figure_8_entry_early() {
+    // Reference: Raft paper section 5.4.2, figure 8 (broken by
+    // PlantedBug::CommitPreviousTermByCount).
+    let (early, observed) = figure_8_commits_old_entry_early(|_| {});
+    assert!(observed && !early);
+    let (early, observed) =
+        figure_8_commits_old_entry_early(|config| config.planted_bug = Some(PlantedBug::CommitPreviousTermByCount));
+    assert!(observed);
+    assert!(early, "the bug did not commit the old-term entry by counting");
+}
+
+#[test]
+fn keep_conflicting_suffix_leaves_old_entries_after_the_new_ones() {
+    // Reference: Raft paper section 5.3 (broken by PlantedBug::KeepConflictingSuffix): the
+    // conflicting entry 3 is replaced but entry 4 of the old term stays.
+    let request = Message {
+        from: 2,
+        to: 1,
+        term: 3,
+        body: MessageBody::AppendRequest {
+            prev_log_index: 2,
+            prev_log_term: 1,
+            entries: vec![Entry { index: 3, term: 3, payload: Payload::Command(Bytes::from_static(b"n")) }],
+            leader_commit: 0,
+        },
+    };
+    let terms_after = |bug| {
+        let mut raft = member(&[1, 1, 2, 2], 2, bug);
+        raft.step(request.clone()).unwrap();
+        (1..=raft.status().last_index).map(|index| raft.entry(index).unwrap().term).collect::<Vec<_>>()
+    };
+    assert_eq!(terms_after(None), vec![1, 1, 3]);
+    assert_eq!(terms_after(Some(PlantedBug::KeepConflictingSuffix)), vec![1, 1, 3, 2]);
+}
+
+#[test]
+fn leader_counts_self_before_persist_commits_without_its_own_write() {
+    // Reference: Raft thesis section 10.2.1 (broken by PlantedBug::LeaderCountsSelfBeforePersist):
+    // with follower 3 cut off and the leader's disk held back, one follower's ack commits.
+    let committed_early = |bug| {
+        let mut cluster = Cluster::with(3, |id| Config { planted_bug: bug, ..config(id, 3) });
+        cluster.elect(1);
+        cluster.isolate(3);
+        cluster.hold_persist(1);
+        let (_, last, _) = cluster.propose(1, &["x"]);
+        cluster.settle();
+        cluster.commit(1) >= last
+    };
+    assert!(!committed_early(None));
+    assert!(committed_early(Some(PlantedBug::LeaderCountsSelfBeforePersist)));
+}
