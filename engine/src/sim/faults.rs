@@ -128,7 +128,13 @@ impl World {
         node.pending_reads.clear();
         let (id, incarnation) = (node.id, node.incarnation);
         self.trace.record(self.now, || format!("n{id} CRASH ({lost} disk writes lost)"));
-        let downtime = TICK_TIME * self.rng.range(2, 40);
+        // Sometimes a quick reboot (the node is back before anyone's election timeout), which
+        // is when forgetting what it knew about the current leader matters most.
+        let downtime = if self.rng.chance(1, 3) {
+            self.rng.range(1, 2 * TICK_TIME)
+        } else {
+            TICK_TIME * self.rng.range(2, 40)
+        };
         self.schedule(self.now + downtime, Event::Restart { node: index, incarnation });
     }
 
@@ -143,6 +149,13 @@ impl World {
         for index in 0..self.params.nodes {
             if self.nodes[index].raft.is_none() {
                 self.start_node(index);
+            }
+        }
+        // Every idle client invokes one more operation, so liveness means the healed cluster
+        // really commits and serves reads again, not just that nobody was waiting.
+        for client in 0..self.clients.len() {
+            if self.clients[client].outstanding.is_none() {
+                self.issue(client);
             }
         }
     }

@@ -595,6 +595,11 @@ impl World {
         if !self.faulty || self.ops_issued >= self.params.client_ops_max || self.clients[client].outstanding.is_some() {
             return;
         }
+        self.issue(client);
+    }
+
+    /// The client invokes its next operation.
+    pub(super) fn issue(&mut self, client: usize) {
         let keys = self.params.keys;
         let command = self.clients[client].next_command(&mut self.rng, keys);
         self.stamp += 1;
