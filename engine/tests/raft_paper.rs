@@ -29,8 +29,10 @@ fn append(from: u64, term: u64, prev: (u64, u64), entries: &[(u64, u64)], leader
 }
 
 /// Node 1 of a 3-node cluster restarted from a log of the given terms at `current_term`.
+/// Check-quorum is off (tweak can turn it on): with it, a member that just started ignores
+/// vote requests for an election timeout, which the vote-rule tests do not want.
 fn member_with_log(terms: &[u64], current_term: u64, tweak: impl Fn(&mut Config)) -> Raft {
-    let mut config = config(1, 3);
+    let mut config = Config { check_quorum: false, ..config(1, 3) };
     tweak(&mut config);
     Raft::new(config, recovered_with_terms(terms, current_term)).expect("valid")
 }
@@ -331,7 +333,8 @@ fn leader_backtracks_over_a_whole_conflicting_term_in_one_step() {
         recovered_with_terms(&stale_terms, 3),
         recovered_with_terms(&[1, 3], 3),
     ];
-    let mut cluster = Cluster::recovered(3, |id| config(id, 3), recovered);
+    // Check-quorum off: restarted members would ignore the campaign for an election timeout.
+    let mut cluster = Cluster::recovered(3, |id| Config { check_quorum: false, ..config(id, 3) }, recovered);
     cluster.isolate(3);
     cluster.elect(1);
     assert_eq!(cluster.role(1), Role::Leader);
@@ -486,7 +489,7 @@ fn partitioned_member_without_pre_vote_does_raise_its_term() {
 fn pre_vote_is_granted_without_changing_the_voters_term_or_vote() {
     // Reference: Raft thesis section 9.6: a pre-vote asks "would you vote for me?" and the
     // answer changes no state: no term adoption, no recorded vote.
-    let mut raft = member_with_log(&[1], 1, |config| config.check_quorum = false);
+    let mut raft = member_with_log(&[1], 1, |_| {});
     let body = MessageBody::VoteRequest { pre_vote: true, last_log_index: 1, last_log_term: 1, leadership_transfer: false };
     raft.step(message(2, 1, 2, body)).unwrap();
     let ready = raft.ready();
@@ -526,6 +529,24 @@ fn follower_that_recently_heard_from_its_leader_ignores_vote_requests() {
     let status = cluster.node(2).status();
     assert_eq!((status.term, status.voted_for, status.leader), (1, Some(1), Some(1)));
     assert!(!cluster.node(2).has_ready(), "the request was answered");
+}
+
+#[test]
+fn a_just_restarted_member_ignores_vote_requests_for_an_election_timeout() {
+    // Reference: Raft thesis sections 6.2 and 6.4.1: a member may have acknowledged a leader's
+    // heartbeat just before it crashed, and that leader's lease counts on it not voting for an
+    // election timeout; after a restart it cannot know, so it waits that long in any case.
+    let mut raft = member_with_log(&[1], 1, |config| config.check_quorum = true);
+    let request = MessageBody::VoteRequest { pre_vote: false, last_log_index: 1, last_log_term: 1, leadership_transfer: false };
+    raft.step(message(2, 1, 2, request.clone())).unwrap();
+    assert_eq!((raft.status().term, raft.status().voted_for), (1, None));
+    for _ in 0..10 {
+        raft.tick();
+    }
+    // The timer may have fired meanwhile; a later candidate term still wins the vote.
+    let term = raft.status().term + 1;
+    raft.step(message(2, 1, term, request)).unwrap();
+    assert_eq!(raft.status().voted_for, Some(2));
 }
 
 #[test]

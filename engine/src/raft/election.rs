@@ -18,13 +18,24 @@ impl Raft {
 
     /// Thesis 6.2: a follower that heard from a leader within the minimum election timeout (or a
     /// leader, which checks its own quorum) believes a leader is alive and ignores vote requests.
+    ///
+    /// A member restarted (with a durable term) less than a minimum election timeout ago counts
+    /// as having heard from a leader: it may have acknowledged a heartbeat just before it
+    /// crashed, and a leader serving lease reads relies on that (thesis 6.4.1). A member that
+    /// never had a term never acknowledged a leader (acknowledgements carrying a just-adopted
+    /// term leave after it is durable).
     pub(super) fn in_leader_lease(&self) -> bool {
         if !self.config.check_quorum {
             return false;
         }
+        let timeout_min = self.config.election_timeout_ticks_min;
         match self.role {
             Role::Leader => true,
-            _ => self.leader.is_some() && self.election_elapsed_ticks < self.config.election_timeout_ticks_min,
+            _ => {
+                let just_restarted = self.restarted && self.now_ticks < timeout_min;
+                let may_follow_a_live_leader = self.leader.is_some() || just_restarted;
+                may_follow_a_live_leader && self.election_elapsed_ticks < timeout_min
+            }
         }
     }
 

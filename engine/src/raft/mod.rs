@@ -145,6 +145,8 @@ pub struct Raft {
     /// A TimeoutNow went out this term: a voter may now vote at any time, so no more leases.
     timeout_now_sent: bool,
     reads: read_only::ReadQueue,
+    /// Started from a durable term above 0: it may have followed a leader before a crash.
+    restarted: bool,
     /// Messages and read answers gathered for the next `Ready` (its other fields stay empty).
     out: Ready,
     /// The hard state as last handed to the driver.
@@ -187,6 +189,7 @@ impl Raft {
             transfer: None,
             timeout_now_sent: false,
             reads: read_only::ReadQueue::default(),
+            restarted: hard_state.term > 0,
             out: Ready::default(),
             hard_state_handed: hard_state,
             scratch: Vec::with_capacity(voter_count),
