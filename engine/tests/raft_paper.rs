@@ -239,6 +239,27 @@ fn committed_entries_are_applied_in_the_same_order_everywhere() {
 }
 
 #[test]
+fn leader_retries_until_lost_appends_are_replicated() {
+    // Reference: Raft paper section 5.3: "if network packets are lost, the leader retries
+    // AppendEntries RPCs indefinitely". With a window of one request, the requests carrying a
+    // new entry are lost to both followers; after the network heals (and with no further
+    // proposals) the entry still commits everywhere.
+    let mut cluster = Cluster::with(3, |id| Config { inflight_messages_max: 1, append_entries_max: 1, ..config(id, 3) });
+    cluster.elect(1);
+    cluster.tick_all(2);
+    cluster.cut.insert((1, 2));
+    cluster.cut.insert((1, 3));
+    let (_, last, _) = cluster.propose(1, &["lost"]);
+    cluster.settle();
+    cluster.heal();
+    cluster.tick_all(40);
+    assert_eq!(cluster.role(1), Role::Leader);
+    for id in 1..=3 {
+        assert_eq!(cluster.commit(id), last, "node {id}");
+    }
+}
+
+#[test]
 fn follower_rejects_append_whose_previous_entry_it_lacks() {
     // Reference: Raft paper section 5.3 (consistency check) with the fast-backtracking hint:
     // a follower whose log is too short answers conflict_index = its last index + 1 and no term.

@@ -20,6 +20,7 @@ impl Inflights {
         self.last_indexes.len() >= self.capacity
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.last_indexes.is_empty()
     }

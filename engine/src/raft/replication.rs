@@ -190,20 +190,25 @@ impl Raft {
         active >= self.quorum
     }
 
-    /// A follower in replicate state whose match did not move for a whole interval while
-    /// requests were in flight lost them: go back to probing from its match point.
+    /// A follower in replicate state whose match stayed below our last index for a whole
+    /// interval lost requests (or their answers): go back to probing from its match point. The
+    /// in-flight window cannot tell: a heartbeat answer frees its oldest slot, and after an
+    /// optimistic send `next_index` is already past the lost entries.
     fn restart_stalled_followers(&mut self) {
         let last_index = self.log.last_index();
         for position in 0..self.progress.len() {
+            if self.config.voters[position] == self.id {
+                continue;
+            }
             let progress = &mut self.progress[position];
             let stalled = progress.state == ProgressState::Replicate
-                && !progress.inflights.is_empty()
                 && progress.match_index < last_index
                 && progress.match_index == progress.match_at_last_check;
             progress.match_at_last_check = progress.match_index;
             if stalled {
                 let next_index = progress.match_index + 1;
                 progress.become_probe(next_index);
+                self.send_append(position, true);
             }
         }
     }
