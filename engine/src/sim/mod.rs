@@ -1,8 +1,10 @@
 //! A deterministic simulator for the Raft core: 3 to 11 nodes on a simulated network, clock and
 //! disks, with seeded faults (drops, duplicates, reordering, delays, partitions, crashes that
 //! lose unpersisted writes, restarts, clock drift) and simulated clients. It checks Raft's
-//! safety properties after every step, the client history's linearizability at the end, and
-//! liveness once every fault has healed. One u64 seed decides everything; a seed replays exactly.
+//! safety properties after every step (see `invariants`; the world also checks that a granted
+//! vote is durable before it is sent and that reads are answered only after the state machine
+//! applied their index), the client history's linearizability at the end, and liveness once
+//! every fault has healed. One u64 seed decides everything; a seed replays exactly.
 //!
 //! Files follow concepts: `world` (the event loop and the Ready execution), `network`,
 //! `storage` (durable state and the disk queue), `faults`, `client` and `kv` (the workload and

@@ -17,7 +17,7 @@ use super::storage::{Disk, PendingPersist};
 use super::trace::{describe_message, Trace};
 use crate::raft::rng::SeededRng;
 use crate::raft::{
-    LogIndex, Message, NodeId, Payload, Raft, ReadConsistency, ReadId, ReadOutcome, Ready, Role,
+    LogIndex, Message, MessageBody, NodeId, Payload, Raft, ReadConsistency, ReadId, ReadOutcome, Ready, Role,
     Status, Term,
 };
 use std::collections::BTreeMap;
@@ -399,6 +399,7 @@ impl World {
     /// Steps 1 to 5 of `Ready`'s execution order (the persist completes later).
     fn carry_out(&mut self, index: usize, ready: Ready, term: Term) {
         for message in ready.messages {
+            self.check_term_durable(index, &message);
             self.send(message);
         }
         let has_persist = ready.truncate_from.is_some()
@@ -520,6 +521,21 @@ impl World {
         }
     }
 
+    /// A granted vote is durable before it leaves (figure 2): otherwise a crash could let the
+    /// voter vote again in the same term and elect two leaders. (Other messages of a new term
+    /// are not checked: forgetting a term after a crash, when no vote was cast in it, is safe.)
+    fn check_term_durable(&mut self, index: usize, message: &Message) {
+        let MessageBody::VoteResponse { pre_vote: false, granted: true } = message.body else { return };
+        let durable = self.nodes[index].disk.durable.hard_state;
+        if (durable.term, durable.voted_for) != (message.term, Some(message.to)) {
+            self.fail(format!(
+                "vote durability: n{} grants its vote in term {} to n{} while its durable hard \
+                 state is term {} vote {:?}",
+                message.from, message.term, message.to, durable.term, durable.voted_for
+            ));
+        }
+    }
+
     pub fn send(&mut self, message: Message) {
         let fate = self.network.route(&mut self.rng, message.from, message.to);
         self.trace.record(self.now, || {
@@ -587,6 +603,7 @@ impl World {
             self.input(index, |raft| raft.on_persisted(last_index, last_term));
         }
         for message in persist.messages_after_persist {
+            self.check_term_durable(index, &message);
             self.send(message);
         }
     }
