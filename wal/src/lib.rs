@@ -38,4 +38,4 @@ mod wal;
 pub use error::{Result, WalError};
 pub use format::HardState;
 pub use io::{executor_builder, FaultHook, FileKind, FileOp, GLOMMIO_IOPOLL_LOG_FILTER, IO_MEMORY_BYTES};
-pub use wal::{Durable, Entry, Recovered, Wal, WalOptions};
+pub use wal::{Durable, Entry, Recovered, Wal, WalOptions, WalStats};

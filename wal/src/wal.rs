@@ -99,6 +99,19 @@ pub struct Recovered {
     pub torn_tail: Option<(PathBuf, u64)>,
 }
 
+/// Counters of the disk work done so far, for benchmarks and monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Group commits completed: each is one or more writes followed by the syncs they need.
+    pub groups: u64,
+    /// Bytes handed to segment writes (including the rewritten partial block and padding).
+    pub segment_bytes_written: u64,
+    /// Segment fdatasyncs completed.
+    pub segment_syncs: u64,
+    /// Total time spent inside group commits, from the first write to the last sync returning.
+    pub flush_busy: std::time::Duration,
+}
+
 /// Where an entry is: its term and its record's place in its segment.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EntryMeta {
@@ -191,6 +204,7 @@ struct State {
     waiters: Vec<Waker>,
     flusher_waker: Option<Waker>,
     closing: bool,
+    stats: WalStats,
 }
 
 impl State {
@@ -314,6 +328,7 @@ impl Wal {
             waiters: Vec::new(),
             flusher_waker: None,
             closing: false,
+            stats: WalStats::default(),
         };
         let shared = Rc::new(RefCell::new(state));
         let mut disk = Disk {
@@ -467,6 +482,11 @@ impl Wal {
     /// durability is still pending.
     pub fn last_index(&self) -> u64 {
         self.shared.borrow().last_index()
+    }
+
+    /// Counters of the disk work done so far.
+    pub fn stats(&self) -> WalStats {
+        self.shared.borrow().stats
     }
 
     /// The hard state most recently passed to [`Wal::save_hard_state`] (or recovered).
@@ -628,8 +648,11 @@ async fn run_flusher(shared: Rc<RefCell<State>>, mut disk: Disk) {
         .await;
         let Some(batch) = batch else { break };
         let ticket_max = batch.iter().map(|queued| queued.ticket).max().unwrap_or(0);
+        let started = std::time::Instant::now();
         let outcome = disk.execute(&shared, batch).await;
         let mut state = shared.borrow_mut();
+        state.stats.groups += 1;
+        state.stats.flush_busy += started.elapsed();
         match outcome {
             Ok(()) => state.done_ticket = state.done_ticket.max(ticket_max),
             Err(error) => {
@@ -732,6 +755,7 @@ impl Disk {
                 .await?;
             open.written_end = chunk_end;
             open.dirty = true;
+            shared.borrow_mut().stats.segment_bytes_written += (chunk_end - start) as u64;
         }
     }
 
@@ -794,6 +818,7 @@ impl Disk {
         for open in self.files.values_mut().filter(|open| open.dirty) {
             open.file.sync().await?;
             open.dirty = false;
+            shared.borrow_mut().stats.segment_syncs += 1;
         }
         if self.hard_state_dirty {
             self.hard_state_file.sync().await?;
