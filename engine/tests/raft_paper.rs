@@ -852,3 +852,94 @@ fn random_garbage_messages_never_panic_nor_break_the_log() {
     }
     assert!(refused > 100, "only {refused} of 3000 garbage messages were refused");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Durability ordering, batching and pipelining
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_adopted_term_is_durable_before_any_answer_carrying_it() {
+    // Reference: Raft paper figure 2 (currentTerm is persistent state, updated on stable
+    // storage before responding): a follower that adopts a later term from a heartbeat hands
+    // the term out as hard state and holds its answer until that is persisted.
+    let mut raft = member_with_log(&[1], 1, |_| {});
+    raft.step(message(2, 1, 4, MessageBody::Heartbeat { leader_commit: 0, read_round: 1 })).unwrap();
+    let ready = raft.ready();
+    assert_eq!(ready.hard_state.map(|state| state.term), Some(4));
+    assert!(ready.messages.is_empty());
+    assert_eq!(ready.messages_after_persist[0].body, MessageBody::HeartbeatResponse { read_round: 1 });
+}
+
+#[test]
+fn heartbeats_tell_a_follower_only_a_commit_index_it_is_known_to_match() {
+    // Reference: Raft paper section 5.3 (a follower may apply an entry only once it knows the
+    // entry is committed and its log matches the leader's up to it). Follower 3's disk is slow,
+    // so the leader knows it matches only the Noop (index 1); its heartbeats carry at most 1
+    // while the leader's commit index is 3.
+    let mut cluster = Cluster::new(3);
+    cluster.elect(1);
+    cluster.tick_all(2);
+    cluster.hold_persist(3);
+    cluster.propose(1, &["a", "b"]);
+    cluster.settle();
+    let sent_before = cluster.sent.len();
+    cluster.tick_all(4);
+    assert_eq!(cluster.commit(1), 3);
+    let commits_to_3: Vec<u64> = cluster.sent[sent_before..]
+        .iter()
+        .filter_map(|m| match m.body {
+            MessageBody::Heartbeat { leader_commit, .. } if m.to == 3 => Some(leader_commit),
+            _ => None,
+        })
+        .collect();
+    assert!(!commits_to_3.is_empty());
+    assert!(commits_to_3.iter().all(|commit| *commit <= 1), "{commits_to_3:?}");
+    assert!(cluster.commit(3) <= 1);
+}
+
+#[test]
+fn append_requests_respect_the_entry_and_byte_bounds() {
+    // Reference: Raft thesis section 10.2.1 (batching), with tern's explicit bounds: at most
+    // append_entries_max entries and append_bytes_max payload bytes per request, except that a
+    // single larger entry still goes alone.
+    let mut cluster = Cluster::with(3, |id| Config { append_entries_max: 2, append_bytes_max: 7, ..config(id, 3) });
+    cluster.elect(1);
+    cluster.propose(1, &["aaa", "bbb", "ccc", "dddddddddd", "e"]);
+    cluster.settle();
+    let mut requests = 0;
+    for message in &cluster.sent {
+        if let MessageBody::AppendRequest { entries, .. } = &message.body {
+            requests += 1;
+            let bytes: usize = entries.iter().map(Entry::payload_bytes).sum();
+            assert!(entries.len() <= 2, "{} entries", entries.len());
+            assert!(bytes <= 7 || entries.len() == 1, "{bytes} bytes in {} entries", entries.len());
+        }
+    }
+    assert!(requests >= 6, "only {requests} requests");
+    assert_eq!(cluster.commit(1), 6);
+}
+
+#[test]
+fn leader_keeps_at_most_the_window_of_requests_in_flight() {
+    // Reference: Raft thesis section 10.2.2 (pipelining): the leader sends further requests
+    // before earlier ones are answered, but no more than inflight_messages_max at a time.
+    let mut cluster = Cluster::with(3, |id| Config { inflight_messages_max: 2, ..config(id, 3) });
+    cluster.elect(1);
+    cluster.tick_all(2);
+    cluster.cut.insert((2, 1)); // follower 2's answers are lost
+    let sent_before = cluster.sent.len();
+    for command in ["a", "b", "c", "d", "e"] {
+        cluster.propose(1, &[command]);
+        cluster.settle();
+    }
+    let to_2 = cluster.sent[sent_before..]
+        .iter()
+        .filter(|m| m.to == 2 && matches!(&m.body, MessageBody::AppendRequest { entries, .. } if !entries.is_empty()))
+        .count();
+    let to_3 = cluster.sent[sent_before..]
+        .iter()
+        .filter(|m| m.to == 3 && matches!(&m.body, MessageBody::AppendRequest { .. }))
+        .count();
+    assert_eq!(to_2, 2, "requests in flight to the silent follower");
+    assert_eq!(to_3, 5, "the answering follower gets one request per proposal");
+}

@@ -5,6 +5,42 @@
 //!
 //! CONTRACT (the public API below is shared by the core, the simulator and the node; extend it,
 //! but change a signature only together with every caller).
+//!
+//! # Where things are
+//!
+//! | file | concept |
+//! |---|---|
+//! | `step.rs` | receiving a message: validation (never panic, refuse before changing state), term rules |
+//! | `election.rs` | timeouts, pre-vote, votes, role changes, the check-quorum vote guard |
+//! | `replication.rs` | the leader: sending entries, answers, fast backtracking, heartbeats, commit rule |
+//! | `follower.rs` | the follower: consistency check, conflict truncation, learning the commit index |
+//! | `read_only.rs` | ReadIndex and lease reads |
+//! | `log.rs` | the in-memory log and its persist/commit/apply cursors |
+//! | `progress.rs`, `inflights.rs` | per-follower replication state and in-flight window |
+//! | `quorum.rs` | majority arithmetic |
+//!
+//! # Design notes (why, not what)
+//!
+//! - Durability ordering is enforced by where a message is queued, not by the driver's care:
+//!   granted votes, every AppendResponse, and any message queued while a new term or vote is
+//!   not yet handed out go to `messages_after_persist`. The driver persists Readies in order,
+//!   so an ack in Ready N also covers entries handed out in earlier Readies.
+//! - `on_persisted(i, t)` is ignored unless our entry `i` still has term `t` (a report that
+//!   predates a truncation); by log matching an equal (index, term) means an equal prefix.
+//! - A follower never truncates at or below its commit index (refused as malformed), and skips
+//!   the part of a request below it: committed entries match every later leader (5.4.3).
+//! - Heartbeats carry `min(commit, match of that follower)`, so a follower never learns a commit
+//!   index beyond what it is known to share with the leader.
+//! - Lost messages: a probe is resent on the next heartbeat answer; a replicate-state follower
+//!   whose match stays below the leader's last index for an election-timeout interval goes back
+//!   to probe (the window alone cannot tell lost from slow).
+//! - Leases: measured from the start tick of the newest heartbeat round a majority answered, for
+//!   `lease_duration_ticks()`. Once a TimeoutNow was sent in this term, no lease read is served
+//!   (voters grant a transfer campaign at any time). A member restarted with a durable term
+//!   ignores vote requests for its first minimum election timeout, since it may have answered a
+//!   round a lease counts on just before crashing.
+//! - Check-quorum is evaluated every tick from the tick each follower was last heard from, so an
+//!   isolated leader steps down exactly one minimum election timeout after losing its majority.
 
 pub mod config;
 pub mod ready;

@@ -16,12 +16,14 @@ impl Raft {
             self.on_lower_term(&message);
             return Ok(());
         }
+        let from = message.from;
+        self.dispatch(message)?;
         if self.role == Role::Leader {
-            if let Some(position) = self.voter_position(message.from) {
+            if let Some(position) = self.voter_position(from) {
                 self.progress[position].last_heard_tick = self.now_ticks;
             }
         }
-        self.dispatch(message)
+        Ok(())
     }
 
     /// Refuses what no correct peer sends, before anything changes.
