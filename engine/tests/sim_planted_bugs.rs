@@ -58,3 +58,28 @@ fn finds_keep_conflicting_suffix() {
 fn finds_leader_counts_self_before_persist() {
     assert_found(PlantedBug::LeaderCountsSelfBeforePersist);
 }
+
+/// The figure-8 bug's real damage, not just its broken rule: with the direct commitment-rule
+/// check off, the simulator still finds a committed entry that a later leader lacks.
+#[test]
+fn finds_commit_previous_term_by_count_by_its_consequence() {
+    const CONSEQUENCE_SEEDS_MAX: u64 = 1500;
+    let make = |seed, nodes| {
+        let mut options = RunOptions::new(seed, nodes);
+        options.planted_bug = Some(PlantedBug::CommitPreviousTermByCount);
+        options.check_commitment_rule = false;
+        options
+    };
+    let reports = run_many(&[3], 0..CONSEQUENCE_SEEDS_MAX, 2, make, |_| {});
+    let found = reports.into_iter().flatten().find_map(|report| report.violation.map(|v| (report.seed, v)));
+    match found {
+        Some((seed, violation)) => {
+            println!("CommitPreviousTermByCount (rule check off): seed {seed} on 3 nodes: {violation}");
+            assert!(
+                violation.starts_with("leader completeness") || violation.starts_with("state machine safety"),
+                "expected a lost committed entry, got: {violation}"
+            );
+        }
+        None => panic!("no lost commit within {CONSEQUENCE_SEEDS_MAX} seeds on 3 nodes"),
+    }
+}

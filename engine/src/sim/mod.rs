@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub nodes: usize,
     /// Record a readable event trace in the report.
     pub trace: bool,
+    /// Check the commitment rule (5.4.2) directly (on by default). Off, a figure-8 bug is
+    /// caught only by its consequence, a committed entry lost to a later leader.
+    pub check_commitment_rule: bool,
     /// A classic bug to switch on in every node (test builds only).
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<crate::raft::PlantedBug>,
@@ -48,6 +51,7 @@ impl RunOptions {
             seed,
             nodes,
             trace: false,
+            check_commitment_rule: true,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
@@ -68,6 +72,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, String> {
     }
     #[allow(unused_mut)]
     let mut world = world::World::new(options.seed, params, options.trace);
+    world.check_commitment_rule = options.check_commitment_rule;
     #[cfg(feature = "planted-bugs")]
     world.plant_bug(options.planted_bug);
     let mut report = world.run();
