@@ -537,10 +537,9 @@ fn wake_flusher(shared: &Rc<RefCell<State>>) {
 }
 
 fn check_entries(state: &State, entries: &[Entry]) -> Result<()> {
-    let mut expected = state.last_index() + 1;
-    let mut term_before = if state.entries.is_empty() { 0 } else { state.entries[state.entries.len() - 1].term };
+    let mut term_before = state.entries.back().map_or(0, |meta| meta.term);
     let record_bytes_max = state.segment_bytes - SEGMENT_HEADER_BYTES;
-    for entry in entries {
+    for (expected, entry) in (state.last_index() + 1..).zip(entries) {
         if entry.index != expected {
             return Err(WalError::invalid(format!("entry index {} does not continue the log (expected {expected})", entry.index)));
         }
@@ -555,7 +554,6 @@ fn check_entries(state: &State, entries: &[Entry]) -> Result<()> {
                 state.segment_bytes
             )));
         }
-        expected += 1;
         term_before = entry.term;
     }
     Ok(())
@@ -650,27 +648,31 @@ async fn run_flusher(shared: Rc<RefCell<State>>, mut disk: Disk) {
         let ticket_max = batch.iter().map(|queued| queued.ticket).max().unwrap_or(0);
         let started = std::time::Instant::now();
         let outcome = disk.execute(&shared, batch).await;
-        let mut state = shared.borrow_mut();
-        state.stats.groups += 1;
-        state.stats.flush_busy += started.elapsed();
-        match outcome {
-            Ok(()) => state.done_ticket = state.done_ticket.max(ticket_max),
-            Err(error) => {
-                tracing::error!(%error, "WAL write failed; the log is poisoned until reopened");
-                state.failure = Some((Arc::new(error), ticket_max));
-            }
-        }
-        let failed = state.failure.is_some();
-        for waker in state.waiters.drain(..) {
-            waker.wake();
-        }
-        drop(state);
-        if failed {
+        if !publish(&shared, outcome, ticket_max, started.elapsed()) {
             break;
         }
         disk.map_sealed_segments(&shared).await;
     }
     disk.shutdown().await;
+}
+
+/// Records a group's outcome and wakes every waiter; false if the group failed (the log is now
+/// poisoned and the flusher stops).
+fn publish(shared: &Rc<RefCell<State>>, outcome: Result<()>, ticket_max: u64, busy: std::time::Duration) -> bool {
+    let mut state = shared.borrow_mut();
+    state.stats.groups += 1;
+    state.stats.flush_busy += busy;
+    match outcome {
+        Ok(()) => state.done_ticket = state.done_ticket.max(ticket_max),
+        Err(error) => {
+            tracing::error!(%error, "WAL write failed; the log is poisoned until reopened");
+            state.failure = Some((Arc::new(error), ticket_max));
+        }
+    }
+    for waker in state.waiters.drain(..) {
+        waker.wake();
+    }
+    state.failure.is_none()
 }
 
 impl Disk {

@@ -53,8 +53,11 @@ fn record_offsets(path: &Path) -> (Vec<usize>, usize) {
     (offsets, offset)
 }
 
+/// What a recovery returned: the entries and the torn tail it cut, if any.
+type Outcome = Result<(Vec<Entry>, Option<(PathBuf, u64)>), WalError>;
+
 /// Opens a damaged copy and returns what it recovered (entries and torn tail) or the error.
-fn recover(path: PathBuf) -> Result<(Vec<Entry>, Option<(PathBuf, u64)>), WalError> {
+fn recover(path: PathBuf) -> Outcome {
     run(move || async move {
         let (wal, recovered) = Wal::open(&path, small_options()).await?;
         let log = wal.read_range(recovered.first_index..recovered.last_index + 1)?;
@@ -171,7 +174,7 @@ fn flip(path: &Path, byte: usize, bit: usize) {
     fs::write(path, bytes).expect("write");
 }
 
-fn assert_corrupt(outcome: Result<(Vec<Entry>, Option<(PathBuf, u64)>), WalError>, path: &Path, offset: u64, context: &str) {
+fn assert_corrupt(outcome: Outcome, path: &Path, offset: u64, context: &str) {
     match outcome {
         Err(WalError::Corrupt { path: reported, offset: reported_offset, what }) => {
             assert_eq!((reported.as_path(), reported_offset), (path, offset), "{context}: {what}");
@@ -215,7 +218,7 @@ fn missing_segment_stops_the_open() {
     let after = copy.path().join(segments[2].file_name().expect("name"));
     let outcome = recover(copy.path().to_path_buf());
     assert_corrupt(outcome.clone(), &after, 0, "missing segment");
-    assert!(format!("{}", outcome.err().expect("error")).contains("missing"));
+    assert!(format!("{}", outcome.expect_err("error")).contains("missing"));
 }
 
 /// A damaged header (any byte of it) stops the open at offset 0 of that file.
@@ -254,7 +257,7 @@ fn overlap_and_gap_between_segments_stop_the_open() {
         let second = forge_segment(directory.path(), 2, second_first, 3);
         let outcome = recover(directory.path().to_path_buf());
         assert_corrupt(outcome.clone(), &second, 0, word);
-        assert!(outcome.err().expect("error").to_string().contains(word));
+        assert!(outcome.expect_err("error").to_string().contains(word));
     }
     // Consecutive forged segments are fine: the forging itself is right.
     let directory = tempdir();

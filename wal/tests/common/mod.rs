@@ -13,11 +13,8 @@ use std::{
 use tern_wal::{Entry, FaultHook, FileKind, FileOp, WalOptions};
 
 /// Runs a future on a fresh glommio executor and returns its output.
-pub fn run<T: 'static, F: Future<Output = T> + 'static>(make: impl FnOnce() -> F + Send + 'static) -> T
-where
-    T: Send,
-{
-    tern_wal::executor_builder("wal-test").spawn(move || make()).expect("executor").join().expect("executor thread")
+pub fn run<T: Send + 'static, F: Future<Output = T> + 'static>(make: impl FnOnce() -> F + Send + 'static) -> T {
+    tern_wal::executor_builder("wal-test").spawn(make).expect("executor").join().expect("executor thread")
 }
 
 /// Small segments so a few dozen entries span several files.
@@ -73,10 +70,8 @@ impl Faults {
                         return injected();
                     }
                 }
-                FileOp::Sync { kind: FileKind::HardState, .. } => {
-                    if faults.fail_hard_state_syncs.load(Ordering::SeqCst) != 0 {
-                        return injected();
-                    }
+                FileOp::Sync { kind: FileKind::HardState, .. } if faults.fail_hard_state_syncs.load(Ordering::SeqCst) != 0 => {
+                    return injected();
                 }
                 _ => {}
             }
