@@ -495,6 +495,31 @@ fn partitioned_member_with_pre_vote_does_not_raise_its_term() {
 }
 
 #[test]
+fn rejoining_member_with_an_up_to_date_log_does_not_disrupt_a_live_leader() {
+    // Reference: Raft thesis section 9.6: a pre-vote is granted only by a member that has not
+    // heard from a leader within the election timeout, so a member returning from a partition
+    // (here with a log as up to date as everyone's, and check-quorum off) cannot start a new
+    // term while the leader is alive.
+    let mut cluster = Cluster::with(3, |id| Config { check_quorum: false, ..config(id, 3) });
+    cluster.elect(1);
+    cluster.tick_all(2);
+    cluster.isolate(3);
+    for _ in 0..25 {
+        cluster.node(3).tick(); // node 3 alone times out and keeps asking for pre-votes
+        cluster.settle();
+    }
+    assert_eq!(cluster.role(3), Role::PreCandidate);
+    cluster.heal();
+    let ticks = cluster.node(3).election_timeout_ticks();
+    for _ in 0..ticks {
+        cluster.node(3).tick();
+    }
+    cluster.settle();
+    assert_eq!(cluster.term(1), 1, "the leader was deposed");
+    assert_eq!(cluster.leader(), Some(1));
+}
+
+#[test]
 fn partitioned_member_without_pre_vote_does_raise_its_term() {
     // Reference: Raft thesis section 9.6 (the problem pre-vote solves): without it the cut-off
     // member campaigns again and again, each time in a new term. This is the contrast that

@@ -39,6 +39,13 @@ impl Raft {
         }
     }
 
+    /// A leader (for itself) or a follower that heard from its leader within the minimum
+    /// election timeout.
+    pub(super) fn heard_from_leader_recently(&self) -> bool {
+        self.role == Role::Leader
+            || (self.leader.is_some() && self.election_elapsed_ticks < self.config.election_timeout_ticks_min)
+    }
+
     fn reset_election_timer(&mut self) {
         self.election_elapsed_ticks = 0;
         self.election_timeout_ticks = self

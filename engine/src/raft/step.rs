@@ -56,8 +56,10 @@ impl Raft {
             MessageBody::VoteRequest { pre_vote, leadership_transfer, .. } => {
                 // Thesis 6.2/9.6: while a leader is known to be alive, a vote request is a
                 // disruption by a partitioned node; ignore it unless the leader itself asked
-                // (TimeoutNow).
-                if self.in_leader_lease() && !leadership_transfer {
+                // (TimeoutNow). Pre-votes get this rule even without check-quorum: refusing
+                // one only delays an election, never affects safety.
+                let leader_alive = self.in_leader_lease() || (pre_vote && self.heard_from_leader_recently());
+                if leader_alive && !leadership_transfer {
                     return false;
                 }
                 if pre_vote {
