@@ -207,3 +207,23 @@ pub(crate) fn sync_directory(directory: &Path) -> Result<()> {
     let handle = fs::File::open(directory).map_err(|error| WalError::io("open directory", directory, 0, error))?;
     handle.sync_all().map_err(|error| WalError::io("fsync directory", directory, 0, error))
 }
+
+/// Takes an exclusive advisory lock (flock) on `directory/LOCK`, so that two `Wal`s (in one
+/// process or two) never write the same directory. The lock lasts as long as the returned file.
+pub(crate) fn lock_directory(directory: &Path) -> Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = directory.join("LOCK");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| WalError::io("open", &path, 0, error))?;
+    // Safety: flock on a file descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = io::Error::last_os_error();
+        let error = io::Error::new(error.kind(), format!("{error}: another Wal (in this or another process) has this directory open"));
+        return Err(WalError::io("lock", &path, 0, error));
+    }
+    Ok(file)
+}

@@ -305,6 +305,8 @@ impl Wal {
     pub async fn open(directory: impl AsRef<Path>, options: WalOptions) -> Result<(Wal, Recovered)> {
         options.validate()?;
         let directory = directory.as_ref().to_path_buf();
+        std::fs::create_dir_all(&directory).map_err(|error| WalError::io("create directory", &directory, 0, error))?;
+        let lock = io::lock_directory(&directory)?;
         let log = recovery::recover(&directory)?;
         let hard_state_file = open_hard_state_file(&directory, options.fault_hook.clone()).await?;
         let recovered = Recovered {
@@ -340,6 +342,7 @@ impl Wal {
             hard_state_file,
             hard_state_sequence: log.hard_state.map_or(0, |(_, sequence)| sequence),
             hard_state_dirty: false,
+            _lock: lock,
         };
         disk.start_spare();
         let flusher = io::spawn(run_flusher(shared.clone(), disk));
@@ -628,6 +631,8 @@ struct Disk {
     hard_state_file: DiskFile,
     hard_state_sequence: u64,
     hard_state_dirty: bool,
+    /// The directory lock, held until the flusher has finished all queued work.
+    _lock: std::fs::File,
 }
 
 async fn run_flusher(shared: Rc<RefCell<State>>, mut disk: Disk) {

@@ -181,3 +181,18 @@ fn bad_options_are_refused() {
         assert!(error.to_string().contains("segment_bytes"), "{error}");
     });
 }
+
+/// A directory can be open in one Wal at a time; closing releases it.
+#[test]
+fn a_directory_opens_once_at_a_time() {
+    let directory = tempdir();
+    let path = directory.path().to_path_buf();
+    run(move || async move {
+        let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
+        let second = Wal::open(&path, small_options()).await.err().expect("a second open must fail");
+        assert!(second.to_string().contains("another Wal"), "{second}");
+        wal.close().await.expect("close");
+        let (wal, _) = Wal::open(&path, small_options()).await.expect("reopen after close");
+        wal.close().await.expect("close");
+    });
+}
