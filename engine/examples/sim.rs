@@ -26,6 +26,8 @@ FLAGS:
     --plant-bug NAME   switch on a classic Raft bug in every node, to see the checker catch it:
                        vote-for-stale-log, commit-previous-term-by-count,
                        keep-conflicting-suffix, leader-counts-self-before-persist
+    --ticks T          simulated ticks of the faulty phase of each run (default 400); client
+                       operations scale with it
     --threads N        worker threads (default 2); results do not depend on it
     --help             print this help
 
@@ -42,6 +44,7 @@ struct Args {
     trace: bool,
     planted_bug: Option<(PlantedBug, String)>,
     threads: usize,
+    ticks: u64,
 }
 
 fn parse_bug(name: &str) -> Result<PlantedBug, String> {
@@ -71,6 +74,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         trace: false,
         planted_bug: None,
         threads: 2,
+        ticks: sim::params::bounds::SIM_TIME_TICKS_DEFAULT,
     };
     let mut input = std::env::args().skip(1);
     while let Some(flag) = input.next() {
@@ -84,6 +88,13 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--threads" => args.threads = parse_number(&flag, input.next())?.clamp(1, 64) as usize,
             "--trace" => args.trace = true,
+            "--ticks" => {
+                args.ticks = parse_number(&flag, input.next())?;
+                let max = sim::params::bounds::SIM_TIME_TICKS_MAX;
+                if !(1..=max).contains(&args.ticks) {
+                    return Err(format!("--ticks {}: expected 1 to {max}", args.ticks));
+                }
+            }
             "--plant-bug" => {
                 let name = input.next().ok_or("--plant-bug needs a bug name")?;
                 args.planted_bug = Some((parse_bug(&name)?, name));
@@ -135,6 +146,7 @@ fn main() -> ExitCode {
     let make = |seed: u64, nodes: usize| {
         let mut options = RunOptions::new(seed, nodes);
         options.trace = args.trace;
+        options.sim_time_ticks = args.ticks;
         options.planted_bug = bug;
         options
     };
@@ -150,7 +162,10 @@ fn main() -> ExitCode {
     eprintln!();
 
     let (mut steps, mut violations) = (0u64, 0u64);
-    let bug_flag = args.planted_bug.as_ref().map(|(_, name)| format!(" --plant-bug {name}")).unwrap_or_default();
+    let mut extra_flags = args.planted_bug.as_ref().map(|(_, name)| format!(" --plant-bug {name}")).unwrap_or_default();
+    if args.ticks != sim::params::bounds::SIM_TIME_TICKS_DEFAULT {
+        extra_flags += &format!(" --ticks {}", args.ticks);
+    }
     for report in reports {
         let report = match report {
             Ok(report) => report,
@@ -168,7 +183,7 @@ fn main() -> ExitCode {
             violations += 1;
             println!("FAIL seed {} nodes {}: {violation}", report.seed, report.nodes);
             println!(
-                "  replay: cargo run --release -p tern-engine --example sim -- --seed {} --nodes {}{bug_flag} --trace",
+                "  replay: cargo run --release -p tern-engine --example sim -- --seed {} --nodes {}{extra_flags} --trace",
                 report.seed, report.nodes
             );
         }

@@ -36,6 +36,9 @@ pub struct RunOptions {
     /// Check the commitment rule (5.4.2) directly (on by default). Off, a figure-8 bug is
     /// caught only by its consequence, a committed entry lost to a later leader.
     pub check_commitment_rule: bool,
+    /// Length of the faulty phase in simulated ticks (default `SIM_TIME_TICKS_DEFAULT`). Client
+    /// operations scale with it, so a longer run also checks a longer history.
+    pub sim_time_ticks: u64,
     /// A classic bug to switch on in every node (test builds only).
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<crate::raft::PlantedBug>,
@@ -52,6 +55,7 @@ impl RunOptions {
             nodes,
             trace: false,
             check_commitment_rule: true,
+            sim_time_ticks: params::bounds::SIM_TIME_TICKS_DEFAULT,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
@@ -66,7 +70,19 @@ pub fn run(options: &RunOptions) -> Result<RunReport, String> {
             options.nodes
         ));
     }
-    let params = SimParams::from_seed(options.seed, options.nodes);
+    if !(1..=params::bounds::SIM_TIME_TICKS_MAX).contains(&options.sim_time_ticks) {
+        return Err(format!(
+            "sim_time_ticks {} is outside 1..={}",
+            options.sim_time_ticks,
+            params::bounds::SIM_TIME_TICKS_MAX
+        ));
+    }
+    let mut params = SimParams::from_seed(options.seed, options.nodes);
+    // Same operation rate whatever the length; the per-key history stays searchable because
+    // the checker's memoization keeps few-client histories cheap.
+    params.client_ops_max =
+        params.client_ops_max * options.sim_time_ticks / params::bounds::SIM_TIME_TICKS_DEFAULT;
+    params.sim_time_ticks = options.sim_time_ticks;
     if let Err(error) = params.raft.validate() {
         return Err(format!("seed {} drew an invalid configuration: {error}", options.seed));
     }
@@ -75,7 +91,17 @@ pub fn run(options: &RunOptions) -> Result<RunReport, String> {
     world.check_commitment_rule = options.check_commitment_rule;
     #[cfg(feature = "planted-bugs")]
     world.plant_bug(options.planted_bug);
-    let mut report = world.run();
+    // A panic inside the core (or the simulator) is a finding like any other: report it as
+    // this seed's violation instead of taking down every other run.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
+    let mut report = outcome.unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        world.report_after_panic(text)
+    });
     report.seed = options.seed;
     Ok(report)
 }

@@ -12,8 +12,11 @@ pub const TICK_TIME: u64 = 1_000;
 
 /// Fixed bounds of a run: they keep each run to a few milliseconds of real time.
 pub mod bounds {
-    /// Simulated ticks of the faulty phase (clients and faults active).
-    pub const SIM_TIME_TICKS_MAX: u64 = 400;
+    /// Simulated ticks of the faulty phase (clients and faults active), unless a run asks for
+    /// another length (`--ticks`).
+    pub const SIM_TIME_TICKS_DEFAULT: u64 = 400;
+    /// The longest faulty phase a run may ask for.
+    pub const SIM_TIME_TICKS_MAX: u64 = 1_000_000;
     /// Simulated ticks, after every fault healed, within which a leader must be elected and
     /// every pending client operation must complete (liveness).
     pub const LIVENESS_TICKS_MAX: u64 = 400;
@@ -40,6 +43,8 @@ pub struct SimParams {
     pub clients: usize,
     pub keys: u8,
     pub client_ops_max: u64,
+    /// Simulated ticks of the faulty phase.
+    pub sim_time_ticks: u64,
     /// A client that hears nothing for this long retries, maybe at another node.
     pub client_timeout_time: u64,
     pub client_delay_time_max: u64,
@@ -97,6 +102,7 @@ impl SimParams {
             clients: rng.range(2, 8) as usize,
             keys: rng.range(1, 5) as u8,
             client_ops_max: rng.range(60, 150),
+            sim_time_ticks: bounds::SIM_TIME_TICKS_DEFAULT,
             client_timeout_time: TICK_TIME * 15,
             client_delay_time_max: 500,
             client_think_time_max: TICK_TIME * 4,

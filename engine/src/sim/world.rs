@@ -127,7 +127,7 @@ impl World {
         let params = &world.params;
         world.trace.record(0, || {
             format!(
-                "config: nodes={} pre_vote={} check_quorum={} lease_reads={} election={}..{} \
+                "times in simulated units, {TICK_TIME} per nominal tick; config: nodes={} pre_vote={} check_quorum={} lease_reads={} election={}..{} \
                  heartbeat={} append_entries_max={} append_bytes_max={} inflight={} \
                  uncommitted_max={} net={:?} clients={} keys={} ops_max={}",
                 params.nodes,
@@ -169,7 +169,7 @@ impl World {
 
     /// Starts every node and client; runs the faulty phase, heals, checks liveness, then
     /// linearizability.
-    pub fn run(mut self) -> RunReport {
+    pub fn run(&mut self) -> RunReport {
         for index in 0..self.params.nodes {
             let node = SimNode {
                 id: index as NodeId + 1,
@@ -194,7 +194,7 @@ impl World {
         let first_fault = self.rng.range(0, self.params.fault_interval_time);
         self.schedule(first_fault, Event::Fault);
 
-        let faulty_end_time = bounds::SIM_TIME_TICKS_MAX * TICK_TIME;
+        let faulty_end_time = self.params.sim_time_ticks * TICK_TIME;
         self.run_until(faulty_end_time, false);
         if self.checker.violation.is_none() {
             self.heal_everything();
@@ -223,6 +223,20 @@ impl World {
             nodes: self.params.nodes,
             steps: self.steps,
             violation: self.checker.violation.clone(),
+            ops_completed: self.ops_completed,
+            committed_index: self.checker.committed_index(),
+            trace: std::mem::take(&mut self.trace.lines),
+        }
+    }
+
+    /// The report of a run that panicked: what it had done and traced so far.
+    pub fn report_after_panic(&mut self, text: String) -> RunReport {
+        self.trace.record(self.now, || format!("PANIC {text}"));
+        RunReport {
+            seed: 0,
+            nodes: self.params.nodes,
+            steps: self.steps,
+            violation: Some(format!("panic at time {}: {text}", self.now)),
             ops_completed: self.ops_completed,
             committed_index: self.checker.committed_index(),
             trace: std::mem::take(&mut self.trace.lines),
