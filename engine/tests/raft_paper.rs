@@ -348,7 +348,7 @@ fn leader_backtracks_over_a_whole_conflicting_term_in_one_step() {
     // leader skips all conflicting entries of a term at once instead of one index per round
     // trip. Follower 2 holds 20 entries of a stale term 2 after a common prefix of 1 entry.
     let mut stale_terms = vec![1];
-    stale_terms.extend(std::iter::repeat(2).take(20));
+    stale_terms.extend(std::iter::repeat_n(2, 20));
     let recovered = vec![
         recovered_with_terms(&[1, 3], 3),
         recovered_with_terms(&stale_terms, 3),
@@ -893,6 +893,27 @@ fn an_adopted_term_is_durable_before_any_answer_carrying_it() {
     assert_eq!(ready.hard_state.map(|state| state.term), Some(4));
     assert!(ready.messages.is_empty());
     assert_eq!(ready.messages_after_persist[0].body, MessageBody::HeartbeatResponse { read_round: 1 });
+}
+
+#[test]
+fn answers_wait_for_persist_until_an_adopted_term_is_known_durable() {
+    // Reference: Raft paper figure 2 (persistent state before responding), across Readies: the
+    // driver may send a later Ready's messages before an earlier Ready's write completes, so
+    // until on_persisted shows the Ready with the new term is durable, every answer waits.
+    let mut raft = member_with_log(&[1], 1, |_| {});
+    let heartbeat = |round| message(2, 1, 4, MessageBody::Heartbeat { leader_commit: 0, read_round: round });
+    raft.step(heartbeat(1)).unwrap();
+    assert!(raft.ready().hard_state.is_some());
+    raft.step(heartbeat(2)).unwrap();
+    let second = raft.ready();
+    assert!(second.messages.is_empty(), "answered before the new term was known durable");
+    assert_eq!(second.messages_after_persist.len(), 1);
+    raft.step(append(2, 4, (1, 1), &[(2, 4)], 0)).unwrap();
+    assert_eq!(raft.ready().entries.len(), 1);
+    raft.on_persisted(2, 4);
+    raft.step(heartbeat(3)).unwrap();
+    let after = raft.ready();
+    assert_eq!(after.messages.len(), 1, "still waiting after the term became durable");
 }
 
 #[test]

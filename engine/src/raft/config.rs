@@ -195,7 +195,8 @@ mod tests {
 
     #[test]
     fn each_rule_rejects_with_a_message_naming_the_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+        type BreakIt = Box<dyn Fn(&mut Config)>;
+        let cases: Vec<(&str, BreakIt)> = vec![
             ("id must not be 0", Box::new(|c| c.id = 0)),
             ("voters is empty", Box::new(|c| c.voters.clear())),
             ("lists a node twice", Box::new(|c| c.voters = vec![1, 2, 2])),

@@ -145,6 +145,11 @@ impl RaftLog {
         self.applied = self.applied.max(index.min(self.handed_to_apply));
     }
 
+    /// Entries through here were handed to the driver to persist.
+    pub(crate) fn handed_to_persist(&self) -> LogIndex {
+        self.handed_to_persist
+    }
+
     /// True when a `Ready` would carry entries or a truncation to persist.
     pub(crate) fn has_unstable(&self) -> bool {
         self.truncate_from.is_some() || self.handed_to_persist < self.last_index()

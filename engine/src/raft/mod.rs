@@ -187,6 +187,10 @@ pub struct Raft {
     out: Ready,
     /// The hard state as last handed to the driver.
     hard_state_handed: HardState,
+    /// A term or vote change was handed out in a Ready when the log had been handed out through
+    /// this index; it is known durable once the persisted index passes it (Readies persist in
+    /// order). Until then every message waits for persist, so none carries it early.
+    term_vote_unconfirmed_after: Option<LogIndex>,
     /// Reused buffer for quorum computations (no allocation per acknowledgement).
     scratch: Vec<u64>,
 }
@@ -228,6 +232,7 @@ impl Raft {
             restarted: hard_state.term > 0,
             out: Ready::default(),
             hard_state_handed: hard_state,
+            term_vote_unconfirmed_after: None,
             scratch: Vec::with_capacity(voter_count),
             id,
             config,
@@ -313,6 +318,9 @@ impl Raft {
     /// The driver made everything through `index` (whose entry has `term`) durable.
     pub fn on_persisted(&mut self, index: LogIndex, term: Term) {
         self.log.persisted_to(index, term);
+        if self.term_vote_unconfirmed_after.is_some_and(|handed| self.log.persisted > handed) {
+            self.term_vote_unconfirmed_after = None;
+        }
         if self.role == Role::Leader {
             self.maybe_commit();
         }
@@ -337,11 +345,17 @@ impl Raft {
     /// Takes the accumulated work. See `Ready` for the order to carry it out.
     pub fn ready(&mut self) -> Ready {
         let mut ready = std::mem::take(&mut self.out);
+        let handed_before = self.log.handed_to_persist();
         let (truncate_from, entries) = self.log.take_unstable();
         ready.truncate_from = truncate_from;
         ready.entries = entries;
         let hard_state = self.hard_state();
         if hard_state != self.hard_state_handed {
+            let term_or_vote = (hard_state.term, hard_state.voted_for)
+                != (self.hard_state_handed.term, self.hard_state_handed.voted_for);
+            if term_or_vote {
+                self.term_vote_unconfirmed_after = Some(handed_before);
+            }
             ready.hard_state = Some(hard_state);
             self.hard_state_handed = hard_state;
         }
@@ -412,13 +426,14 @@ impl Raft {
 
     /// Queues a message. It waits for the next persist when it depends on durable state: a
     /// granted vote, an acknowledgement of entries, or anything sent while a new term or vote
-    /// is not yet handed to the driver.
+    /// is not yet known durable (not handed out, or handed out in a Ready not yet persisted).
     fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
         let depends_on_persist = matches!(
             body,
             MessageBody::AppendResponse { .. } | MessageBody::VoteResponse { pre_vote: false, granted: true }
         ) || self.term != self.hard_state_handed.term
-            || self.voted_for != self.hard_state_handed.voted_for;
+            || self.voted_for != self.hard_state_handed.voted_for
+            || self.term_vote_unconfirmed_after.is_some();
         let message = Message { from: self.id, to, term, body };
         if depends_on_persist {
             self.out.messages_after_persist.push(message);
