@@ -57,7 +57,7 @@ fn pick<T: Copy>(rng: &mut SeededRng, choices: &[T]) -> T {
 
 impl SimParams {
     pub fn from_seed(seed: u64, nodes: usize) -> Self {
-        let mut rng = SeededRng::new(seed ^ 0x5EED_0F_7E4E);
+        let mut rng = SeededRng::new(seed ^ 0x5E_ED0F_7E4E);
         let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
         let mut raft = Config::new(1, voters);
         raft.election_timeout_ticks_min = rng.range(10, 14);
