@@ -5,11 +5,20 @@
 //! ```text
 //! header (32 bytes): magic "TERNWAL\0" | version u32 | crc32 u32 | seq u64 | first_index u64
 //! records, packed:   payload_len u32 | crc32 u32 | index u64 | term u64 | payload
+//! after each group commit's records: a commit marker, a record with index 0 and term 0 whose
+//!                    16-byte payload is group_start u64 | group_crc32 u32 | reserved u32
 //! then zeros (the segment was preallocated with zeros) up to segment_bytes
 //! ```
 //! All integers are little-endian. A record's CRC covers its length, index, term and payload;
 //! the header's CRC covers every other header byte. 24 zero bytes where a record would start
 //! mark the end of the data: no record can look like that because indexes start at 1.
+//!
+//! The commit marker closes the bytes one group commit wrote to a segment: `group_crc32` covers
+//! `[group_start, marker)`. Groups are written one after another, each only once the previous
+//! one's fdatasync returned, so a complete (CRC-valid) group after a damaged record proves the
+//! damaged record was durable before: that is lost acknowledged data, not a torn write. Without
+//! markers, a power loss that persisted a later block of the last write but not an earlier one
+//! would look the same as mid-log damage.
 
 /// The first bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"TERNWAL\0";
@@ -87,6 +96,20 @@ fn header_crc(header: &[u8]) -> u32 {
     hasher.finalize()
 }
 
+/// Payload bytes of a commit marker.
+pub const MARKER_PAYLOAD_BYTES: usize = 16;
+/// Size on disk of a commit marker.
+pub const MARKER_BYTES: usize = RECORD_HEADER_BYTES + MARKER_PAYLOAD_BYTES;
+
+/// Appends a commit marker closing the group `[group_start, out.len())` of a segment's bytes.
+pub fn encode_marker(out: &mut Vec<u8>, group_start: usize) {
+    let group_crc = crc32fast::hash(&out[group_start..]);
+    let mut payload = [0u8; MARKER_PAYLOAD_BYTES];
+    payload[0..8].copy_from_slice(&(group_start as u64).to_le_bytes());
+    payload[8..12].copy_from_slice(&group_crc.to_le_bytes());
+    encode_record(out, 0, 0, &payload);
+}
+
 /// The size on disk of a record with `payload_bytes` of payload.
 pub fn record_bytes(payload_bytes: usize) -> usize {
     RECORD_HEADER_BYTES + payload_bytes
@@ -121,6 +144,16 @@ pub enum Parsed {
         payload_offset: usize,
         /// Payload length in bytes.
         payload_bytes: usize,
+        /// Where the next record starts.
+        next_offset: usize,
+    },
+    /// A commit marker whose own CRC checks out, closing the group that starts at `group_start`;
+    /// the group's CRC is checked by [`marker_group_is_intact`].
+    Marker {
+        /// Where the group the marker closes starts.
+        group_start: usize,
+        /// The CRC of the group's bytes.
+        group_crc: u32,
         /// Where the next record starts.
         next_offset: usize,
     },
@@ -165,21 +198,36 @@ pub fn parse_record(segment: &[u8], offset: usize) -> Parsed {
     if computed_crc != stored_crc {
         return Parsed::Bad(format!("record CRC {stored_crc:#010x} does not match computed {computed_crc:#010x}"));
     }
-    Parsed::Record { index, term, payload_offset, payload_bytes, next_offset: payload_offset + payload_bytes }
+    let next_offset = payload_offset + payload_bytes;
+    if index == 0 {
+        if term != 0 || payload_bytes != MARKER_PAYLOAD_BYTES {
+            return Parsed::Bad(format!("record with index 0 is not a commit marker (term {term}, {payload_bytes} payload bytes)"));
+        }
+        let group_start = read_u64(segment, payload_offset);
+        if group_start > offset as u64 {
+            return Parsed::Bad(format!("commit marker's group start {group_start} lies after the marker"));
+        }
+        return Parsed::Marker { group_start: group_start as usize, group_crc: read_u32(segment, payload_offset + 8), next_offset };
+    }
+    Parsed::Record { index, term, payload_offset, payload_bytes, next_offset }
 }
 
-/// Looks for any valid record starting after `offset` whose index is above `last_good_index`:
-/// such a record after damage means the damage is not a torn tail but lost acknowledged data.
-/// Returns its offset and index. Checks the CRC only where the index is plausible, so scanning
-/// a zero-filled segment costs one comparison per byte.
-pub fn find_valid_record_after(segment: &[u8], offset: usize, last_good_index: u64) -> Option<(usize, u64)> {
-    let records_max = (segment.len() / RECORD_HEADER_BYTES) as u64;
+/// Whether the group closed by the marker at `marker_offset` is byte for byte what was written.
+pub fn marker_group_is_intact(segment: &[u8], group_start: usize, group_crc: u32, marker_offset: usize) -> bool {
+    group_start <= marker_offset && marker_offset <= segment.len() && crc32fast::hash(&segment[group_start..marker_offset]) == group_crc
+}
+
+/// Looks for a commit marker after `offset` whose group is intact: a group commit that completed
+/// after whatever is at `offset` was durable. Returns the marker's offset. Checks CRCs only where
+/// the length field says 16 and index and term are 0, so scanning zeros is one comparison a byte.
+pub fn find_intact_group_after(segment: &[u8], offset: usize) -> Option<usize> {
     let mut at = offset + 1;
-    while at + RECORD_HEADER_BYTES <= segment.len() {
-        let index = read_u64(segment, at + 8);
-        if index > last_good_index && index <= last_good_index.saturating_add(records_max) {
-            if let Parsed::Record { index, .. } = parse_record(segment, at) {
-                return Some((at, index));
+    while at + MARKER_BYTES <= segment.len() {
+        if read_u32(segment, at) as usize == MARKER_PAYLOAD_BYTES && read_u64(segment, at + 8) == 0 && read_u64(segment, at + 16) == 0 {
+            if let Parsed::Marker { group_start, group_crc, .. } = parse_record(segment, at) {
+                if marker_group_is_intact(segment, group_start, group_crc, at) {
+                    return Some(at);
+                }
             }
         }
         at += 1;
@@ -289,15 +337,20 @@ mod tests {
         assert_eq!(decode_hard_state(&vec![0u8; HARD_STATE_SLOT_BYTES]), None);
     }
 
-    /// Zeros are the end; a short non-zero tail is Bad; a record after junk is found by the scan.
+    /// Zeros are the end; a short non-zero tail is Bad; an intact group after junk is found by
+    /// the scan, a damaged one is not.
     #[test]
     fn end_detection_and_scan() {
         assert_eq!(parse_record(&[0u8; 100], 0), Parsed::End);
         assert!(matches!(parse_record(&[1u8; 10], 0), Parsed::Bad(_)));
         let mut bytes = vec![0xAB; 50];
         encode_record(&mut bytes, 12, 1, b"x");
+        encode_marker(&mut bytes, 50);
+        let marker_at = 50 + record_bytes(1);
         bytes.extend_from_slice(&[0u8; 30]);
-        assert_eq!(find_valid_record_after(&bytes, 0, 11), Some((50, 12)));
-        assert_eq!(find_valid_record_after(&bytes, 0, 12), None);
+        assert!(matches!(parse_record(&bytes, marker_at), Parsed::Marker { group_start: 50, .. }));
+        assert_eq!(find_intact_group_after(&bytes, 0), Some(marker_at));
+        bytes[60] ^= 1;
+        assert_eq!(find_intact_group_after(&bytes, 0), None);
     }
 }

@@ -110,18 +110,24 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) ->
                 next_index += 1;
                 offset = next_offset;
             }
+            Parsed::Marker { group_start, group_crc, next_offset } => {
+                if !format::marker_group_is_intact(&map, group_start, group_crc, offset) {
+                    break Some(format!("the group commit closed by the marker here (from byte {group_start}) fails its CRC"));
+                }
+                offset = next_offset;
+            }
             Parsed::End => break None,
             Parsed::Bad(what) => break Some(what),
         }
     };
-    let last_good_index = next_index - 1;
-    // Valid records after the end of the data mean the end is damage, not the end.
-    if let Some((found_at, found_index)) = format::find_valid_record_after(&map, offset, last_good_index) {
+    // A complete group commit after the end of the data means the end is damage, not the end:
+    // that group was written only after everything before it was durable.
+    if let Some(found_at) = format::find_intact_group_after(&map, offset) {
         let what = end_reason.unwrap_or_else(|| "zeros where a record should be".to_string());
         return Err(WalError::corrupt(
             path,
             offset as u64,
-            format!("{what}, but a valid record (index {found_index}) follows at byte {found_at}"),
+            format!("{what}, but a complete later group commit (its marker at byte {found_at}) follows"),
         ));
     }
     if let (Some(what), false) = (&end_reason, is_last) {
@@ -145,6 +151,7 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) ->
         data_end: offset,
         disk_end: offset,
         on_disk: true,
+        group_start: offset,
         bytes,
     })
 }

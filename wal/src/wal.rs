@@ -23,7 +23,7 @@ use memmap2::Mmap;
 
 use crate::{
     error::{Result, WalError},
-    format::{self, HardState, SegmentHeader, HARD_STATE_SLOT_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES},
+    format::{self, HardState, SegmentHeader, HARD_STATE_SLOT_BYTES, MARKER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES},
     io::{self, DiskFile, FaultHook, FileKind, Task},
     recovery::{self, segment_file_name, HARD_STATE_FILE},
 };
@@ -150,6 +150,8 @@ pub(crate) struct Segment {
     pub disk_end: usize,
     /// Whether the file exists under its final name.
     pub on_disk: bool,
+    /// Where the bytes not yet closed by a commit marker start.
+    pub group_start: usize,
     pub bytes: SegmentBytes,
 }
 
@@ -253,7 +255,8 @@ impl State {
 
     fn push_entry(&mut self, entry: &Entry) -> u64 {
         let record_bytes = format::record_bytes(entry.payload.len());
-        let rotate = self.segments.back().is_none_or(|segment| segment.data_end + record_bytes > segment.capacity);
+        // Room for the record and for the commit marker that will close its group.
+        let rotate = self.segments.back().is_none_or(|segment| segment.data_end + record_bytes + MARKER_BYTES > segment.capacity);
         if rotate {
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -267,6 +270,7 @@ impl State {
                 data_end: SEGMENT_HEADER_BYTES,
                 disk_end: 0,
                 on_disk: false,
+                group_start: SEGMENT_HEADER_BYTES,
                 bytes: SegmentBytes::Memory(bytes),
             });
         }
@@ -425,6 +429,7 @@ impl Wal {
         let offset = meta.offset as usize;
         segment.memory_mut().truncate(offset);
         segment.data_end = offset;
+        segment.group_start = segment.group_start.min(offset);
         let seq = segment.seq;
         let keep = (from - state.first_index) as usize;
         state.entries.truncate(keep);
@@ -541,7 +546,7 @@ fn wake_flusher(shared: &Rc<RefCell<State>>) {
 
 fn check_entries(state: &State, entries: &[Entry]) -> Result<()> {
     let mut term_before = state.entries.back().map_or(0, |meta| meta.term);
-    let record_bytes_max = state.segment_bytes - SEGMENT_HEADER_BYTES;
+    let record_bytes_max = state.segment_bytes - SEGMENT_HEADER_BYTES - MARKER_BYTES;
     for (expected, entry) in (state.last_index() + 1..).zip(entries) {
         if entry.index != expected {
             return Err(WalError::invalid(format!("entry index {} does not continue the log (expected {expected})", entry.index)));
@@ -640,7 +645,9 @@ async fn run_flusher(shared: Rc<RefCell<State>>, mut disk: Disk) {
         let batch = futures_lite::future::poll_fn(|context| {
             let mut state = shared.borrow_mut();
             if !state.queue.is_empty() {
-                Poll::Ready(Some(std::mem::take(&mut state.queue)))
+                let mut batch = std::mem::take(&mut state.queue);
+                close_groups(&mut state, &mut batch);
+                Poll::Ready(Some(batch))
             } else if state.closing {
                 Poll::Ready(None)
             } else {
@@ -659,6 +666,29 @@ async fn run_flusher(shared: Rc<RefCell<State>>, mut disk: Disk) {
         disk.map_sealed_segments(&shared).await;
     }
     disk.shutdown().await;
+}
+
+/// Ends the group commit being taken: appends a commit marker after the new bytes of every
+/// segment the batch writes, and makes the batch write exactly through it (records appended
+/// while this group is in flight belong to the next group).
+fn close_groups(state: &mut State, batch: &mut [Queued]) {
+    for queued in batch.iter_mut() {
+        let Operation::Write { seq, end } = &mut queued.operation else { continue };
+        let Some(segment) = state.segments.iter_mut().find(|segment| segment.seq == *seq) else { continue };
+        if let SegmentBytes::Mapped(_) = segment.bytes {
+            // Sealed and fully written already: nothing to add.
+            continue;
+        }
+        let group_start = segment.group_start;
+        let memory = segment.memory_mut();
+        if group_start < memory.len() {
+            format::encode_marker(memory, group_start);
+        }
+        let closed_end = memory.len();
+        segment.data_end = closed_end;
+        segment.group_start = closed_end;
+        *end = closed_end;
+    }
 }
 
 /// Records a group's outcome and wakes every waiter; false if the group failed (the log is now

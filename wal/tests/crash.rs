@@ -41,16 +41,46 @@ fn workload() -> (tempfile::TempDir, Vec<Entry>) {
     (directory, log)
 }
 
-/// The record start offsets of a segment file, and where its data ends.
-fn record_offsets(path: &Path) -> (Vec<usize>, usize) {
-    let bytes = fs::read(path).expect("read segment");
-    let mut offsets = Vec::new();
-    let mut offset = SEGMENT_HEADER_BYTES;
-    while let Parsed::Record { next_offset, .. } = format::parse_record(&bytes, offset) {
-        offsets.push(offset);
-        offset = next_offset;
+/// Where things are in a segment file: every record and commit marker ("item"), in order.
+struct Layout {
+    /// (start, end, is_marker) of every item.
+    items: Vec<(usize, usize, bool)>,
+    /// Where the last group commit's bytes start (what its marker says).
+    last_group_start: usize,
+    data_end: usize,
+}
+
+impl Layout {
+    fn of(path: &Path) -> Layout {
+        let bytes = fs::read(path).expect("read segment");
+        let mut layout = Layout { items: Vec::new(), last_group_start: SEGMENT_HEADER_BYTES, data_end: SEGMENT_HEADER_BYTES };
+        loop {
+            match format::parse_record(&bytes, layout.data_end) {
+                Parsed::Record { next_offset, .. } => layout.items.push((layout.data_end, next_offset, false)),
+                Parsed::Marker { group_start, next_offset, .. } => {
+                    layout.items.push((layout.data_end, next_offset, true));
+                    layout.last_group_start = group_start;
+                }
+                _ => break,
+            }
+            layout.data_end = layout.items.last().expect("an item").1;
+        }
+        layout
     }
-    (offsets, offset)
+
+    /// How many records end at or before byte `at`.
+    fn records_before(&self, at: usize) -> usize {
+        self.items.iter().filter(|(_, end, is_marker)| !is_marker && *end <= at).count()
+    }
+
+    fn record_count(&self) -> usize {
+        self.items.iter().filter(|(_, _, is_marker)| !is_marker).count()
+    }
+
+    /// The item holding byte `at`.
+    fn item_at(&self, at: usize) -> (usize, usize, bool) {
+        *self.items.iter().find(|(start, end, _)| *start <= at && at < *end).expect("an item holds the byte")
+    }
 }
 
 /// What a recovery returned: the entries and the torn tail it cut, if any.
@@ -84,24 +114,25 @@ impl Random {
     }
 }
 
-/// Cutting the last segment at every record boundary (file shortened, or zeroed from there as
-/// when unsynced writes are lost in a preallocated file) recovers exactly the records before it.
+/// Cutting the last segment at every record (and commit marker) boundary, the file shortened or
+/// zeroed from there as when unsynced writes are lost in a preallocated file, recovers exactly
+/// the records before the cut.
 #[test]
 fn cut_at_every_record_boundary_recovers_the_prefix() {
     let (directory, log) = workload();
     let last = segment_files(directory.path()).pop().expect("a segment");
-    let (offsets, data_end) = record_offsets(&last);
-    let mut boundaries = offsets.clone();
-    boundaries.push(data_end);
-    for (position, boundary) in boundaries.iter().enumerate() {
+    let layout = Layout::of(&last);
+    let mut boundaries: Vec<usize> = layout.items.iter().map(|(start, _, _)| *start).collect();
+    boundaries.push(layout.data_end);
+    for boundary in boundaries {
         for shorten in [true, false] {
             let copy = copy_directory(directory.path());
             let segment = copy.path().join(last.file_name().expect("name"));
-            cut(&segment, *boundary, shorten);
+            cut(&segment, boundary, shorten);
             let (recovered, torn) = recover(copy.path().to_path_buf()).expect("recovery must succeed");
-            let expected = &log[..log.len() - (offsets.len() - position)];
+            let expected = &log[..log.len() - layout.record_count() + layout.records_before(boundary)];
             assert_eq!(recovered, expected, "cut at boundary {boundary} (shorten: {shorten})");
-            assert_eq!(torn, None, "a cut at a record boundary is a clean end");
+            assert_eq!(torn, None, "a cut at a boundary is a clean end");
         }
     }
 }
@@ -116,56 +147,74 @@ fn cut(segment: &Path, at: usize, shorten: bool) {
     }
 }
 
-/// Cutting the last segment at random offsets inside records cuts off exactly the torn record.
+/// Cutting the last segment at random offsets inside records cuts off exactly the torn one.
 #[test]
 fn cut_at_random_offsets_recovers_the_prefix() {
     let (directory, log) = workload();
     let last = segment_files(directory.path()).pop().expect("a segment");
-    let (offsets, data_end) = record_offsets(&last);
+    let layout = Layout::of(&last);
     let mut random = Random(7);
     for case in 0..40 {
-        let at = SEGMENT_HEADER_BYTES + random.below(data_end - SEGMENT_HEADER_BYTES);
+        let at = SEGMENT_HEADER_BYTES + random.below(layout.data_end - SEGMENT_HEADER_BYTES);
         let shorten = case % 2 == 0;
         let copy = copy_directory(directory.path());
         let segment = copy.path().join(last.file_name().expect("name"));
         cut(&segment, at, shorten);
         let (recovered, torn) = recover(copy.path().to_path_buf()).expect("recovery must succeed");
-        let mut ends: Vec<usize> = offsets[1..].to_vec();
-        ends.push(data_end);
-        let whole = ends.iter().filter(|end| **end <= at).count();
-        let expected = &log[..log.len() - offsets.len() + whole];
+        let expected = &log[..log.len() - layout.record_count() + layout.records_before(at)];
         assert_eq!(recovered, expected, "cut at {at} (shorten: {shorten})");
-        let starts_a_record = offsets.contains(&at);
-        if !starts_a_record {
-            assert_eq!(torn, Some((segment.clone(), offsets[whole] as u64)), "cut at {at}");
+        let (item_start, _, _) = layout.item_at(at);
+        if item_start != at {
+            assert_eq!(torn, Some((segment.clone(), item_start as u64)), "cut at {at}");
         }
     }
 }
 
-/// A flipped bit in the last record, or in the zeros after it, is a torn tail: the records
-/// before it are recovered, and the tail is reported.
+/// A flipped bit in the last group commit (its records or its marker), or in the zeros after
+/// it, is a torn tail: the records before the damaged one are recovered, the tail is reported.
 #[test]
 fn bit_flips_at_the_tail_cut_only_the_tail() {
     let (directory, log) = workload();
     let last = segment_files(directory.path()).pop().expect("a segment");
-    let (offsets, data_end) = record_offsets(&last);
-    let last_record = *offsets.last().expect("records");
+    let layout = Layout::of(&last);
     let mut random = Random(11);
-    for case in 0..24 {
-        let in_record = case % 3 != 0;
-        let byte = if in_record { last_record + random.below(data_end - last_record) } else { data_end + random.below(64) };
+    for case in 0..30 {
+        let in_group = case % 3 != 0;
+        let byte = if in_group {
+            layout.last_group_start + random.below(layout.data_end - layout.last_group_start)
+        } else {
+            layout.data_end + random.below(64)
+        };
         let copy = copy_directory(directory.path());
         let segment = copy.path().join(last.file_name().expect("name"));
         flip(&segment, byte, random.below(8));
         let (recovered, torn) = recover(copy.path().to_path_buf()).expect("recovery must succeed");
-        if in_record {
-            assert_eq!(recovered, &log[..log.len() - 1], "flip at {byte}");
-            assert_eq!(torn, Some((segment.clone(), last_record as u64)));
-        } else {
-            assert_eq!(recovered, log, "flip at {byte} after the data");
-            assert_eq!(torn, Some((segment.clone(), data_end as u64)));
-        }
+        let torn_at = if in_group { layout.item_at(byte).0 } else { layout.data_end };
+        let expected = &log[..log.len() - layout.record_count() + layout.records_before(torn_at)];
+        assert_eq!(recovered, expected, "flip at {byte}");
+        assert_eq!(torn, Some((segment.clone(), torn_at as u64)), "flip at {byte}");
     }
+}
+
+/// A power loss can persist a later block of the last write and not an earlier one: a hole of
+/// zeros inside the last group commit, valid records after it. That group was never
+/// acknowledged, so this is a torn tail, not damage: recovery keeps the records before the hole.
+#[test]
+fn hole_inside_the_last_group_is_a_torn_tail() {
+    let (directory, log) = workload();
+    let last = segment_files(directory.path()).pop().expect("a segment");
+    let layout = Layout::of(&last);
+    let group_items: Vec<_> = layout.items.iter().filter(|(start, _, _)| *start >= layout.last_group_start).collect();
+    assert!(group_items.len() >= 3, "the last group must have several records");
+    let (hole_start, hole_end, _) = *group_items[1];
+    let copy = copy_directory(directory.path());
+    let segment = copy.path().join(last.file_name().expect("name"));
+    let mut bytes = fs::read(&segment).expect("read");
+    bytes[hole_start..hole_end].fill(0);
+    fs::write(&segment, bytes).expect("write");
+    let (recovered, torn) = recover(copy.path().to_path_buf()).expect("a hole in the last group is a torn tail");
+    assert_eq!(recovered, &log[..log.len() - layout.record_count() + layout.records_before(hole_start)]);
+    assert_eq!(torn, Some((segment, hole_start as u64)));
 }
 
 fn flip(path: &Path, byte: usize, bit: usize) {
@@ -183,26 +232,33 @@ fn assert_corrupt(outcome: Outcome, path: &Path, offset: u64, context: &str) {
     }
 }
 
-/// A flipped bit in a record that valid records follow, or anywhere in a sealed segment, is
-/// damage to acknowledged data: the open fails naming the file and the record's offset.
+/// A flipped bit in a record or marker that a complete later group commit follows, or anywhere
+/// in a sealed segment, is damage to acknowledged data: the open fails naming the file and the
+/// damaged item's offset. So is a hole of zeros there.
 #[test]
 fn bit_flips_in_the_middle_stop_the_open() {
     let (directory, _) = workload();
     let segments = segment_files(directory.path());
     let mut random = Random(13);
     for (position, original) in segments.iter().enumerate() {
-        let (offsets, data_end) = record_offsets(original);
+        let layout = Layout::of(original);
         let is_last = position + 1 == segments.len();
-        // In the last segment only records before the last one count as the middle.
-        let candidates = if is_last { offsets.len() - 1 } else { offsets.len() };
-        for _ in 0..6 {
-            let record = random.below(candidates);
-            let start = offsets[record];
-            let end = offsets.get(record + 1).copied().unwrap_or(data_end);
+        // In the last segment only items before the last group commit count as the middle.
+        let candidates: Vec<_> =
+            layout.items.iter().filter(|(start, _, _)| !is_last || *start < layout.last_group_start).copied().collect();
+        assert!(!candidates.is_empty());
+        for case in 0..8 {
+            let (start, end, _) = candidates[random.below(candidates.len())];
             let copy = copy_directory(directory.path());
             let segment = copy.path().join(original.file_name().expect("name"));
-            flip(&segment, start + random.below(end - start), random.below(8));
-            let context = format!("segment {position}, record {record}");
+            if case == 0 {
+                let mut bytes = fs::read(&segment).expect("read");
+                bytes[start..end].fill(0);
+                fs::write(&segment, bytes).expect("write");
+            } else {
+                flip(&segment, start + random.below(end - start), random.below(8));
+            }
+            let context = format!("segment {position}, item at {start}, case {case}");
             assert_corrupt(recover(copy.path().to_path_buf()), &segment, start as u64, &context);
         }
     }
@@ -273,11 +329,12 @@ fn out_of_sequence_record_stops_the_open() {
     let directory = tempdir();
     let path = forge_segment(directory.path(), 1, 1, 3);
     let mut bytes = fs::read(&path).expect("read");
-    let (offsets, data_end) = record_offsets(&path);
+    let layout = Layout::of(&path);
+    let data_end = layout.data_end;
     let mut extra = Vec::new();
     format::encode_record(&mut extra, 9, 1, b"stray");
     bytes[data_end..data_end + extra.len()].copy_from_slice(&extra);
     fs::write(&path, bytes).expect("write");
-    assert_eq!(offsets.len(), 3);
+    assert_eq!(layout.record_count(), 3);
     assert_corrupt(recover(directory.path().to_path_buf()), &path, data_end as u64, "stray index");
 }
