@@ -68,6 +68,7 @@ use bytes::Bytes;
 /// The durable state a member restarts from: what its WAL holds.
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
+    /// The last durable term, vote and commit index.
     pub hard_state: HardState,
     /// The whole durable log, contiguous from index 1 (compaction comes later).
     pub entries: Vec<Entry>,
@@ -76,6 +77,7 @@ pub struct Recovered {
 /// Why a proposal was refused. Nothing of a refused proposal enters the log.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProposeError {
+    /// Proposals go to the leader; `leader_hint` names it when known.
     #[error("not the leader; the leader is {leader_hint:?}")]
     NotLeader { leader_hint: Option<NodeId> },
     #[error("a leadership transfer is in progress; retry shortly")]
@@ -118,12 +120,19 @@ pub enum TransferError {
 /// A snapshot of the core's state, for status commands, logs and the simulator's checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
+    /// This member's id.
     pub id: NodeId,
+    /// The role it plays in `term`.
     pub role: Role,
+    /// Its current term.
     pub term: Term,
+    /// Whom it voted for in `term`, if anyone.
     pub voted_for: Option<NodeId>,
+    /// The leader of `term` it knows of (itself when leading).
     pub leader: Option<NodeId>,
+    /// The first index its log holds (1 until compaction exists).
     pub first_index: LogIndex,
+    /// The last index its log holds (durable or not).
     pub last_index: LogIndex,
     /// Highest index this member knows committed.
     pub commit_index: LogIndex,

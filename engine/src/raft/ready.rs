@@ -41,12 +41,19 @@ pub enum ReadOutcome {
 /// 5. Answer `reads`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
+    /// Step 1: send at once.
     pub messages: Vec<Message>,
+    /// Step 2: delete every durable entry at or after this index first.
     pub truncate_from: Option<LogIndex>,
+    /// Step 2: append these, contiguous, after the (truncated) durable log.
     pub entries: Vec<Entry>,
+    /// Step 2: write this term, vote and commit index.
     pub hard_state: Option<HardState>,
+    /// Step 3: send once step 2 (and every earlier Ready's step 2) is durable.
     pub messages_after_persist: Vec<Message>,
+    /// Step 4: apply in order, then report `on_applied`.
     pub committed_entries: Vec<Entry>,
+    /// Step 5: answer these reads.
     pub reads: Vec<ReadOutcome>,
 }
 

@@ -14,8 +14,11 @@ pub type LogIndex = u64;
 /// One slot of the replicated log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// Its position in the log.
     pub index: LogIndex,
+    /// The term of the leader that created it.
     pub term: Term,
+    /// What it carries.
     pub payload: Payload,
 }
 
@@ -43,7 +46,9 @@ impl Entry {
 /// "persistent state on all servers"). Written atomically: old or new, never a mix.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HardState {
+    /// The latest term this member has seen.
     pub term: Term,
+    /// The candidate it voted for in `term`, if any.
     pub voted_for: Option<NodeId>,
     /// Highest index known committed. Not required for safety; lets a restarted node apply up
     /// to here before hearing from a leader.
@@ -53,11 +58,14 @@ pub struct HardState {
 /// A message between two members.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
+    /// The sender.
     pub from: NodeId,
+    /// The recipient.
     pub to: NodeId,
     /// The sender's current term, except in a pre-vote request, where it is the term the sender
     /// would campaign in (its term + 1) and the sender has not moved to it (thesis 9.6).
     pub term: Term,
+    /// What kind of message it is, and its contents.
     pub body: MessageBody,
 }
 
