@@ -22,7 +22,7 @@
 //! # Design notes (why, not what)
 //!
 //! - Durability ordering is enforced by where a message is queued, not by the driver's care:
-//!   granted votes, every AppendResponse, and any message queued while a new term or vote is
+//!   granted votes, successful AppendResponses, and any message queued while a new term or vote is
 //!   not yet handed out go to `messages_after_persist`. The driver persists Readies in order,
 //!   so an ack in Ready N also covers entries handed out in earlier Readies.
 //! - `on_persisted(i, t)` is ignored unless our entry `i` still has term `t` (a report that
@@ -434,12 +434,13 @@ impl Raft {
     }
 
     /// Queues a message. It waits for the next persist when it depends on durable state: a
-    /// granted vote, an acknowledgement of entries, or anything sent while a new term or vote
+    /// granted vote, an acknowledgement of entries (a rejection depends on nothing), or anything sent while a new term or vote
     /// is not yet known durable (not handed out, or handed out in a Ready not yet persisted).
     fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
         let depends_on_persist = matches!(
             body,
-            MessageBody::AppendResponse { .. } | MessageBody::VoteResponse { pre_vote: false, granted: true }
+            MessageBody::AppendResponse { success: true, .. }
+                | MessageBody::VoteResponse { pre_vote: false, granted: true }
         ) || self.term != self.hard_state_handed.term
             || self.voted_for != self.hard_state_handed.voted_for
             || self.term_vote_unconfirmed_after.is_some();
