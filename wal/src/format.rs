@@ -238,8 +238,8 @@ pub fn find_intact_group_after(segment: &[u8], offset: usize) -> Option<usize> {
 /// Each hard-state slot is one 4 KiB block so a slot write never touches the other slot's
 /// sector: a torn write can damage only the slot being written.
 pub const HARD_STATE_SLOT_BYTES: usize = 4096;
-const HARD_STATE_MAGIC: u32 = u32::from_le_bytes(*b"THS1");
-const HARD_STATE_ENCODED_BYTES: usize = 48;
+const HARD_STATE_MAGIC: u32 = u32::from_le_bytes(*b"THS2");
+const HARD_STATE_ENCODED_BYTES: usize = 72;
 
 /// Raft's persistent state: what must survive a crash besides the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -252,15 +252,35 @@ pub struct HardState {
     pub commit: u64,
 }
 
-/// Encodes a hard state with its write sequence number into one slot.
-pub fn encode_hard_state(state: &HardState, sequence: u64) -> Vec<u8> {
+/// One hard-state slot: the state (if one was ever saved), the write's sequence number (the
+/// newer valid slot wins), and a pending suffix truncation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HardStateSlot {
+    /// The saved hard state; `None` until the first save.
+    pub state: Option<HardState>,
+    /// Grows with every slot write.
+    pub sequence: u64,
+    /// While a suffix truncation is being carried out: (segment seq, byte offset). Everything
+    /// from that offset of that segment on, and every later segment, is no longer part of the
+    /// log, whatever a crash left there. Cleared (durably) before any later append is
+    /// acknowledged.
+    pub truncation: Option<(u64, u64)>,
+}
+
+/// Encodes a slot into its 4 KiB block.
+pub fn encode_hard_state(slot: &HardStateSlot) -> Vec<u8> {
     let mut out = vec![0u8; HARD_STATE_SLOT_BYTES];
+    let state = slot.state.unwrap_or_default();
+    let (truncation_seq, truncation_offset) = slot.truncation.unwrap_or((0, 0));
     out[0..4].copy_from_slice(&HARD_STATE_MAGIC.to_le_bytes());
-    out[8..16].copy_from_slice(&sequence.to_le_bytes());
+    out[8..16].copy_from_slice(&slot.sequence.to_le_bytes());
     out[16..24].copy_from_slice(&state.term.to_le_bytes());
     out[24..32].copy_from_slice(&u64::from(state.voted_for.is_some()).to_le_bytes());
     out[32..40].copy_from_slice(&state.voted_for.unwrap_or(0).to_le_bytes());
     out[40..48].copy_from_slice(&state.commit.to_le_bytes());
+    out[48..56].copy_from_slice(&truncation_seq.to_le_bytes());
+    out[56..64].copy_from_slice(&truncation_offset.to_le_bytes());
+    out[64..72].copy_from_slice(&u64::from(slot.state.is_some()).to_le_bytes());
     let crc = hard_state_crc(&out);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
     out
@@ -274,20 +294,24 @@ fn hard_state_crc(slot: &[u8]) -> u32 {
 }
 
 /// Decodes one slot: `None` if it is empty or its CRC fails (a torn slot write).
-pub fn decode_hard_state(slot: &[u8]) -> Option<(HardState, u64)> {
-    if slot.len() < HARD_STATE_ENCODED_BYTES || read_u32(slot, 0) != HARD_STATE_MAGIC {
+pub fn decode_hard_state(bytes: &[u8]) -> Option<HardStateSlot> {
+    if bytes.len() < HARD_STATE_ENCODED_BYTES || read_u32(bytes, 0) != HARD_STATE_MAGIC {
         return None;
     }
-    if read_u32(slot, 4) != hard_state_crc(slot) {
+    if read_u32(bytes, 4) != hard_state_crc(bytes) {
         return None;
     }
-    let voted_for = match read_u64(slot, 24) {
+    let voted_for = match read_u64(bytes, 24) {
         0 => None,
-        1 => Some(read_u64(slot, 32)),
+        1 => Some(read_u64(bytes, 32)),
         _ => return None,
     };
-    let state = HardState { term: read_u64(slot, 16), voted_for, commit: read_u64(slot, 40) };
-    Some((state, read_u64(slot, 8)))
+    let state = HardState { term: read_u64(bytes, 16), voted_for, commit: read_u64(bytes, 40) };
+    let truncation_offset = read_u64(bytes, 56);
+    // A real truncation offset is at least the segment header's size, so 0 means none.
+    let truncation = (truncation_offset != 0).then(|| (read_u64(bytes, 48), truncation_offset));
+    let state = (read_u64(bytes, 64) == 1).then_some(state);
+    Some(HardStateSlot { state, sequence: read_u64(bytes, 8), truncation })
 }
 
 #[cfg(test)]
@@ -325,13 +349,19 @@ mod tests {
         assert!(SegmentHeader::decode(&bytes[..10]).is_err());
     }
 
-    /// A hard state round-trips; a torn slot decodes to None.
+    /// A hard-state slot round-trips; a torn slot decodes to None.
     #[test]
     fn hard_state_slots() {
-        let state = HardState { term: 5, voted_for: Some(2), commit: 40 };
-        let slot = encode_hard_state(&state, 11);
-        assert_eq!(decode_hard_state(&slot), Some((state, 11)));
-        let mut torn = slot.clone();
+        let slot = HardStateSlot {
+            state: Some(HardState { term: 5, voted_for: Some(2), commit: 40 }),
+            sequence: 11,
+            truncation: Some((3, 4096)),
+        };
+        let bytes = encode_hard_state(&slot);
+        assert_eq!(decode_hard_state(&bytes), Some(slot));
+        let empty = HardStateSlot { state: None, sequence: 1, truncation: None };
+        assert_eq!(decode_hard_state(&encode_hard_state(&empty)), Some(empty));
+        let mut torn = bytes.clone();
         torn[20] ^= 1;
         assert_eq!(decode_hard_state(&torn), None);
         assert_eq!(decode_hard_state(&vec![0u8; HARD_STATE_SLOT_BYTES]), None);

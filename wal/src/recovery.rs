@@ -13,7 +13,7 @@ use memmap2::Mmap;
 
 use crate::{
     error::{Result, WalError},
-    format::{self, HardState, Parsed, SegmentHeader, HARD_STATE_SLOT_BYTES, SEGMENT_HEADER_BYTES},
+    format::{self, HardStateSlot, Parsed, SegmentHeader, HARD_STATE_SLOT_BYTES, SEGMENT_HEADER_BYTES},
     wal::{EntryMeta, Segment, SegmentBytes},
 };
 
@@ -39,7 +39,8 @@ pub(crate) struct RecoveredLog {
     pub entries: VecDeque<EntryMeta>,
     pub first_index: u64,
     pub next_seq: u64,
-    pub hard_state: Option<(HardState, u64)>,
+    /// The newest valid hard-state slot.
+    pub hard_state: Option<HardStateSlot>,
     /// Where a torn tail was cut off, if one was: (file, byte offset).
     pub torn_tail: Option<(PathBuf, u64)>,
 }
@@ -61,26 +62,44 @@ pub(crate) fn recover(directory: &Path) -> Result<RecoveredLog> {
         }
     }
     sequence_numbers.sort_unstable();
+    let hard_state = read_hard_state(&directory.join(HARD_STATE_FILE))?;
+    let truncation = hard_state.and_then(|slot| slot.truncation);
+    if let Some((truncated_seq, _)) = truncation {
+        // A suffix truncation was under way: it had removed, or was removing, every later
+        // segment; finish that (newest first, as it does).
+        while let Some(&seq) = sequence_numbers.last() {
+            if seq <= truncated_seq {
+                break;
+            }
+            let path = directory.join(segment_file_name(seq));
+            tracing::warn!(path = %path.display(), "removing a segment an interrupted suffix truncation was removing");
+            fs::remove_file(&path).map_err(|error| WalError::io("remove", &path, 0, error))?;
+            crate::io::sync_directory(directory)?;
+            sequence_numbers.pop();
+        }
+    }
 
     let mut log = RecoveredLog {
         segments: Vec::new(),
         entries: VecDeque::new(),
         first_index: 1,
         next_seq: sequence_numbers.last().map_or(1, |seq| seq + 1),
-        hard_state: read_hard_state(&directory.join(HARD_STATE_FILE))?,
+        hard_state,
         torn_tail: None,
     };
     let count = sequence_numbers.len();
     for (position, seq) in sequence_numbers.into_iter().enumerate() {
         let path = directory.join(segment_file_name(seq));
         let is_last = position + 1 == count;
-        let segment = load_segment(&path, seq, is_last, &mut log)?;
+        // An interrupted truncation's segment ends at the truncation offset, whatever follows.
+        let limit = truncation.filter(|(truncated_seq, _)| *truncated_seq == seq).map(|(_, offset)| offset as usize);
+        let segment = load_segment(&path, seq, is_last, limit, &mut log)?;
         log.segments.push(segment);
     }
     Ok(log)
 }
 
-fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) -> Result<Segment> {
+fn load_segment(path: &Path, seq: u64, is_last: bool, limit: Option<usize>, log: &mut RecoveredLog) -> Result<Segment> {
     let file = fs::File::open(path).map_err(|error| WalError::io("open", path, 0, error))?;
     // Safety of the mapping: segment files are only ever modified by this process, through the
     // WAL, which never rewrites a byte a mapped (sealed) segment holds.
@@ -98,10 +117,11 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) ->
         log.first_index = header.first_index;
     }
 
+    let data = &map[..limit.unwrap_or(capacity).clamp(SEGMENT_HEADER_BYTES, capacity)];
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut next_index = header.first_index;
     let end_reason = loop {
-        match format::parse_record(&map, offset) {
+        match format::parse_record(data, offset) {
             Parsed::Record { index, term, payload_bytes, next_offset, .. } => {
                 if index != next_index {
                     return Err(WalError::corrupt(path, offset as u64, format!("record has index {index}, expected {next_index} (out of sequence)")));
@@ -111,7 +131,7 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) ->
                 offset = next_offset;
             }
             Parsed::Marker { group_start, group_crc, next_offset } => {
-                if !format::marker_group_is_intact(&map, group_start, group_crc, offset) {
+                if !format::marker_group_is_intact(data, group_start, group_crc, offset) {
                     break Some(format!("the group commit closed by the marker here (from byte {group_start}) fails its CRC"));
                 }
                 offset = next_offset;
@@ -122,7 +142,7 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, log: &mut RecoveredLog) ->
     };
     // A complete group commit after the end of the data means the end is damage, not the end:
     // that group was written only after everything before it was durable.
-    if let Some(found_at) = format::find_intact_group_after(&map, offset) {
+    if let Some(found_at) = format::find_intact_group_after(data, offset) {
         let what = end_reason.unwrap_or_else(|| "zeros where a record should be".to_string());
         return Err(WalError::corrupt(
             path,
@@ -199,7 +219,7 @@ fn zero_tail(path: &Path, map: &[u8], from: usize) -> Result<()> {
 }
 
 /// Reads the two hard-state slots and returns the newer valid one.
-fn read_hard_state(path: &Path) -> Result<Option<(HardState, u64)>> {
+fn read_hard_state(path: &Path) -> Result<Option<HardStateSlot>> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -207,7 +227,7 @@ fn read_hard_state(path: &Path) -> Result<Option<(HardState, u64)>> {
     };
     let slot = |number: usize| bytes.get(number * HARD_STATE_SLOT_BYTES..(number + 1) * HARD_STATE_SLOT_BYTES).unwrap_or(&[]);
     let decoded = [format::decode_hard_state(slot(0)), format::decode_hard_state(slot(1))];
-    let newest = decoded.iter().flatten().max_by_key(|(_, sequence)| *sequence).copied();
+    let newest = decoded.iter().flatten().max_by_key(|slot| slot.sequence).copied();
     if newest.is_none() {
         // Both slots unreadable. Only the very first write can leave that state legitimately,
         // and then the other slot is still all zeros. Two damaged slots would reset the term and

@@ -23,7 +23,7 @@ use memmap2::Mmap;
 
 use crate::{
     error::{Result, WalError},
-    format::{self, HardState, SegmentHeader, HARD_STATE_SLOT_BYTES, MARKER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES},
+    format::{self, HardState, HardStateSlot, SegmentHeader, HARD_STATE_SLOT_BYTES, MARKER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES},
     io::{self, DiskFile, FaultHook, FileKind, Task},
     recovery::{self, segment_file_name, HARD_STATE_FILE},
 };
@@ -314,7 +314,7 @@ impl Wal {
         let log = recovery::recover(&directory)?;
         let hard_state_file = open_hard_state_file(&directory, options.fault_hook.clone()).await?;
         let recovered = Recovered {
-            hard_state: log.hard_state.map(|(state, _)| state),
+            hard_state: log.hard_state.and_then(|slot| slot.state),
             first_index: log.first_index,
             last_index: log.first_index + log.entries.len() as u64 - 1,
             torn_tail: log.torn_tail.clone(),
@@ -344,10 +344,18 @@ impl Wal {
             spare: None,
             spares_made: 0,
             hard_state_file,
-            hard_state_sequence: log.hard_state.map_or(0, |(_, sequence)| sequence),
+            hard_state_sequence: log.hard_state.map_or(0, |slot| slot.sequence),
+            hard_state_written: recovered.hard_state,
             hard_state_dirty: false,
             _lock: lock,
         };
+        if log.hard_state.is_some_and(|slot| slot.truncation.is_some()) {
+            // Recovery finished an interrupted truncation: clear its marker before anything is
+            // appended, or a later recovery would cut those appends off.
+            disk.write_hard_state_slot(None).await?;
+            disk.hard_state_file.sync().await?;
+            disk.hard_state_dirty = false;
+        }
         disk.start_spare();
         let flusher = io::spawn(run_flusher(shared.clone(), disk));
         Ok((Wal { shared, flusher: Some(flusher) }, recovered))
@@ -635,6 +643,8 @@ struct Disk {
     spares_made: u64,
     hard_state_file: DiskFile,
     hard_state_sequence: u64,
+    /// The hard state in the newest slot written.
+    hard_state_written: Option<HardState>,
     hard_state_dirty: bool,
     /// The directory lock, held until the flusher has finished all queued work.
     _lock: std::fs::File,
@@ -715,13 +725,23 @@ impl Disk {
         for queued in batch {
             match queued.operation {
                 Operation::Write { seq, end } => self.write_segment(shared, seq, end).await?,
-                Operation::HardState(hard_state) => self.write_hard_state(&hard_state).await?,
+                Operation::HardState(hard_state) => {
+                    self.hard_state_written = Some(hard_state);
+                    self.write_hard_state_slot(None).await?;
+                }
                 Operation::Truncate { seq, offset, zero_end, remove } => {
+                    self.finish_group(shared).await?;
+                    // Make the truncation durable first, so a crash while removing or zeroing
+                    // (which can leave old complete groups after zeros) is finished by recovery
+                    // instead of looking like damage.
+                    self.write_hard_state_slot(Some((seq, offset as u64))).await?;
                     self.finish_group(shared).await?;
                     for (seq, path) in remove.iter().rev() {
                         self.remove_segment(*seq, path).await?;
                     }
                     self.zero_from(shared, seq, offset, zero_end).await?;
+                    // Cleared before any later append can be acknowledged: later groups sync it.
+                    self.write_hard_state_slot(None).await?;
                 }
                 Operation::Remove { segments } => {
                     self.finish_group(shared).await?;
@@ -796,9 +816,14 @@ impl Disk {
         }
     }
 
-    async fn write_hard_state(&mut self, hard_state: &HardState) -> Result<()> {
+    /// Writes the next hard-state slot: the newest hard state and the given truncation marker.
+    async fn write_hard_state_slot(&mut self, truncation: Option<(u64, u64)>) -> Result<()> {
         self.hard_state_sequence += 1;
-        let slot = format::encode_hard_state(hard_state, self.hard_state_sequence);
+        let slot = format::encode_hard_state(&HardStateSlot {
+            state: self.hard_state_written,
+            sequence: self.hard_state_sequence,
+            truncation,
+        });
         let offset = (self.hard_state_sequence % 2) * HARD_STATE_SLOT_BYTES as u64;
         self.hard_state_file.write_filled(offset, slot.len(), |buffer| buffer.copy_from_slice(&slot)).await?;
         self.hard_state_dirty = true;

@@ -338,3 +338,56 @@ fn out_of_sequence_record_stops_the_open() {
     assert_eq!(layout.record_count(), 3);
     assert_corrupt(recover(directory.path().to_path_buf()), &path, data_end as u64, "stray index");
 }
+
+/// A crash in the middle of a suffix truncation (later segments removed, the zeroing of the
+/// truncated bytes failed or torn) is finished by recovery: the durable truncation marker says
+/// where the log ends, so the old complete groups left after a hole are not mistaken for damage.
+#[test]
+fn interrupted_truncation_is_finished_by_recovery() {
+    for hole in [false, true] {
+        let directory = tempdir();
+        let path = directory.path().to_path_buf();
+        let faults = Faults::new();
+        let hook = faults.hook();
+        let log = run(move || async move {
+            let options = tern_wal::WalOptions { fault_hook: Some(hook), ..small_options() };
+            let (wal, _) = Wal::open(&path, options).await.expect("open");
+            for batch in 0..12u64 {
+                wal.append(&entries(batch * 5 + 1, 5, 1, 300)).await.expect("append");
+            }
+            let log = wal.read_range(1..61).expect("read");
+            // Let the truncation record itself durably, then fail its first segment write (the
+            // zeroing), as a crash right after removing the later segments would leave it.
+            faults.fail_writes_after.store(faults.segment_writes.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
+            assert!(wal.truncate_suffix(10).await.is_err(), "the zeroing write was made to fail");
+            assert!(wal.close().await.is_err());
+            log
+        });
+        let segments = segment_files(directory.path());
+        assert_eq!(segments.len(), 1, "the later segments were removed before the zeroing");
+        let layout = Layout::of(&segments[0]);
+        let records: Vec<_> = layout.items.iter().filter(|(_, _, is_marker)| !is_marker).collect();
+        let (offset, end, _) = *records[9];
+        assert!(layout.data_end > end, "old groups remain after the truncation point");
+        if hole {
+            // A torn zeroing: the first truncated record zeroed, later old groups intact.
+            let mut bytes = fs::read(&segments[0]).expect("read");
+            bytes[offset..end].fill(0);
+            fs::write(&segments[0], bytes).expect("write");
+        }
+        let path = directory.path().to_path_buf();
+        let segment = segments[0].clone();
+        run(move || async move {
+            let (wal, recovered) = Wal::open(&path, small_options()).await.expect("recovery finishes the truncation");
+            assert_eq!((recovered.first_index, recovered.last_index), (1, 9));
+            assert_eq!(recovered.torn_tail, Some((segment, offset as u64)));
+            assert_eq!(wal.read_range(1..10).expect("read"), log[..9]);
+            wal.append(&entries(10, 3, 2, 50)).await.expect("append after recovery");
+            wal.close().await.expect("close");
+            let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+            assert_eq!((recovered.last_index, recovered.torn_tail), (12, None), "the marker was cleared");
+            assert_eq!(wal.read_range(10..13).expect("read"), entries(10, 3, 2, 50));
+            wal.close().await.expect("close");
+        });
+    }
+}
