@@ -20,11 +20,12 @@
 //! later requests fail, until the directory is reopened (the page cache state of the file is
 //! unknown after a failed fsync, so retrying could report lost data as durable).
 //!
-//! Recovery contract ([`Wal::open`]): a torn record at the very tail of the last segment is cut
-//! off (its sync never returned, so it was never acknowledged); any other damage (a bad record
-//! followed by valid ones, a gap or overlap of indexes between segments, a bad header, a bad
-//! record in a sealed segment) fails the open with [`WalError::Corrupt`] naming the file and
-//! byte offset.
+//! Recovery contract ([`Wal::open`]): a torn write at the very tail of the last segment (its
+//! sync never returned, so nothing in it was acknowledged) is cut off; any other damage (damage
+//! followed by a complete later group commit, a gap or overlap of indexes between segments, a bad
+//! header, a bad record in a sealed segment) fails the open with [`WalError::Corrupt`] naming the
+//! file and byte offset. Every group commit ends with a marker holding its CRC, which is what
+//! tells the two apart; an interrupted suffix truncation is finished from its durable marker.
 //!
 //! The on-disk format is described in [`format`]; the glommio-specific code, the fault-injection
 //! seam and the note on glommio's harmless "iopoll" ERROR log line are in the `io` module.
