@@ -343,6 +343,34 @@ fn follower_learns_commit_only_up_to_what_matches_the_leader() {
 }
 
 #[test]
+fn a_leader_never_overwrites_or_deletes_its_own_entries() {
+    // Reference: Raft paper figure 3 (Leader Append-Only): an AppendRequest claiming to come
+    // from another leader of the same term is refused, and the leader's log is unchanged.
+    let mut cluster = Cluster::new(3);
+    cluster.elect(1);
+    cluster.propose(1, &["a"]);
+    let before = cluster.log_of(1);
+    let forged = Message { to: 1, ..append(2, 1, (0, 0), &[(1, 1)], 0) };
+    assert!(matches!(cluster.node(1).step(forged), Err(StepError::Malformed { .. })));
+    assert_eq!(cluster.log_of(1), before);
+    assert_eq!(cluster.role(1), Role::Leader);
+}
+
+#[test]
+fn a_follower_never_removes_committed_entries() {
+    // Reference: Raft paper section 5.4 (State Machine Safety): an entry known committed is
+    // never replaced, even by a request whose entries below the commit index disagree.
+    let mut raft = member_with_log(&[1, 1, 1], 1, |_| {});
+    raft.step(append(2, 1, (0, 0), &[(1, 1), (2, 1), (3, 1)], 3)).unwrap();
+    assert_eq!(raft.status().commit_index, 3);
+    raft.ready();
+    raft.step(append(3, 9, (1, 1), &[(2, 9), (3, 9), (4, 9)], 3)).unwrap();
+    let terms: Vec<u64> = (1..=raft.status().last_index).map(|i| raft.entry(i).unwrap().term).collect();
+    assert_eq!(terms[..3], [1, 1, 1]);
+    assert_eq!(raft.ready().truncate_from, None);
+}
+
+#[test]
 fn leader_backtracks_over_a_whole_conflicting_term_in_one_step() {
     // Reference: Raft paper section 5.3 (optimization at the end): with the conflict hints the
     // leader skips all conflicting entries of a term at once instead of one index per round
@@ -744,6 +772,34 @@ fn lease_read_falls_back_to_read_index_once_the_lease_expired() {
     cluster.settle();
     let expected = vec![ReadOutcome::Ready { id: 4, index: 1 }, ReadOutcome::Ready { id: 5, index: 1 }];
     assert_eq!(cluster.reads[0], expected);
+}
+
+#[test]
+fn lease_reads_stop_once_a_transfer_has_sent_timeout_now() {
+    // Reference: Raft thesis sections 3.10 and 6.4.1: voters grant a TimeoutNow campaign even
+    // while they hear the leader, so once the leader has sent TimeoutNow its lease proves
+    // nothing: a lease read must confirm leadership with a heartbeat round.
+    let mut cluster = Cluster::with(3, lease_config);
+    cluster.elect(1);
+    cluster.tick_all(2);
+    cluster.isolate(2);
+    cluster.node(1).transfer_leadership(2).unwrap(); // node 2 is caught up: TimeoutNow (lost)
+    let sent_before = cluster.sent.len();
+    cluster.node(1).request_read(8, ReadConsistency::Lease).unwrap();
+    cluster.settle();
+    let heartbeats = cluster.sent[sent_before..]
+        .iter()
+        .filter(|m| m.from == 1 && matches!(m.body, MessageBody::Heartbeat { .. }))
+        .count();
+    assert!(heartbeats > 0, "served from the lease after TimeoutNow");
+    assert_eq!(cluster.reads[0], vec![ReadOutcome::Ready { id: 8, index: 1 }]);
+    // Still so after the transfer is abandoned: node 2 may yet campaign with TimeoutNow.
+    cluster.tick_all(12);
+    assert_eq!(cluster.leader(), Some(1));
+    cluster.node(1).request_read(9, ReadConsistency::Lease).unwrap();
+    let ready = cluster.node(1).ready();
+    assert!(ready.reads.is_empty(), "served from the lease after an abandoned transfer");
+    assert!(ready.messages.iter().any(|m| matches!(m.body, MessageBody::Heartbeat { .. })));
 }
 
 #[test]
