@@ -80,8 +80,9 @@ pub fn run(options: &RunOptions) -> Result<RunReport, String> {
     let mut params = SimParams::from_seed(options.seed, options.nodes);
     // Same operation rate whatever the length; the per-key history stays searchable because
     // the checker's memoization keeps few-client histories cheap.
-    params.client_ops_max =
-        params.client_ops_max * options.sim_time_ticks / params::bounds::SIM_TIME_TICKS_DEFAULT;
+    params.client_ops_max = (params.client_ops_max * options.sim_time_ticks
+        / params::bounds::SIM_TIME_TICKS_DEFAULT)
+        .clamp(1, params::bounds::CLIENT_OPS_MAX);
     params.sim_time_ticks = options.sim_time_ticks;
     if let Err(error) = params.raft.validate() {
         return Err(format!("seed {} drew an invalid configuration: {error}", options.seed));

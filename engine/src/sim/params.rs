@@ -17,6 +17,9 @@ pub mod bounds {
     pub const SIM_TIME_TICKS_DEFAULT: u64 = 400;
     /// The longest faulty phase a run may ask for.
     pub const SIM_TIME_TICKS_MAX: u64 = 1_000_000;
+    /// Most client operations in one run, however long: the linearizability search recurses
+    /// once per operation of a key, and this keeps its depth well inside a thread's stack.
+    pub const CLIENT_OPS_MAX: u64 = 4_000;
     /// Simulated ticks, after every fault healed, within which a leader must be elected and
     /// every pending client operation must complete (liveness).
     pub const LIVENESS_TICKS_MAX: u64 = 400;
