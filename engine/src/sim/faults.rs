@@ -9,7 +9,8 @@ impl World {
     /// One random fault action.
     pub(super) fn fault(&mut self) {
         let nodes = self.params.nodes;
-        match self.rng.range(0, 14) {
+        match self.rng.range(0, 16) {
+            14 | 15 => self.transfer_leadership(),
             12 | 13 => {
                 // Isolate the leader: it keeps taking proposals in its term that nobody else
                 // holds, the divergent suffixes that log repair must get right.
