@@ -6,6 +6,20 @@
 //! applied their index), the client history's linearizability at the end, and liveness once
 //! every fault has healed. One u64 seed decides everything; a seed replays exactly.
 //!
+//! Run it:
+//!
+//! ```text
+//! cargo run --release -p tern-engine --example sim -- --seeds 1000 --nodes 3,5,7,9,11
+//! cargo run --release -p tern-engine --example sim -- --seed 42 --nodes 5 --trace
+//! cargo run --release -p tern-engine --example sim -- --seeds 50 --nodes 3 --plant-bug vote-for-stale-log
+//! ```
+//!
+//! A run has two phases. The faulty phase (`--ticks`, 400 by default) has faults striking every
+//! few election timeouts and clients issuing operations. Then everything heals (network clean,
+//! crashed nodes restarted), every client issues one more operation, and within
+//! `LIVENESS_TICKS_MAX` a leader must exist and every client must have its answer. Last, each
+//! key's history is checked for linearizability. The first violation ends the run.
+//!
 //! Files follow concepts: `world` (the event loop and the Ready execution), `network`,
 //! `storage` (durable state and the disk queue), `faults`, `client` and `kv` (the workload and
 //! state machine), `invariants` (the safety checks), `linearizability` (the history checker),
