@@ -877,15 +877,28 @@ impl Disk {
     /// (in order, syncing the directory after each, so a later segment's name is never durable
     /// before an earlier one's).
     async fn finish_group(&mut self, shared: &Rc<RefCell<State>>) -> Result<()> {
-        for open in self.files.values_mut().filter(|open| open.dirty) {
-            open.file.sync().await?;
-            open.dirty = false;
-            shared.borrow_mut().stats.segment_syncs += 1;
-        }
-        if self.hard_state_dirty {
-            self.hard_state_file.sync().await?;
-            self.hard_state_dirty = false;
-        }
+        // The segment syncs and the hard-state sync run concurrently: a group that carries both
+        // (Raft saves the hard state often) costs one sync latency, not two.
+        let hard_state_file = self.hard_state_dirty.then_some(&self.hard_state_file);
+        let hard_state_sync = async move {
+            match hard_state_file {
+                Some(file) => file.sync().await,
+                None => Ok(()),
+            }
+        };
+        let files = &mut self.files;
+        let segment_syncs = async move {
+            for open in files.values_mut().filter(|open| open.dirty) {
+                open.file.sync().await?;
+                open.dirty = false;
+                shared.borrow_mut().stats.segment_syncs += 1;
+            }
+            Ok::<(), WalError>(())
+        };
+        let (segments_synced, hard_state_synced) = futures_lite::future::zip(segment_syncs, hard_state_sync).await;
+        segments_synced?;
+        hard_state_synced?;
+        self.hard_state_dirty = false;
         let mut renames: Vec<u64> =
             self.files.iter().filter(|(_, open)| open.rename_to.is_some()).map(|(seq, _)| *seq).collect();
         renames.sort_unstable();
