@@ -156,6 +156,52 @@ fn granted_vote_leaves_only_after_it_is_durable() {
 }
 
 #[test]
+fn a_restarted_voter_remembers_its_vote_and_does_not_vote_twice() {
+    // Reference: Raft paper figure 2 (votedFor is persistent state) and section 5.2: the
+    // vote survives a crash, so a second candidate of the same term is refused after restart.
+    let configure = |id| Config { check_quorum: false, ..config(id, 3) };
+    let mut cluster = Cluster::with(3, configure);
+    let request = |from| {
+        let body = MessageBody::VoteRequest { pre_vote: false, last_log_index: 0, last_log_term: 0, leadership_transfer: false };
+        message(from, 1, 1, body)
+    };
+    cluster.node(1).step(request(2)).unwrap();
+    cluster.process(1);
+    cluster.restart(1, configure);
+    assert_eq!(cluster.node(1).status().voted_for, Some(2));
+    cluster.node(1).step(request(3)).unwrap();
+    let answers = vote_answers(&cluster.node(1).ready());
+    assert_eq!(answers, vec![(3, false)]);
+}
+
+#[test]
+fn at_most_one_leader_is_elected_per_term() {
+    // Reference: Raft paper section 5.2 (Election Safety, figure 3): through repeated
+    // partitions of a 5-member cluster, no two members ever lead the same term, and the
+    // randomized timeouts let some member win after each disruption.
+    let mut cluster = Cluster::with(5, |id| Config { pre_vote: false, check_quorum: true, ..config(id, 5) });
+    let mut leaders_by_term = std::collections::BTreeMap::new();
+    for round in 0..30u64 {
+        cluster.heal();
+        cluster.isolate(round % 5 + 1);
+        if round % 3 == 0 {
+            cluster.isolate((round + 2) % 5 + 1);
+        }
+        for _ in 0..25 {
+            cluster.tick_all(1);
+            for id in 1..=5 {
+                let status = cluster.node(id).status();
+                if status.role == Role::Leader {
+                    let first = *leaders_by_term.entry(status.term).or_insert(id);
+                    assert_eq!(first, id, "two leaders in term {}", status.term);
+                }
+            }
+        }
+    }
+    assert!(leaders_by_term.len() >= 10, "only {} terms had a leader", leaders_by_term.len());
+}
+
+#[test]
 fn voter_refuses_a_candidate_whose_log_is_less_up_to_date() {
     // Reference: Raft paper section 5.4.1: the voter denies its vote if its own log is more up
     // to date: a later last term wins; with equal last terms, the longer log wins.

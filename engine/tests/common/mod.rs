@@ -159,6 +159,17 @@ impl Cluster {
         }
     }
 
+    /// Crashes `id` and starts it again from its disk: whatever was not persisted is lost,
+    /// including held persists and their after-persist messages.
+    pub fn restart(&mut self, id: NodeId, configure: impl Fn(NodeId) -> Config) {
+        let position = id as usize - 1;
+        self.held[position] = None;
+        let disk = &self.disks[position];
+        let recovered = Recovered { hard_state: disk.hard_state, entries: disk.entries.clone() };
+        self.nodes[position] = Raft::new(configure(id), recovered).expect("recovered state is valid");
+        self.applied[position].clear();
+    }
+
     /// Carries out one Ready of `id`, if it has one.
     pub fn process(&mut self, id: NodeId) -> bool {
         if !self.node(id).has_ready() {
