@@ -614,7 +614,9 @@ impl World {
                 persist.hard_state.map(|hs| format!(" {hs:?}")).unwrap_or_default()
             )
         });
-        if let Some(last) = persist.entries.last() {
+        // Step 3 runs for every Ready, even one without entries (the core then learns that the
+        // hard state it carried is durable): report the durable log's last entry.
+        if let Some(last) = self.nodes[index].disk.durable.log.last() {
             let (last_index, last_term) = (last.index, last.term);
             self.input(index, |raft| raft.on_persisted(last_index, last_term));
         }
