@@ -217,7 +217,7 @@ pub async fn sleep(duration: Duration) {
     glommio::timer::sleep(duration).await;
 }
 
-/// Lets other tasks on this executor run.
+/// Lets the other ready tasks on this executor run before continuing.
 pub async fn yield_now() {
-    glommio::yield_if_needed().await;
+    futures_lite::future::yield_now().await;
 }
