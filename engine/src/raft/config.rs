@@ -14,6 +14,7 @@ pub struct Config {
     /// A follower that hears from no leader for a random time in
     /// `[election_timeout_ticks_min, election_timeout_ticks_max)` starts an election (5.2).
     pub election_timeout_ticks_min: u64,
+    /// The exclusive upper end of the election timeout range; see the minimum.
     pub election_timeout_ticks_max: u64,
     /// How often a leader sends heartbeats; must be well below the minimum election timeout.
     pub heartbeat_interval_ticks: u64,
@@ -63,6 +64,7 @@ pub enum PlantedBug {
 
 #[cfg(feature = "planted-bugs")]
 impl PlantedBug {
+    /// Every planted bug, for tests that try each.
     pub const ALL: [PlantedBug; 4] = [
         PlantedBug::VoteForStaleLog,
         PlantedBug::CommitPreviousTermByCount,
@@ -74,6 +76,7 @@ impl PlantedBug {
 /// Why a configuration was refused; each message says what to change.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration breaks a rule; the text names the field and the fix.
     #[error("invalid Raft configuration: {0}")]
     Invalid(String),
 }

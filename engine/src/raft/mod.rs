@@ -80,10 +80,13 @@ pub enum ProposeError {
     /// Proposals go to the leader; `leader_hint` names it when known.
     #[error("not the leader; the leader is {leader_hint:?}")]
     NotLeader { leader_hint: Option<NodeId> },
+    /// The leader is handing over leadership and accepts nothing meanwhile.
     #[error("a leadership transfer is in progress; retry shortly")]
     TransferInProgress,
+    /// Too many entries wait for commit (`uncommitted_entries_max`).
     #[error("{uncommitted} entries wait for commit (uncommitted_entries_max {max}); retry shortly")]
     Backpressure { uncommitted: u64, max: u64 },
+    /// A proposal without commands.
     #[error("empty proposal: a proposal carries at least one command")]
     Empty,
 }
@@ -91,10 +94,13 @@ pub enum ProposeError {
 /// Why a message was not accepted (it is dropped; the core's state is unchanged).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
+    /// The message is addressed to another member.
     #[error("message from {from} to {to}: this is node {me}")]
     WrongRecipient { from: NodeId, to: NodeId, me: NodeId },
+    /// The sender is not a voter of this cluster.
     #[error("message from {from}, which is not a voter of this cluster")]
     UnknownSender { from: NodeId },
+    /// The message breaks a rule no correct member breaks; `reason` says which.
     #[error("malformed message from {from}: {reason}")]
     Malformed { from: NodeId, reason: String },
 }
@@ -102,8 +108,10 @@ pub enum StepError {
 /// Why a read request was refused at once.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
+    /// A lease read was asked of a member configured without `lease_reads`.
     #[error("lease reads are off in this configuration (set lease_reads)")]
     LeaseReadsDisabled,
+    /// Too many reads wait already (`pending_reads_max`).
     #[error("{pending} reads are already waiting (pending_reads_max {max}); retry shortly")]
     Backpressure { pending: usize, max: usize },
 }
@@ -111,8 +119,10 @@ pub enum ReadError {
 /// Why a leadership transfer was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TransferError {
+    /// Only the leader can hand leadership over; `leader_hint` names it when known.
     #[error("not the leader; the leader is {leader_hint:?}")]
     NotLeader { leader_hint: Option<NodeId> },
+    /// The target is not a voter of this cluster.
     #[error("node {0} is not a voter of this cluster")]
     UnknownTarget(NodeId),
 }

@@ -81,6 +81,7 @@ pub enum MessageBody {
         /// their "I heard from a leader recently" rule, which would otherwise refuse it.
         leadership_transfer: bool,
     },
+    /// The answer to a VoteRequest (a granted pre-vote carries the requested term).
     VoteResponse { pre_vote: bool, granted: bool },
     /// AppendEntries (5.3). An empty `entries` is still a log-consistency probe.
     AppendRequest {
@@ -103,6 +104,7 @@ pub enum MessageBody {
     /// Leader liveness and commit propagation without entries. `read_round` ties responses to
     /// the ReadIndex round that asked for them (thesis 6.4).
     Heartbeat { leader_commit: LogIndex, read_round: u64 },
+    /// The answer to a Heartbeat, echoing its round.
     HeartbeatResponse { read_round: u64 },
     /// Leadership transfer: "start an election now, ignoring your timer" (thesis 3.10).
     TimeoutNow,
@@ -111,9 +113,12 @@ pub enum MessageBody {
 /// The role a member plays in its current term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Follows the leader of its term (or waits for one).
     Follower,
     /// Pre-vote phase: asking whether an election could succeed, without changing term.
     PreCandidate,
+    /// Campaigning in a new term for votes (5.2).
     Candidate,
+    /// Leads its term: the only member that appends to the log.
     Leader,
 }
