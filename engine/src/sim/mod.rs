@@ -2,8 +2,9 @@
 //! disks, with seeded faults (drops, duplicates, reordering, delays, partitions, crashes that
 //! lose unpersisted writes, restarts, clock drift) and simulated clients. It checks Raft's
 //! safety properties after every step (see `invariants`; the world also checks that a granted
-//! vote is durable before it is sent and that reads are answered only after the state machine
-//! applied their index), the client history's linearizability at the end, and liveness once
+//! vote is durable before it is sent, that reads are answered only after the state machine
+//! applied their index, and that a read's index covers every entry committed anywhere before
+//! the read was requested, thesis 6.4), the client history's linearizability at the end, and liveness once
 //! every fault has healed. One u64 seed decides everything; a seed replays exactly.
 //!
 //! Run it:

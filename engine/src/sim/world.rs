@@ -36,6 +36,16 @@ pub(super) enum Event {
     Restart { node: usize, incarnation: u64 },
 }
 
+/// A read this node was asked for and will answer once the core says it may.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PendingRead {
+    client: usize,
+    sequence: u64,
+    key: u8,
+    /// The highest index any node knew committed when the read was requested.
+    committed_at_request: LogIndex,
+}
+
 /// A write this node proposed and will answer once the entry at that index applies.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PendingWrite {
@@ -56,7 +66,7 @@ pub(super) struct SimNode {
     /// The commit index the safety checks have already looked at.
     pub commit_checked: LogIndex,
     pub pending_writes: BTreeMap<LogIndex, PendingWrite>,
-    pub pending_reads: BTreeMap<ReadId, (usize, u64, u8)>,
+    pub pending_reads: BTreeMap<ReadId, PendingRead>,
 }
 
 /// The outcome of one run.
@@ -487,7 +497,8 @@ impl World {
         let node = &mut self.nodes[index];
         match outcome {
             ReadOutcome::Ready { id, index: read_index } => {
-                let Some((client, sequence, key)) = node.pending_reads.remove(&id) else { return };
+                let Some(read) = node.pending_reads.remove(&id) else { return };
+                let (client, sequence, key) = (read.client, read.sequence, read.key);
                 if node.applied < read_index {
                     let (node_id, applied) = (node.id, node.applied);
                     self.fail(format!(
@@ -495,12 +506,25 @@ impl World {
                     ));
                     return;
                 }
+                // Thesis 6.4: the read index is the leader's commit index once it has committed
+                // in its term, so it covers everything committed before the request arrived. A
+                // lower index is a read from a deposed leader or an expired lease.
+                if read_index < read.committed_at_request {
+                    let node_id = node.id;
+                    self.fail(format!(
+                        "read index: n{node_id} answers read {id} at index {read_index}, but \
+                         index {} was already committed when the read was requested",
+                        read.committed_at_request
+                    ));
+                    return;
+                }
+                let node = &mut self.nodes[index];
                 let value = node.kv.get(key);
                 self.reply(client, sequence, ClientReply::Done(RegisterAnswer::Value(value)));
             }
             ReadOutcome::NotLeader { id, leader_hint } => {
-                let Some((client, sequence, _)) = node.pending_reads.remove(&id) else { return };
-                self.reply(client, sequence, ClientReply::NotLeader(leader_hint));
+                let Some(read) = node.pending_reads.remove(&id) else { return };
+                self.reply(read.client, read.sequence, ClientReply::NotLeader(leader_hint));
             }
         }
     }
@@ -673,7 +697,9 @@ impl World {
             let lease = self.params.raft.lease_reads && self.rng.chance(1, 2);
             let consistency = if lease { ReadConsistency::Lease } else { ReadConsistency::ReadIndex };
             // Registered before the call: the answer may come in the Ready this input produces.
-            self.nodes[index].pending_reads.insert(id, (client, command.sequence, command.key));
+            let committed_at_request = self.checker.committed_index();
+            let read = PendingRead { client, sequence: command.sequence, key: command.key, committed_at_request };
+            self.nodes[index].pending_reads.insert(id, read);
             let mut refused = false;
             self.input(index, |raft| refused = raft.request_read(id, consistency).is_err());
             if refused {
