@@ -239,7 +239,7 @@ pub fn find_intact_group_after(segment: &[u8], offset: usize) -> Option<usize> {
 /// sector: a torn write can damage only the slot being written.
 pub const HARD_STATE_SLOT_BYTES: usize = 4096;
 const HARD_STATE_MAGIC: u32 = u32::from_le_bytes(*b"THS2");
-const HARD_STATE_ENCODED_BYTES: usize = 72;
+const HARD_STATE_ENCODED_BYTES: usize = 88;
 
 /// Raft's persistent state: what must survive a crash besides the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -265,6 +265,10 @@ pub struct HardStateSlot {
     /// log, whatever a crash left there. Cleared (durably) before any later append is
     /// acknowledged.
     pub truncation: Option<(u64, u64)>,
+    /// The oldest and newest segment seq the log holds, so that a missing first or last segment
+    /// file is detected (a missing middle one shows as an index gap). `None` while the log has
+    /// no segment.
+    pub segments: Option<(u64, u64)>,
 }
 
 /// Encodes a slot into its 4 KiB block.
@@ -281,6 +285,9 @@ pub fn encode_hard_state(slot: &HardStateSlot) -> Vec<u8> {
     out[48..56].copy_from_slice(&truncation_seq.to_le_bytes());
     out[56..64].copy_from_slice(&truncation_offset.to_le_bytes());
     out[64..72].copy_from_slice(&u64::from(slot.state.is_some()).to_le_bytes());
+    let (oldest_seq, newest_seq) = slot.segments.unwrap_or((0, 0));
+    out[72..80].copy_from_slice(&oldest_seq.to_le_bytes());
+    out[80..88].copy_from_slice(&newest_seq.to_le_bytes());
     let crc = hard_state_crc(&out);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
     out
@@ -311,7 +318,9 @@ pub fn decode_hard_state(bytes: &[u8]) -> Option<HardStateSlot> {
     // A real truncation offset is at least the segment header's size, so 0 means none.
     let truncation = (truncation_offset != 0).then(|| (read_u64(bytes, 48), truncation_offset));
     let state = (read_u64(bytes, 64) == 1).then_some(state);
-    Some(HardStateSlot { state, sequence: read_u64(bytes, 8), truncation })
+    // Segment seqs start at 1, so 0 means none.
+    let segments = (read_u64(bytes, 80) != 0).then(|| (read_u64(bytes, 72), read_u64(bytes, 80)));
+    Some(HardStateSlot { state, sequence: read_u64(bytes, 8), truncation, segments })
 }
 
 #[cfg(test)]
@@ -356,10 +365,11 @@ mod tests {
             state: Some(HardState { term: 5, voted_for: Some(2), commit: 40 }),
             sequence: 11,
             truncation: Some((3, 4096)),
+            segments: Some((2, 3)),
         };
         let bytes = encode_hard_state(&slot);
         assert_eq!(decode_hard_state(&bytes), Some(slot));
-        let empty = HardStateSlot { state: None, sequence: 1, truncation: None };
+        let empty = HardStateSlot { state: None, sequence: 1, truncation: None, segments: None };
         assert_eq!(decode_hard_state(&encode_hard_state(&empty)), Some(empty));
         let mut torn = bytes.clone();
         torn[20] ^= 1;

@@ -22,7 +22,8 @@
 //!
 //! Recovery contract ([`Wal::open`]): a torn write at the very tail of the last segment (its
 //! sync never returned, so nothing in it was acknowledged) is cut off; any other damage (damage
-//! followed by a complete later group commit, a gap or overlap of indexes between segments, a bad
+//! followed by a complete later group commit, a gap or overlap of indexes between segments, a
+//! missing first or last segment (the hard-state file records which should exist), a bad
 //! header, a bad record in a sealed segment) fails the open with [`WalError::Corrupt`] naming the
 //! file and byte offset. Every group commit ends with a marker holding its CRC, which is what
 //! tells the two apart; an interrupted suffix truncation is finished from its durable marker.

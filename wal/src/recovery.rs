@@ -64,6 +64,8 @@ pub(crate) fn recover(directory: &Path) -> Result<RecoveredLog> {
     sequence_numbers.sort_unstable();
     let hard_state = read_hard_state(&directory.join(HARD_STATE_FILE))?;
     let truncation = hard_state.and_then(|slot| slot.truncation);
+    let recorded_segments = hard_state.and_then(|slot| slot.segments);
+    check_recorded_segments(directory, &mut sequence_numbers, recorded_segments, truncation.is_some())?;
     if let Some((truncated_seq, _)) = truncation {
         // A suffix truncation was under way: it had removed, or was removing, every later
         // segment; finish that (newest first, as it does).
@@ -174,6 +176,37 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, limit: Option<usize>, log:
         group_start: offset,
         bytes,
     })
+}
+
+/// Compares the segment files found with the oldest and newest seq the hard state recorded:
+/// segments older than the recorded oldest are leftovers of an interrupted compaction (removed
+/// here); a missing oldest or newest segment is an error.
+fn check_recorded_segments(directory: &Path, found: &mut Vec<u64>, recorded: Option<(u64, u64)>, truncating: bool) -> Result<()> {
+    let Some((oldest, newest)) = recorded else { return Ok(()) };
+    while let Some(&seq) = found.first() {
+        if seq >= oldest {
+            break;
+        }
+        let path = directory.join(segment_file_name(seq));
+        tracing::warn!(path = %path.display(), "removing a segment an interrupted compaction was removing");
+        fs::remove_file(&path).map_err(|error| WalError::io("remove", &path, 0, error))?;
+        crate::io::sync_directory(directory)?;
+        found.remove(0);
+    }
+    let missing = |seq: u64, which: &str| {
+        WalError::corrupt(
+            directory.join(segment_file_name(seq)),
+            0,
+            format!("the {which} segment file is missing (the hard state records segments {oldest}..={newest}); the entries it held are lost"),
+        )
+    };
+    match (found.first(), found.last()) {
+        (Some(&first), _) if first > oldest => Err(missing(oldest, "oldest")),
+        // An interrupted truncation may have removed its newest segments already: it says so.
+        (_, Some(&last)) if last < newest && !truncating => Err(missing(newest, "newest")),
+        (None, _) if !truncating => Err(missing(newest, "newest")),
+        _ => Ok(()),
+    }
 }
 
 fn check_continuity(path: &Path, header: &SegmentHeader, log: &RecoveredLog) -> Result<()> {

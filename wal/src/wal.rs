@@ -177,7 +177,7 @@ enum Operation {
     /// `zero_end`.
     Truncate { seq: u64, offset: usize, zero_end: usize, remove: Vec<(u64, PathBuf)> },
     /// Remove whole segments at the front of the log (oldest first).
-    Remove { segments: Vec<(u64, PathBuf)> },
+    Remove { segments: Vec<(u64, PathBuf)>, oldest_remaining: u64 },
     /// Write the hard state.
     HardState(HardState),
 }
@@ -346,12 +346,17 @@ impl Wal {
             hard_state_file,
             hard_state_sequence: log.hard_state.map_or(0, |slot| slot.sequence),
             hard_state_written: recovered.hard_state,
+            segment_range: log.hard_state.and_then(|slot| slot.segments),
             hard_state_dirty: false,
             _lock: lock,
         };
-        if log.hard_state.is_some_and(|slot| slot.truncation.is_some()) {
-            // Recovery finished an interrupted truncation: clear its marker before anything is
-            // appended, or a later recovery would cut those appends off.
+        let on_disk_range = shared.borrow().segments.front().zip(shared.borrow().segments.back()).map(|(first, last)| (first.seq, last.seq));
+        let truncating = log.hard_state.is_some_and(|slot| slot.truncation.is_some());
+        if truncating || on_disk_range != disk.segment_range {
+            // Recovery finished an interrupted truncation or compaction: record what is on disk
+            // and clear the truncation marker before anything is appended, or a later recovery
+            // would cut those appends off.
+            disk.segment_range = on_disk_range;
             disk.write_hard_state_slot(None).await?;
             disk.hard_state_file.sync().await?;
             disk.hard_state_dirty = false;
@@ -471,7 +476,8 @@ impl Wal {
             return self.waiting(ticket, value);
         }
         let ticket = state.take_ticket();
-        state.enqueue(ticket, Operation::Remove { segments });
+        let oldest_remaining = state.segments[0].seq;
+        state.enqueue(ticket, Operation::Remove { segments, oldest_remaining });
         drop(state);
         self.waiting(ticket, value)
     }
@@ -645,6 +651,8 @@ struct Disk {
     hard_state_sequence: u64,
     /// The hard state in the newest slot written.
     hard_state_written: Option<HardState>,
+    /// The oldest and newest segment seq recorded in the hard-state file.
+    segment_range: Option<(u64, u64)>,
     hard_state_dirty: bool,
     /// The directory lock, held until the flusher has finished all queued work.
     _lock: std::fs::File,
@@ -734,6 +742,7 @@ impl Disk {
                     // Make the truncation durable first, so a crash while removing or zeroing
                     // (which can leave old complete groups after zeros) is finished by recovery
                     // instead of looking like damage.
+                    self.segment_range = self.segment_range.map(|(oldest, newest)| (oldest, newest.min(seq)));
                     self.write_hard_state_slot(Some((seq, offset as u64))).await?;
                     self.finish_group(shared).await?;
                     for (seq, path) in remove.iter().rev() {
@@ -743,7 +752,12 @@ impl Disk {
                     // Cleared before any later append can be acknowledged: later groups sync it.
                     self.write_hard_state_slot(None).await?;
                 }
-                Operation::Remove { segments } => {
+                Operation::Remove { segments, oldest_remaining } => {
+                    self.finish_group(shared).await?;
+                    // Record the new oldest segment first: recovery removes anything older that a
+                    // crash left behind, and reports a missing oldest segment.
+                    self.segment_range = self.segment_range.map(|(_, newest)| (oldest_remaining, newest));
+                    self.write_hard_state_slot(None).await?;
                     self.finish_group(shared).await?;
                     for (seq, path) in &segments {
                         self.remove_segment(*seq, path).await?;
@@ -823,6 +837,7 @@ impl Disk {
             state: self.hard_state_written,
             sequence: self.hard_state_sequence,
             truncation,
+            segments: self.segment_range,
         });
         let offset = (self.hard_state_sequence % 2) * HARD_STATE_SLOT_BYTES as u64;
         self.hard_state_file.write_filled(offset, slot.len(), |buffer| buffer.copy_from_slice(&slot)).await?;
@@ -902,6 +917,7 @@ impl Disk {
         let mut renames: Vec<u64> =
             self.files.iter().filter(|(_, open)| open.rename_to.is_some()).map(|(seq, _)| *seq).collect();
         renames.sort_unstable();
+        let renamed = renames.first().copied().zip(renames.last().copied());
         for seq in renames {
             let Some(open) = self.files.get_mut(&seq) else { continue };
             let Some(target) = open.rename_to.take() else { continue };
@@ -911,6 +927,14 @@ impl Disk {
             if let Some(segment) = state.segments.iter_mut().find(|segment| segment.seq == seq) {
                 segment.on_disk = true;
             }
+        }
+        if let Some((first_renamed, newest)) = renamed {
+            // Record the new newest segment before acknowledging anything in it, so a missing
+            // last segment file is detected at open.
+            self.segment_range = Some((self.segment_range.map_or(first_renamed, |(oldest, _)| oldest), newest));
+            self.write_hard_state_slot(None).await?;
+            self.hard_state_file.sync().await?;
+            self.hard_state_dirty = false;
         }
         Ok(())
     }

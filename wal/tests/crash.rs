@@ -264,17 +264,58 @@ fn bit_flips_in_the_middle_stop_the_open() {
     }
 }
 
-/// A missing middle segment is a gap: the open fails naming the segment after the gap.
+/// A missing segment stops the open: a middle one shows as an index gap (named by the segment
+/// after it), the first and the last are known from the hard state (named by their own file).
 #[test]
 fn missing_segment_stops_the_open() {
     let (directory, _) = workload();
     let segments = segment_files(directory.path());
+    assert!(segments.len() >= 3);
     let copy = copy_directory(directory.path());
     fs::remove_file(copy.path().join(segments[1].file_name().expect("name"))).expect("remove");
     let after = copy.path().join(segments[2].file_name().expect("name"));
     let outcome = recover(copy.path().to_path_buf());
-    assert_corrupt(outcome.clone(), &after, 0, "missing segment");
-    assert!(format!("{}", outcome.expect_err("error")).contains("missing"));
+    assert_corrupt(outcome.clone(), &after, 0, "missing middle segment");
+    assert!(outcome.expect_err("error").to_string().contains("missing"));
+    for (position, which) in [(0, "oldest"), (segments.len() - 1, "newest")] {
+        let copy = copy_directory(directory.path());
+        let removed = copy.path().join(segments[position].file_name().expect("name"));
+        fs::remove_file(&removed).expect("remove");
+        let outcome = recover(copy.path().to_path_buf());
+        assert_corrupt(outcome.clone(), &removed, 0, which);
+        assert!(outcome.expect_err("error").to_string().contains(which));
+    }
+}
+
+/// A crash in the middle of a compaction leaves segments older than the recorded oldest one:
+/// recovery finishes removing them instead of reporting anything.
+#[test]
+fn interrupted_compaction_is_finished_by_recovery() {
+    let directory = tempdir();
+    let path = directory.path().to_path_buf();
+    let before_compaction = tempdir();
+    let saved = before_compaction.path().to_path_buf();
+    let directory_path = path.clone();
+    let first = run(move || async move {
+        let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
+        for batch in 0..10u64 {
+            wal.append(&entries(batch * 10 + 1, 10, 1, 200)).await.expect("append");
+        }
+        for file in segment_files(&path) {
+            fs::copy(&file, saved.join(file.file_name().expect("name"))).expect("save");
+        }
+        wal.compact_through(60).await.expect("compact");
+        let first = wal.first_index();
+        wal.close().await.expect("close");
+        first
+    });
+    assert!(first > 1);
+    // Put back the oldest segment the compaction removed, as if the crash came before its removal.
+    let oldest = segment_files(before_compaction.path()).remove(0);
+    fs::copy(&oldest, directory_path.join(oldest.file_name().expect("name"))).expect("restore");
+    let (log, torn) = recover(directory_path.clone()).expect("recovery finishes the compaction");
+    assert_eq!((log.first().map(|entry| entry.index), torn), (Some(first), None));
+    assert!(!directory_path.join(oldest.file_name().expect("name")).exists(), "the leftover was removed");
 }
 
 /// A damaged header (any byte of it) stops the open at offset 0 of that file.
