@@ -22,8 +22,8 @@
 //! key's history is checked for linearizability. The first violation ends the run.
 //!
 //! Files follow concepts: `world` (the event loop and the Ready execution), `network`,
-//! `storage` (durable state and the disk queue), `faults`, `client` and `kv` (the workload and
-//! state machine), `invariants` (the safety checks), `linearizability` (the history checker),
+//! `storage` (durable state and the disk queue), `faults`, `client`, `requests` and `kv` (the
+//! workload, how nodes serve it, and the state machine), `invariants` (the safety checks), `linearizability` (the history checker),
 //! `params` (what a seed varies), `trace`.
 
 pub mod client;
@@ -33,6 +33,7 @@ pub mod kv;
 pub mod linearizability;
 pub mod network;
 pub mod params;
+pub mod requests;
 pub mod storage;
 pub mod trace;
 pub mod world;

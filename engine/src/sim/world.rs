@@ -7,17 +7,17 @@
 //! simulated disk delay; only then are `on_persisted` called and `messages_after_persist` sent.
 //! Committed entries are applied at once, reads answered after that.
 
-use super::client::{Client, ClientReply, KeyedOp, Outstanding};
+use super::client::{Client, ClientReply, KeyedOp};
 use super::invariants::SafetyChecker;
 use super::kv::{KvCommand, KvStateMachine};
-use super::linearizability::{self, HistoryOp, RegisterAnswer, RegisterOp};
+use super::linearizability::RegisterAnswer;
 use super::network::{Fate, Network};
 use super::params::{bounds, SimParams, TICK_TIME};
 use super::storage::{Disk, PendingPersist};
 use super::trace::{describe_message, Trace};
 use crate::raft::rng::SeededRng;
 use crate::raft::{
-    LogIndex, Message, MessageBody, NodeId, Payload, Raft, ReadConsistency, ReadId, ReadOutcome, Ready, Role,
+    LogIndex, Message, MessageBody, NodeId, Payload, Raft, ReadId, ReadOutcome, Ready, Role,
     Status, Term,
 };
 use std::collections::BTreeMap;
@@ -39,19 +39,19 @@ pub(super) enum Event {
 /// A read this node was asked for and will answer once the core says it may.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PendingRead {
-    client: usize,
-    sequence: u64,
-    key: u8,
+    pub(super) client: usize,
+    pub(super) sequence: u64,
+    pub(super) key: u8,
     /// The highest index any node knew committed when the read was requested.
-    committed_at_request: LogIndex,
+    pub(super) committed_at_request: LogIndex,
 }
 
 /// A write this node proposed and will answer once the entry at that index applies.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PendingWrite {
-    client: usize,
-    sequence: u64,
-    term: Term,
+    pub(super) client: usize,
+    pub(super) sequence: u64,
+    pub(super) term: Term,
 }
 
 pub(super) struct SimNode {
@@ -88,22 +88,22 @@ pub(super) struct World {
     pub params: SimParams,
     pub rng: SeededRng,
     pub now: u64,
-    sequence: u64,
+    pub(super) sequence: u64,
     queue: BTreeMap<(u64, u64), Event>,
     pub nodes: Vec<SimNode>,
     pub network: Network,
     pub clients: Vec<Client>,
     pub history: Vec<KeyedOp>,
     /// The history clock: one unique stamp per invocation and per response.
-    stamp: u64,
+    pub(super) stamp: u64,
     pub checker: SafetyChecker,
     pub trace: Trace,
-    steps: u64,
-    ops_issued: u64,
-    ops_completed: u64,
+    pub(super) steps: u64,
+    pub(super) ops_issued: u64,
+    pub(super) ops_completed: u64,
     /// True while faults strike and clients start new operations.
     pub faulty: bool,
-    next_read_id: ReadId,
+    pub(super) next_read_id: ReadId,
     pub check_commitment_rule: bool,
     #[cfg(feature = "planted-bugs")]
     planted_bug: Option<crate::raft::PlantedBug>,
@@ -170,7 +170,7 @@ impl World {
         self.queue.insert((at_time, self.sequence), event);
     }
 
-    fn fail(&mut self, text: String) {
+    pub(super) fn fail(&mut self, text: String) {
         if self.checker.violation.is_none() {
             self.trace.record(self.now, || format!("VIOLATION {text}"));
             self.checker.violation = Some(text);
@@ -647,129 +647,6 @@ impl World {
         for message in persist.messages_after_persist {
             self.check_term_durable(index, &message);
             self.send(message);
-        }
-    }
-
-    fn client_next(&mut self, client: usize) {
-        if !self.faulty || self.ops_issued >= self.params.client_ops_max || self.clients[client].outstanding.is_some() {
-            return;
-        }
-        self.issue(client);
-    }
-
-    /// The client invokes its next operation.
-    pub(super) fn issue(&mut self, client: usize) {
-        let keys = self.params.keys;
-        let command = self.clients[client].next_command(&mut self.rng, keys);
-        self.stamp += 1;
-        self.history.push(KeyedOp {
-            key: command.key,
-            op: HistoryOp { client: command.client, op: command.op, invoke_stamp: self.stamp, response: None },
-        });
-        self.ops_issued += 1;
-        let history_index = self.history.len() - 1;
-        self.trace.record(self.now, || format!("c{} INVOKE seq {} key {} {:?}", command.client, command.sequence, command.key, command.op));
-        self.clients[client].outstanding = Some(Outstanding { command, history_index, attempt: 0 });
-        self.resend(client, 0);
-    }
-
-    /// Sends the client's outstanding op (again) to its leader guess after `wait_time`.
-    fn resend(&mut self, client: usize, wait_time: u64) {
-        let Some(outstanding) = self.clients[client].outstanding.as_mut() else { return };
-        outstanding.attempt += 1;
-        let (command, attempt) = (outstanding.command, outstanding.attempt);
-        let node = self.clients[client].leader_guess as usize - 1;
-        let delay = wait_time + self.rng.range(1, self.params.client_delay_time_max);
-        self.schedule(self.now + delay, Event::ClientRequest { node, client, command });
-        let timeout = self.now + self.params.client_timeout_time;
-        self.schedule(timeout, Event::ClientTimeout { client, sequence: command.sequence, attempt });
-    }
-
-    fn client_request(&mut self, index: usize, client: usize, command: KvCommand) {
-        if self.nodes[index].raft.is_none() {
-            self.trace.record(self.now, || format!("c{} request lost at crashed n{}", client + 1, index + 1));
-            return;
-        }
-        self.trace.record(self.now, || format!("n{} client request c{} seq {} {:?}", index + 1, client + 1, command.sequence, command.op));
-        if command.op == RegisterOp::Get {
-            let id = self.next_read_id;
-            self.next_read_id += 1;
-            let lease = self.params.raft.lease_reads && self.rng.chance(1, 2);
-            let consistency = if lease { ReadConsistency::Lease } else { ReadConsistency::ReadIndex };
-            // Registered before the call: the answer may come in the Ready this input produces.
-            let committed_at_request = self.checker.committed_index();
-            let read = PendingRead { client, sequence: command.sequence, key: command.key, committed_at_request };
-            self.nodes[index].pending_reads.insert(id, read);
-            let mut refused = false;
-            self.input(index, |raft| refused = raft.request_read(id, consistency).is_err());
-            if refused {
-                self.nodes[index].pending_reads.remove(&id);
-                self.reply(client, command.sequence, ClientReply::Retry);
-            }
-            return;
-        }
-        let mut result = None;
-        self.input(index, |raft| result = Some(raft.propose(vec![command.encode()])));
-        match result {
-            Some(Ok((first, _, term))) => {
-                let pending = PendingWrite { client, sequence: command.sequence, term };
-                self.nodes[index].pending_writes.insert(first, pending);
-            }
-            Some(Err(crate::raft::ProposeError::NotLeader { leader_hint })) => {
-                self.reply(client, command.sequence, ClientReply::NotLeader(leader_hint));
-            }
-            _ => self.reply(client, command.sequence, ClientReply::Retry),
-        }
-    }
-
-    fn reply(&mut self, client: usize, sequence: u64, reply: ClientReply) {
-        let delay = self.rng.range(1, self.params.client_delay_time_max);
-        self.schedule(self.now + delay, Event::ClientReply { client, sequence, reply });
-    }
-
-    fn client_reply(&mut self, client: usize, sequence: u64, reply: ClientReply) {
-        let Some(outstanding) = self.clients[client].outstanding.as_ref() else { return };
-        if outstanding.command.sequence != sequence {
-            return;
-        }
-        let history_index = outstanding.history_index;
-        self.trace.record(self.now, || format!("c{} REPLY seq {sequence} {reply:?}", client + 1));
-        match reply {
-            ClientReply::Done(answer) => {
-                self.stamp += 1;
-                self.history[history_index].op.response = Some((self.stamp, answer));
-                self.clients[client].outstanding = None;
-                self.ops_completed += 1;
-                let think = self.rng.range(0, self.params.client_think_time_max);
-                self.schedule(self.now + think, Event::ClientNext { client });
-            }
-            ClientReply::NotLeader(hint) => {
-                let guess = match hint {
-                    Some(id) if id >= 1 && id <= self.params.nodes as NodeId => id,
-                    _ => self.random_node_id(),
-                };
-                self.clients[client].leader_guess = guess;
-                self.resend(client, TICK_TIME);
-            }
-            ClientReply::Retry => self.resend(client, 2 * TICK_TIME),
-        }
-    }
-
-    fn check_linearizable(&mut self) {
-        let mut by_key: BTreeMap<u8, Vec<HistoryOp>> = BTreeMap::new();
-        for record in &self.history {
-            by_key.entry(record.key).or_default().push(record.op.clone());
-        }
-        for (key, ops) in by_key {
-            if let Err(error) = linearizability::check(&ops, None) {
-                if self.trace.enabled {
-                    for op in &ops {
-                        self.trace.record(self.now, || format!("history key {key}: {op:?}"));
-                    }
-                }
-                self.fail(format!("linearizability: key {key}: {error}"));
-                return;
-            }
         }
     }
 }
