@@ -28,8 +28,12 @@
 //! file and byte offset. Every group commit ends with a marker holding its CRC, which is what
 //! tells the two apart; an interrupted suffix truncation is finished from its durable marker.
 //!
-//! The on-disk format is described in [`format`]; the glommio-specific code, the fault-injection
-//! seam and the note on glommio's harmless "iopoll" ERROR log line are in the `io` module.
+//! The on-disk format is described in [`format`](mod@format). All glommio-specific code is in
+//! one private module (`io`); from it come [`executor_builder`] (sets `io_memory`), the
+//! fault-injection seam ([`FaultHook`]) and [`GLOMMIO_IOPOLL_LOG_FILTER`], which hides glommio's
+//! harmless "probing iopoll support" ERROR line on virtio disks.
+
+#![warn(missing_docs)]
 
 mod error;
 pub mod format;
