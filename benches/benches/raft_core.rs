@@ -35,7 +35,10 @@ impl Cluster {
                 Raft::new(config, Recovered::default()).expect("valid config")
             })
             .collect();
-        let mut cluster = Cluster { nodes, in_flight: VecDeque::new() };
+        let mut cluster = Cluster {
+            nodes,
+            in_flight: VecDeque::new(),
+        };
         for _ in 0..ELECTION_TICKS_MAX {
             if cluster.nodes[0].status().role == Role::Leader {
                 return cluster;
@@ -80,27 +83,38 @@ impl Cluster {
 fn committed_entries(c: &mut Criterion) {
     let mut group = c.benchmark_group("raft_core_3_nodes");
     for batch in [1usize, 64, 1024] {
-        let commands: Vec<Bytes> = (0..batch).map(|i| Bytes::from(vec![i as u8; COMMAND_BYTES])).collect();
+        let commands: Vec<Bytes> = (0..batch)
+            .map(|i| Bytes::from(vec![i as u8; COMMAND_BYTES]))
+            .collect();
         let mut cluster = Cluster::new();
         group.throughput(Throughput::Elements(batch as u64));
-        group.bench_with_input(BenchmarkId::new("commit_256B_commands", batch), &batch, |b, _| {
-            b.iter_custom(|iterations| {
-                let mut measured = Duration::ZERO;
-                for _ in 0..iterations {
-                    // The core keeps its whole log in memory (no compaction yet): start a fresh
-                    // cluster, outside the measured time, before the logs grow large.
-                    if cluster.nodes[0].status().last_index > LOG_ENTRIES_MAX {
-                        cluster = Cluster::new();
+        group.bench_with_input(
+            BenchmarkId::new("commit_256B_commands", batch),
+            &batch,
+            |b, _| {
+                b.iter_custom(|iterations| {
+                    let mut measured = Duration::ZERO;
+                    for _ in 0..iterations {
+                        // The core keeps its whole log in memory (no compaction yet): start a fresh
+                        // cluster, outside the measured time, before the logs grow large.
+                        if cluster.nodes[0].status().last_index > LOG_ENTRIES_MAX {
+                            cluster = Cluster::new();
+                        }
+                        let started = Instant::now();
+                        let (_, last, _) = cluster.nodes[0]
+                            .propose(commands.clone())
+                            .expect("leader accepts");
+                        cluster.pump();
+                        measured += started.elapsed();
+                        assert!(
+                            cluster.nodes[0].status().commit_index >= last,
+                            "batch not committed"
+                        );
                     }
-                    let started = Instant::now();
-                    let (_, last, _) = cluster.nodes[0].propose(commands.clone()).expect("leader accepts");
-                    cluster.pump();
-                    measured += started.elapsed();
-                    assert!(cluster.nodes[0].status().commit_index >= last, "batch not committed");
-                }
-                measured
-            })
-        });
+                    measured
+                })
+            },
+        );
     }
     group.finish();
 }

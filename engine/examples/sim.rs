@@ -63,7 +63,9 @@ fn parse_bug(name: &str) -> Result<PlantedBug, String> {
 
 fn parse_number(flag: &str, value: Option<String>) -> Result<u64, String> {
     let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
-    value.parse().map_err(|_| format!("{flag} {value:?}: expected a non-negative integer"))
+    value
+        .parse()
+        .map_err(|_| format!("{flag} {value:?}: expected a non-negative integer"))
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -162,7 +164,11 @@ fn main() -> ExitCode {
     eprintln!();
 
     let (mut steps, mut violations) = (0u64, 0u64);
-    let mut extra_flags = args.planted_bug.as_ref().map(|(_, name)| format!(" --plant-bug {name}")).unwrap_or_default();
+    let mut extra_flags = args
+        .planted_bug
+        .as_ref()
+        .map(|(_, name)| format!(" --plant-bug {name}"))
+        .unwrap_or_default();
     if args.ticks != sim::params::bounds::SIM_TIME_TICKS_DEFAULT {
         extra_flags += &format!(" --ticks {}", args.ticks);
     }
@@ -181,7 +187,10 @@ fn main() -> ExitCode {
         }
         if let Some(violation) = &report.violation {
             violations += 1;
-            println!("FAIL seed {} nodes {}: {violation}", report.seed, report.nodes);
+            println!(
+                "FAIL seed {} nodes {}: {violation}",
+                report.seed, report.nodes
+            );
             println!(
                 "  replay: cargo run --release -p tern-engine --example sim -- --seed {} --nodes {}{extra_flags} --trace",
                 report.seed, report.nodes
@@ -194,7 +203,10 @@ fn main() -> ExitCode {
         args.sizes.len(),
         started.elapsed().as_secs_f64()
     );
-    println!("seeds: {}, steps: {steps}, violations: {violations}", args.seeds);
+    println!(
+        "seeds: {}, steps: {steps}, violations: {violations}",
+        args.seeds
+    );
     if violations > 0 {
         ExitCode::FAILURE
     } else {

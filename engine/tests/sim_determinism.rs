@@ -14,9 +14,20 @@ fn same_seed_gives_identical_trace() {
     for (seed, nodes) in [(7, 3), (8, 5), (9, 7)] {
         let first = traced(seed, nodes);
         let second = traced(seed, nodes);
-        assert!(first.len() > 100, "seed {seed}: only {} trace lines", first.len());
-        assert_eq!(first, second, "seed {seed} nodes {nodes} replayed differently");
-        assert_ne!(first, traced(seed + 1000, nodes), "different seeds gave the same run");
+        assert!(
+            first.len() > 100,
+            "seed {seed}: only {} trace lines",
+            first.len()
+        );
+        assert_eq!(
+            first, second,
+            "seed {seed} nodes {nodes} replayed differently"
+        );
+        assert_ne!(
+            first,
+            traced(seed + 1000, nodes),
+            "different seeds gave the same run"
+        );
     }
 }
 

@@ -38,8 +38,16 @@ fn assert_no_violation(reports: &[Result<RunReport, String>], extra_flags: &str)
         failures.len()
     );
     // The pass must have exercised the cluster: clients got answers.
-    assert!(ops_completed > reports.len() as u64, "clients completed only {ops_completed} ops");
-    assert!(failures.is_empty(), "{} violations:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        ops_completed > reports.len() as u64,
+        "clients completed only {ops_completed} ops"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} violations:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -60,6 +68,9 @@ fn long_runs_find_no_violation() {
     };
     let seeds = 1_000_000..1_000_000 + LONG_SEEDS_PER_SIZE;
     let reports = run_many(&sizes, seeds, 2, make, |_| {});
-    assert_eq!(reports.len() as u64, LONG_SEEDS_PER_SIZE * sizes.len() as u64);
+    assert_eq!(
+        reports.len() as u64,
+        LONG_SEEDS_PER_SIZE * sizes.len() as u64
+    );
     assert_no_violation(&reports, &format!(" --ticks {LONG_RUN_TICKS}"));
 }

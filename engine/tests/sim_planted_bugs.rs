@@ -17,7 +17,13 @@ fn first_violation(bug: PlantedBug) -> Option<(u64, usize, String)> {
             options.planted_bug = Some(bug);
             options
         };
-        let reports = run_many(&[3, 5], start..(start + chunk).min(SEEDS_MAX), 2, make, |_| {});
+        let reports = run_many(
+            &[3, 5],
+            start..(start + chunk).min(SEEDS_MAX),
+            2,
+            make,
+            |_| {},
+        );
         let found = reports
             .into_iter()
             .flatten()
@@ -71,12 +77,18 @@ fn finds_commit_previous_term_by_count_by_its_consequence() {
         options
     };
     let reports = run_many(&[3], 0..CONSEQUENCE_SEEDS_MAX, 2, make, |_| {});
-    let found = reports.into_iter().flatten().find_map(|report| report.violation.map(|v| (report.seed, v)));
+    let found = reports
+        .into_iter()
+        .flatten()
+        .find_map(|report| report.violation.map(|v| (report.seed, v)));
     match found {
         Some((seed, violation)) => {
-            println!("CommitPreviousTermByCount (rule check off): seed {seed} on 3 nodes: {violation}");
+            println!(
+                "CommitPreviousTermByCount (rule check off): seed {seed} on 3 nodes: {violation}"
+            );
             assert!(
-                violation.starts_with("leader completeness") || violation.starts_with("state machine safety"),
+                violation.starts_with("leader completeness")
+                    || violation.starts_with("state machine safety"),
                 "expected a lost committed entry, got: {violation}"
             );
         }

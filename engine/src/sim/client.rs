@@ -43,7 +43,12 @@ pub struct KeyedOp {
 
 impl Client {
     pub fn new(id: u64, leader_guess: NodeId) -> Self {
-        Self { id, next_sequence: 1, leader_guess, outstanding: None }
+        Self {
+            id,
+            next_sequence: 1,
+            leader_guess,
+            outstanding: None,
+        }
     }
 
     /// Draws the next operation: mostly writes and reads on a few keys, values small so
@@ -54,11 +59,19 @@ impl Client {
         let op = match rng.range(0, 10) {
             0..=2 => RegisterOp::Put(value),
             3 => RegisterOp::Delete,
-            4..=5 => RegisterOp::CompareAndSwap { expected: rng.range(1, 6), new: value },
+            4..=5 => RegisterOp::CompareAndSwap {
+                expected: rng.range(1, 6),
+                new: value,
+            },
             _ => RegisterOp::Get,
         };
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        KvCommand { client: self.id, sequence, key, op }
+        KvCommand {
+            client: self.id,
+            sequence,
+            key,
+            op,
+        }
     }
 }

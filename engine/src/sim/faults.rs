@@ -15,7 +15,10 @@ impl World {
                 // Isolate the leader: it keeps taking proposals in its term that nobody else
                 // holds, the divergent suffixes that log repair must get right.
                 let leader = (0..nodes).find(|&i| {
-                    self.nodes[i].raft.as_ref().is_some_and(|raft| raft.status().role == Role::Leader)
+                    self.nodes[i]
+                        .raft
+                        .as_ref()
+                        .is_some_and(|raft| raft.status().role == Role::Leader)
                 });
                 if let Some(leader) = leader {
                     let leader = leader as NodeId + 1;
@@ -32,21 +35,28 @@ impl World {
                 // the subtle bugs (figure 8, stale votes) need.
                 let up = (0..nodes).filter(|&i| self.nodes[i].raft.is_some()).count();
                 let leader = (0..nodes).find(|&i| {
-                    self.nodes[i].raft.as_ref().is_some_and(|raft| raft.status().role == Role::Leader)
+                    self.nodes[i]
+                        .raft
+                        .as_ref()
+                        .is_some_and(|raft| raft.status().role == Role::Leader)
                 });
                 if let Some(leader) = leader.filter(|_| nodes - up < self.params.crashed_max) {
                     self.crash(leader);
                 }
             }
             0 | 1 => {
-                let up: Vec<usize> = (0..nodes).filter(|&i| self.nodes[i].raft.is_some()).collect();
+                let up: Vec<usize> = (0..nodes)
+                    .filter(|&i| self.nodes[i].raft.is_some())
+                    .collect();
                 if nodes - up.len() < self.params.crashed_max && !up.is_empty() {
                     let victim = up[self.rng.range(0, up.len() as u64) as usize];
                     self.crash(victim);
                 }
             }
             2 => {
-                let down: Vec<usize> = (0..nodes).filter(|&i| self.nodes[i].raft.is_none()).collect();
+                let down: Vec<usize> = (0..nodes)
+                    .filter(|&i| self.nodes[i].raft.is_none())
+                    .collect();
                 if !down.is_empty() {
                     let node = down[self.rng.range(0, down.len() as u64) as usize];
                     self.start_node(node);
@@ -73,7 +83,11 @@ impl World {
                 let outgoing = self.rng.chance(1, 2);
                 for other in 1..=nodes as NodeId {
                     if other != node {
-                        if outgoing { self.network.block(node, other) } else { self.network.block(other, node) }
+                        if outgoing {
+                            self.network.block(node, other)
+                        } else {
+                            self.network.block(other, node)
+                        }
                     }
                 }
                 self.trace_partition("one-way partition");
@@ -98,19 +112,26 @@ impl World {
 
     fn trace_partition(&mut self, what: &str) {
         let blocked = self.network.describe_blocked();
-        self.trace.record(self.now, || format!("{} blocked: {blocked}", what.to_uppercase()));
+        self.trace.record(self.now, || {
+            format!("{} blocked: {blocked}", what.to_uppercase())
+        });
     }
 
     fn transfer_leadership(&mut self) {
         let leader = (0..self.params.nodes).find(|&i| {
-            self.nodes[i].raft.as_ref().is_some_and(|raft| raft.status().role == Role::Leader)
+            self.nodes[i]
+                .raft
+                .as_ref()
+                .is_some_and(|raft| raft.status().role == Role::Leader)
         });
         let Some(leader) = leader else { return };
         let target = self.random_node_id();
         if target == leader as NodeId + 1 {
             return;
         }
-        self.trace.record(self.now, || format!("n{} TRANSFER leadership to n{target}", leader + 1));
+        self.trace.record(self.now, || {
+            format!("n{} TRANSFER leadership to n{target}", leader + 1)
+        });
         self.input(leader, |raft| {
             let _ = raft.transfer_leadership(target);
         });
@@ -128,7 +149,9 @@ impl World {
         node.pending_writes.clear();
         node.pending_reads.clear();
         let (id, incarnation) = (node.id, node.incarnation);
-        self.trace.record(self.now, || format!("n{id} CRASH ({lost} disk writes lost)"));
+        self.trace.record(self.now, || {
+            format!("n{id} CRASH ({lost} disk writes lost)")
+        });
         // Sometimes a quick reboot (the node is back before anyone's election timeout), which
         // is when forgetting what it knew about the current leader matters most.
         let downtime = if self.rng.chance(1, 3) {
@@ -136,7 +159,13 @@ impl World {
         } else {
             TICK_TIME * self.rng.range(2, 40)
         };
-        self.schedule(self.now + downtime, Event::Restart { node: index, incarnation });
+        self.schedule(
+            self.now + downtime,
+            Event::Restart {
+                node: index,
+                incarnation,
+            },
+        );
     }
 
     /// Ends the faulty phase: no more faults or new client operations, a clean network, and
@@ -146,7 +175,9 @@ impl World {
         self.network.heal();
         self.network.faults.drop_per_mille = 0;
         self.network.faults.duplicate_per_mille = 0;
-        self.trace.record(self.now, || "HEAL everything: network clean, crashed nodes restart".into());
+        self.trace.record(self.now, || {
+            "HEAL everything: network clean, crashed nodes restart".into()
+        });
         for index in 0..self.params.nodes {
             if self.nodes[index].raft.is_none() {
                 self.start_node(index);

@@ -84,7 +84,9 @@ impl SafetyChecker {
             if commit_term >= status.term {
                 continue;
             }
-            let held = raft.entry(index).map(|entry| (entry.term, payload_digest(&entry.payload)));
+            let held = raft
+                .entry(index)
+                .map(|entry| (entry.term, payload_digest(&entry.payload)));
             if held != Some((term, digest)) {
                 self.fail(format!(
                     "leader completeness: n{} leads term {} but lacks entry {index} (term {term}) \
@@ -151,19 +153,32 @@ impl SafetyChecker {
         };
         for index in from.max(1)..=to {
             let Some(entry) = raft.entry(index) else {
-                self.fail(format!("n{node} reports last index {to} but holds no entry {index}"));
+                self.fail(format!(
+                    "n{node} reports last index {to} but holds no entry {index}"
+                ));
                 return;
             };
             let digest = payload_digest(&entry.payload);
-            let seen = *self.log_pairs.entry((index, entry.term)).or_insert((digest, previous_term));
+            let seen = *self
+                .log_pairs
+                .entry((index, entry.term))
+                .or_insert((digest, previous_term));
             if seen != (digest, previous_term) {
                 self.fail(format!(
                     "log matching: n{node} holds entry {index} of term {} after an entry of term \
                      {previous_term}{}; another log has it after an entry of term {}{}",
                     entry.term,
-                    if seen.0 == digest { "" } else { " with a different payload" },
+                    if seen.0 == digest {
+                        ""
+                    } else {
+                        " with a different payload"
+                    },
                     seen.1,
-                    if seen.0 == digest { "" } else { " (payloads differ)" },
+                    if seen.0 == digest {
+                        ""
+                    } else {
+                        " (payloads differ)"
+                    },
                 ));
                 return;
             }
@@ -241,7 +256,9 @@ impl SafetyChecker {
                 let (term, digest, _) = self.committed[next];
                 let entry = &log[next..].first();
                 match entry {
-                    Some(entry) if entry.term == term && payload_digest(&entry.payload) == digest => {
+                    Some(entry)
+                        if entry.term == term && payload_digest(&entry.payload) == digest =>
+                    {
                         *matching += 1;
                     }
                     _ => break,

@@ -45,11 +45,19 @@ impl KvCommand {
         let op = match bytes[17] {
             1 => RegisterOp::Put(first),
             2 => RegisterOp::Delete,
-            3 => RegisterOp::CompareAndSwap { expected: first, new: second },
+            3 => RegisterOp::CompareAndSwap {
+                expected: first,
+                new: second,
+            },
             4 => RegisterOp::Get,
             _ => return None,
         };
-        Some(KvCommand { client: word(0), sequence: word(8), key: bytes[16], op })
+        Some(KvCommand {
+            client: word(0),
+            sequence: word(8),
+            key: bytes[16],
+            op,
+        })
     }
 }
 
@@ -78,7 +86,8 @@ impl KvStateMachine {
             Some(value) => self.values.insert(command.key, value),
             None => self.values.remove(&command.key),
         };
-        self.sessions.insert(command.client, (command.sequence, answer));
+        self.sessions
+            .insert(command.client, (command.sequence, answer));
         Some(answer)
     }
 

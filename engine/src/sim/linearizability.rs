@@ -15,7 +15,10 @@ pub enum RegisterOp {
     Put(u64),
     Delete,
     /// Sets `new` if the register holds `expected`; answers whether it did.
-    CompareAndSwap { expected: u64, new: u64 },
+    CompareAndSwap {
+        expected: u64,
+        new: u64,
+    },
     Get,
 }
 
@@ -55,7 +58,10 @@ impl std::fmt::Display for CheckError {
                 write!(f, "history of {ops} operations is not linearizable")
             }
             CheckError::Inconclusive { states_max } => {
-                write!(f, "linearizability search gave up after {states_max} states")
+                write!(
+                    f,
+                    "linearizability search gave up after {states_max} states"
+                )
             }
         }
     }
@@ -102,7 +108,9 @@ pub fn check(history: &[HistoryOp], initial: Option<u64>) -> Result<(), CheckErr
     if search.explore(&mut linearized, initial, completed) {
         Ok(())
     } else if search.gave_up {
-        Err(CheckError::Inconclusive { states_max: SEARCH_STATES_MAX })
+        Err(CheckError::Inconclusive {
+            states_max: SEARCH_STATES_MAX,
+        })
     } else {
         Err(CheckError::NotLinearizable { ops: ops.len() })
     }
@@ -118,7 +126,12 @@ struct Search<'a> {
 impl Search<'_> {
     /// True when the ops not yet in `linearized` can follow, from `value`, in some legal order
     /// that linearizes every answered op. `completed_left` counts answered ops not linearized.
-    fn explore(&mut self, linearized: &mut Vec<u64>, value: Option<u64>, completed_left: usize) -> bool {
+    fn explore(
+        &mut self,
+        linearized: &mut Vec<u64>,
+        value: Option<u64>,
+        completed_left: usize,
+    ) -> bool {
         if completed_left == 0 {
             return true;
         }

@@ -101,7 +101,10 @@ pub fn run(options: &RunOptions) -> Result<RunReport, String> {
         .clamp(1, params::bounds::CLIENT_OPS_MAX);
     params.sim_time_ticks = options.sim_time_ticks;
     if let Err(error) = params.raft.validate() {
-        return Err(format!("seed {} drew an invalid configuration: {error}", options.seed));
+        return Err(format!(
+            "seed {} drew an invalid configuration: {error}",
+            options.seed
+        ));
     }
     #[allow(unused_mut)]
     let mut world = world::World::new(options.seed, params, options.trace);
@@ -132,17 +135,22 @@ pub fn run_many(
     make: impl Fn(u64, usize) -> RunOptions + Sync,
     progress: impl Fn(u64) + Sync,
 ) -> Vec<Result<RunReport, String>> {
-    let jobs: Vec<(usize, u64)> =
-        sizes.iter().flat_map(|&size| seeds.clone().map(move |seed| (size, seed))).collect();
+    let jobs: Vec<(usize, u64)> = sizes
+        .iter()
+        .flat_map(|&size| seeds.clone().map(move |seed| (size, seed)))
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicU64::new(0);
-    let mut results: Vec<Option<Result<RunReport, String>>> = (0..jobs.len()).map(|_| None).collect();
+    let mut results: Vec<Option<Result<RunReport, String>>> =
+        (0..jobs.len()).map(|_| None).collect();
     let slots = std::sync::Mutex::new(&mut results);
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| loop {
                 let job = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(size, seed)) = jobs.get(job) else { break };
+                let Some(&(size, seed)) = jobs.get(job) else {
+                    break;
+                };
                 let report = run(&make(seed, size));
                 if let Ok(mut slots) = slots.lock() {
                     slots[job] = Some(report);
@@ -151,5 +159,8 @@ pub fn run_many(
             });
         }
     });
-    results.into_iter().map(|slot| slot.unwrap_or_else(|| Err("run did not finish".into()))).collect()
+    results
+        .into_iter()
+        .map(|slot| slot.unwrap_or_else(|| Err("run did not finish".into())))
+        .collect()
 }

@@ -31,7 +31,10 @@ pub struct Network {
 
 impl Network {
     pub fn new(faults: NetworkFaults) -> Self {
-        Self { faults, blocked: BTreeSet::new() }
+        Self {
+            faults,
+            blocked: BTreeSet::new(),
+        }
     }
 
     pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
@@ -48,7 +51,11 @@ impl Network {
 
     /// Partitioned links as text, for the trace.
     pub fn describe_blocked(&self) -> String {
-        let links: Vec<String> = self.blocked.iter().map(|(from, to)| format!("{from}->{to}")).collect();
+        let links: Vec<String> = self
+            .blocked
+            .iter()
+            .map(|(from, to)| format!("{from}->{to}"))
+            .collect();
         links.join(" ")
     }
 

@@ -80,11 +80,17 @@ impl SimParams {
         // `margin / 2` ticks ahead per election timeout, inside what the lease allows for.
         let drift_time_max =
             TICK_TIME * raft.clock_drift_margin_ticks / (2 * raft.election_timeout_ticks_min);
-        let tick_time = (0..nodes).map(|_| TICK_TIME - rng.range(0, drift_time_max + 1)).collect();
+        let tick_time = (0..nodes)
+            .map(|_| TICK_TIME - rng.range(0, drift_time_max + 1))
+            .collect();
         let disk_time = (0..nodes)
             .map(|_| {
                 let slow = rng.chance(1, 3);
-                if slow { (300, rng.range(800, 3000)) } else { (20, rng.range(50, 400)) }
+                if slow {
+                    (300, rng.range(800, 3000))
+                } else {
+                    (20, rng.range(50, 400))
+                }
             })
             .collect();
         let delay_time_min = rng.range(50, 300);

@@ -59,6 +59,9 @@ impl DurableStorage {
     }
 
     pub fn recovered(&self) -> Recovered {
-        Recovered { hard_state: self.hard_state, entries: self.log.clone() }
+        Recovered {
+            hard_state: self.hard_state,
+            entries: self.log.clone(),
+        }
     }
 }

@@ -21,11 +21,20 @@ impl Trace {
 /// A message in one short line: `n1->n2 t3 AppendRequest prev=(4,2) entries=5..6 commit=4`.
 pub fn describe_message(message: &Message) -> String {
     let body = match &message.body {
-        MessageBody::VoteRequest { pre_vote, last_log_index, last_log_term, leadership_transfer } => {
+        MessageBody::VoteRequest {
+            pre_vote,
+            last_log_index,
+            last_log_term,
+            leadership_transfer,
+        } => {
             format!(
                 "{}VoteRequest last=({last_log_index},{last_log_term}){}",
                 if *pre_vote { "Pre" } else { "" },
-                if *leadership_transfer { " transfer" } else { "" }
+                if *leadership_transfer {
+                    " transfer"
+                } else {
+                    ""
+                }
             )
         }
         MessageBody::VoteResponse { pre_vote, granted } => format!(
@@ -33,7 +42,12 @@ pub fn describe_message(message: &Message) -> String {
             if *pre_vote { "Pre" } else { "" },
             if *granted { "granted" } else { "refused" }
         ),
-        MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, leader_commit } => {
+        MessageBody::AppendRequest {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+        } => {
             let range = match (entries.first(), entries.last()) {
                 (Some(first), Some(last)) => format!("{}..{}", first.index, last.index),
                 _ => "none".into(),
@@ -43,7 +57,12 @@ pub fn describe_message(message: &Message) -> String {
                  commit={leader_commit}"
             )
         }
-        MessageBody::AppendResponse { success, match_index, conflict_index, conflict_term } => {
+        MessageBody::AppendResponse {
+            success,
+            match_index,
+            conflict_index,
+            conflict_term,
+        } => {
             if *success {
                 format!("AppendResponse ok match={match_index}")
             } else {
@@ -53,11 +72,19 @@ pub fn describe_message(message: &Message) -> String {
                 )
             }
         }
-        MessageBody::Heartbeat { leader_commit, read_round } => {
+        MessageBody::Heartbeat {
+            leader_commit,
+            read_round,
+        } => {
             format!("Heartbeat commit={leader_commit} round={read_round}")
         }
-        MessageBody::HeartbeatResponse { read_round } => format!("HeartbeatResponse round={read_round}"),
+        MessageBody::HeartbeatResponse { read_round } => {
+            format!("HeartbeatResponse round={read_round}")
+        }
         MessageBody::TimeoutNow => "TimeoutNow".into(),
     };
-    format!("n{}->n{} t{} {}", message.from, message.to, message.term, body)
+    format!(
+        "n{}->n{} t{} {}",
+        message.from, message.to, message.term, body
+    )
 }

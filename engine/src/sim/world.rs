@@ -25,15 +25,40 @@ use std::collections::BTreeMap;
 /// Something that happens at a simulated time.
 #[derive(Debug)]
 pub(super) enum Event {
-    Tick { node: usize, incarnation: u64 },
-    Deliver { message: Message },
-    PersistDone { node: usize, incarnation: u64 },
-    ClientRequest { node: usize, client: usize, command: KvCommand },
-    ClientReply { client: usize, sequence: u64, reply: ClientReply },
-    ClientTimeout { client: usize, sequence: u64, attempt: u64 },
-    ClientNext { client: usize },
+    Tick {
+        node: usize,
+        incarnation: u64,
+    },
+    Deliver {
+        message: Message,
+    },
+    PersistDone {
+        node: usize,
+        incarnation: u64,
+    },
+    ClientRequest {
+        node: usize,
+        client: usize,
+        command: KvCommand,
+    },
+    ClientReply {
+        client: usize,
+        sequence: u64,
+        reply: ClientReply,
+    },
+    ClientTimeout {
+        client: usize,
+        sequence: u64,
+        attempt: u64,
+    },
+    ClientNext {
+        client: usize,
+    },
     Fault,
-    Restart { node: usize, incarnation: u64 },
+    Restart {
+        node: usize,
+        incarnation: u64,
+    },
 }
 
 /// A read this node was asked for and will answer once the core says it may.
@@ -123,7 +148,10 @@ impl World {
             history: Vec::new(),
             stamp: 0,
             checker: SafetyChecker::default(),
-            trace: Trace { enabled: trace, lines: Vec::new() },
+            trace: Trace {
+                enabled: trace,
+                lines: Vec::new(),
+            },
             steps: 0,
             ops_issued: 0,
             ops_completed: 0,
@@ -261,10 +289,14 @@ impl World {
                 return false;
             }
             if until_quiet && self.is_quiet() {
-                self.trace.record(self.now, || "liveness: leader elected, every client answered".into());
+                self.trace.record(self.now, || {
+                    "liveness: leader elected, every client answered".into()
+                });
                 return true;
             }
-            let Some(entry) = self.queue.first_entry() else { return false };
+            let Some(entry) = self.queue.first_entry() else {
+                return false;
+            };
             let (time, _) = *entry.key();
             if time > end_time {
                 self.now = end_time;
@@ -274,23 +306,40 @@ impl World {
             self.now = time;
             self.steps += 1;
             if self.steps > bounds::EVENTS_MAX {
-                self.fail(format!("simulator: more than {} events in one run", bounds::EVENTS_MAX));
+                self.fail(format!(
+                    "simulator: more than {} events in one run",
+                    bounds::EVENTS_MAX
+                ));
                 return false;
             }
             self.handle(event);
             let voters = self.nodes.len();
-            let logs = self.nodes.iter().map(|node| (node.id, node.disk.durable.log.as_slice()));
+            let logs = self
+                .nodes
+                .iter()
+                .map(|node| (node.id, node.disk.durable.log.as_slice()));
             self.checker.check_durable_majority(logs, voters);
         }
     }
 
     fn is_quiet(&self) -> bool {
-        self.clients.iter().all(|client| client.outstanding.is_none()) && !self.leader_ids().is_empty()
+        self.clients
+            .iter()
+            .all(|client| client.outstanding.is_none())
+            && !self.leader_ids().is_empty()
     }
 
     fn leader_ids(&self) -> Vec<NodeId> {
-        let leads = |node: &&SimNode| node.raft.as_ref().is_some_and(|raft| raft.status().role == Role::Leader);
-        self.nodes.iter().filter(leads).map(|node| node.id).collect()
+        let leads = |node: &&SimNode| {
+            node.raft
+                .as_ref()
+                .is_some_and(|raft| raft.status().role == Role::Leader)
+        };
+        self.nodes
+            .iter()
+            .filter(leads)
+            .map(|node| node.id)
+            .collect()
     }
 
     pub fn random_node_id(&mut self) -> NodeId {
@@ -309,13 +358,29 @@ impl World {
             }
             Event::Deliver { message } => self.deliver(message),
             Event::PersistDone { node, incarnation } => self.persist_done(node, incarnation),
-            Event::ClientRequest { node, client, command } => self.client_request(node, client, command),
-            Event::ClientReply { client, sequence, reply } => self.client_reply(client, sequence, reply),
-            Event::ClientTimeout { client, sequence, attempt } => {
+            Event::ClientRequest {
+                node,
+                client,
+                command,
+            } => self.client_request(node, client, command),
+            Event::ClientReply {
+                client,
+                sequence,
+                reply,
+            } => self.client_reply(client, sequence, reply),
+            Event::ClientTimeout {
+                client,
+                sequence,
+                attempt,
+            } => {
                 let current = self.clients[client].outstanding.as_ref();
-                if current.is_some_and(|out| out.command.sequence == sequence && out.attempt == attempt) {
+                if current
+                    .is_some_and(|out| out.command.sequence == sequence && out.attempt == attempt)
+                {
                     let guess = self.random_node_id();
-                    self.trace.record(self.now, || format!("c{} timeout seq {sequence}, retry at n{guess}", client + 1));
+                    self.trace.record(self.now, || {
+                        format!("c{} timeout seq {sequence}, retry at n{guess}", client + 1)
+                    });
                     self.clients[client].leader_guess = guess;
                     self.resend(client, 0);
                 }
@@ -360,19 +425,30 @@ impl World {
                 });
             }
             Err(error) => {
-                self.fail(format!("restart: n{} refused its own durable state: {error}", index + 1));
+                self.fail(format!(
+                    "restart: n{} refused its own durable state: {error}",
+                    index + 1
+                ));
                 return;
             }
         }
         let incarnation = self.nodes[index].incarnation;
         let first_tick = self.now + self.rng.range(1, self.params.tick_time[index]);
-        self.schedule(first_tick, Event::Tick { node: index, incarnation });
+        self.schedule(
+            first_tick,
+            Event::Tick {
+                node: index,
+                incarnation,
+            },
+        );
         self.input(index, |_| {});
     }
 
     /// Feeds one input to a running node, then carries out everything it asks and checks.
     pub fn input(&mut self, index: usize, feed: impl FnOnce(&mut Raft)) {
-        let Some(raft) = self.nodes[index].raft.as_mut() else { return };
+        let Some(raft) = self.nodes[index].raft.as_mut() else {
+            return;
+        };
         let before = raft.status();
         feed(raft);
         self.drive(index, before);
@@ -383,7 +459,9 @@ impl World {
         let mut last_index = before.last_index;
         let mut rounds = 0;
         loop {
-            let Some(raft) = self.nodes[index].raft.as_mut() else { return };
+            let Some(raft) = self.nodes[index].raft.as_mut() else {
+                return;
+            };
             if !raft.has_ready() {
                 break;
             }
@@ -398,7 +476,10 @@ impl World {
             }
             let ready = raft.ready();
             let now_status = raft.status();
-            if before.role == Role::Leader && now_status.role == Role::Leader && now_status.term == before.term {
+            if before.role == Role::Leader
+                && now_status.role == Role::Leader
+                && now_status.term == before.term
+            {
                 self.checker.check_leader_ready(
                     before.id,
                     before.term,
@@ -407,7 +488,11 @@ impl World {
                     &ready.entries,
                 );
             }
-            let first_changed = ready.truncate_from.into_iter().chain(ready.entries.first().map(|e| e.index)).min();
+            let first_changed = ready
+                .truncate_from
+                .into_iter()
+                .chain(ready.entries.first().map(|e| e.index))
+                .min();
             if let Some(first) = first_changed {
                 changed_from = Some(changed_from.map_or(first, |known| known.min(first)));
             }
@@ -433,9 +518,15 @@ impl World {
             || ready.hard_state.is_some()
             || !ready.messages_after_persist.is_empty();
         if has_persist {
-            let writes = ready.truncate_from.is_some() || !ready.entries.is_empty() || ready.hard_state.is_some();
+            let writes = ready.truncate_from.is_some()
+                || !ready.entries.is_empty()
+                || ready.hard_state.is_some();
             let (low, high) = self.params.disk_time[index];
-            let delay = if writes { self.rng.range(low, high + 1) } else { 0 };
+            let delay = if writes {
+                self.rng.range(low, high + 1)
+            } else {
+                0
+            };
             let disk = &mut self.nodes[index].disk;
             let complete_time = disk.busy_until_time.max(self.now + delay);
             disk.busy_until_time = complete_time;
@@ -446,7 +537,13 @@ impl World {
                 messages_after_persist: ready.messages_after_persist,
             });
             let incarnation = self.nodes[index].incarnation;
-            self.schedule(complete_time, Event::PersistDone { node: index, incarnation });
+            self.schedule(
+                complete_time,
+                Event::PersistDone {
+                    node: index,
+                    incarnation,
+                },
+            );
         }
         if !ready.committed_entries.is_empty() {
             for entry in &ready.committed_entries {
@@ -466,7 +563,10 @@ impl World {
         let node = &mut self.nodes[index];
         if entry.index != node.applied + 1 {
             let (id, applied) = (node.id, node.applied);
-            self.fail(format!("n{id}: applies entry {} right after entry {applied}", entry.index));
+            self.fail(format!(
+                "n{id}: applies entry {} right after entry {applied}",
+                entry.index
+            ));
             return;
         }
         node.applied = entry.index;
@@ -478,13 +578,20 @@ impl World {
                 Some(command) => (Some(command), node.kv.apply(&command)),
                 None => {
                     let id = node.id;
-                    self.fail(format!("n{id}: entry {} carries bytes no client sent", entry.index));
+                    self.fail(format!(
+                        "n{id}: entry {} carries bytes no client sent",
+                        entry.index
+                    ));
                     return;
                 }
             },
         };
-        let Some(pending) = node.pending_writes.remove(&entry.index) else { return };
-        let ours = command.is_some_and(|c| c.client == pending.client as u64 + 1 && c.sequence == pending.sequence);
+        let Some(pending) = node.pending_writes.remove(&entry.index) else {
+            return;
+        };
+        let ours = command.is_some_and(|c| {
+            c.client == pending.client as u64 + 1 && c.sequence == pending.sequence
+        });
         let reply = match answer {
             Some(answer) if ours && entry.term == pending.term => ClientReply::Done(answer),
             // Another entry took the slot: the proposal was lost with a leader change.
@@ -496,8 +603,13 @@ impl World {
     fn answer_read(&mut self, index: usize, outcome: ReadOutcome) {
         let node = &mut self.nodes[index];
         match outcome {
-            ReadOutcome::Ready { id, index: read_index } => {
-                let Some(read) = node.pending_reads.remove(&id) else { return };
+            ReadOutcome::Ready {
+                id,
+                index: read_index,
+            } => {
+                let Some(read) = node.pending_reads.remove(&id) else {
+                    return;
+                };
                 let (client, sequence, key) = (read.client, read.sequence, read.key);
                 if node.applied < read_index {
                     let (node_id, applied) = (node.id, node.applied);
@@ -520,11 +632,21 @@ impl World {
                 }
                 let node = &mut self.nodes[index];
                 let value = node.kv.get(key);
-                self.reply(client, sequence, ClientReply::Done(RegisterAnswer::Value(value)));
+                self.reply(
+                    client,
+                    sequence,
+                    ClientReply::Done(RegisterAnswer::Value(value)),
+                );
             }
             ReadOutcome::NotLeader { id, leader_hint } => {
-                let Some(read) = node.pending_reads.remove(&id) else { return };
-                self.reply(read.client, read.sequence, ClientReply::NotLeader(leader_hint));
+                let Some(read) = node.pending_reads.remove(&id) else {
+                    return;
+                };
+                self.reply(
+                    read.client,
+                    read.sequence,
+                    ClientReply::NotLeader(leader_hint),
+                );
             }
         }
     }
@@ -532,30 +654,42 @@ impl World {
     /// Safety checks after a node handled one input.
     fn check_node(&mut self, index: usize, before: &Status, changed_from: Option<LogIndex>) {
         let node = &mut self.nodes[index];
-        let Some(raft) = node.raft.as_ref() else { return };
+        let Some(raft) = node.raft.as_ref() else {
+            return;
+        };
         let status = raft.status();
         if (status.role, status.term) != (before.role, before.term) {
             let (id, role, term) = (status.id, status.role, status.term);
             self.trace.record(self.now, || {
-                format!("n{id} ROLE {:?} t{} -> {role:?} t{term} (last {} commit {})", before.role, before.term, status.last_index, status.commit_index)
+                format!(
+                    "n{id} ROLE {:?} t{} -> {role:?} t{term} (last {} commit {})",
+                    before.role, before.term, status.last_index, status.commit_index
+                )
             });
         }
-        let led_throughout = before.role == Role::Leader && status.role == Role::Leader && before.term == status.term;
-        if self.check_commitment_rule && led_throughout && status.commit_index > before.commit_index {
+        let led_throughout = before.role == Role::Leader
+            && status.role == Role::Leader
+            && before.term == status.term;
+        if self.check_commitment_rule && led_throughout && status.commit_index > before.commit_index
+        {
             self.checker.check_leader_commit(raft, &status);
         }
         let committed_before = self.checker.committed_index();
         self.checker.observe(raft, &status, node.commit_checked);
         node.commit_checked = status.commit_index;
         if let Some(from) = changed_from {
-            self.checker.check_log_region(raft, status.id, from, status.last_index);
+            self.checker
+                .check_log_region(raft, status.id, from, status.last_index);
         }
         if self.checker.committed_index() > committed_before {
             for other in &self.nodes {
-                let Some(raft) = other.raft.as_ref() else { continue };
+                let Some(raft) = other.raft.as_ref() else {
+                    continue;
+                };
                 let status = raft.status();
                 if status.role == Role::Leader {
-                    self.checker.check_current_leader(raft, &status, committed_before + 1);
+                    self.checker
+                        .check_current_leader(raft, &status, committed_before + 1);
                 }
             }
         }
@@ -565,7 +699,13 @@ impl World {
     /// voter vote again in the same term and elect two leaders. (Other messages of a new term
     /// are not checked: forgetting a term after a crash, when no vote was cast in it, is safe.)
     fn check_term_durable(&mut self, index: usize, message: &Message) {
-        let MessageBody::VoteResponse { pre_vote: false, granted: true } = message.body else { return };
+        let MessageBody::VoteResponse {
+            pre_vote: false,
+            granted: true,
+        } = message.body
+        else {
+            return;
+        };
         let durable = self.nodes[index].disk.durable.hard_state;
         if (durable.term, durable.voted_for) != (message.term, Some(message.to)) {
             self.fail(format!(
@@ -589,22 +729,33 @@ impl World {
         });
         if let Fate::Delivered(delays) = fate {
             for delay in delays {
-                self.schedule(self.now + delay, Event::Deliver { message: message.clone() });
+                self.schedule(
+                    self.now + delay,
+                    Event::Deliver {
+                        message: message.clone(),
+                    },
+                );
             }
         }
     }
 
     fn deliver(&mut self, message: Message) {
         let index = message.to as usize - 1;
-        if self.network.is_blocked(message.from, message.to) || self.nodes.get(index).is_none_or(|n| n.raft.is_none()) {
-            self.trace.record(self.now, || format!("lost {}", describe_message(&message)));
+        if self.network.is_blocked(message.from, message.to)
+            || self.nodes.get(index).is_none_or(|n| n.raft.is_none())
+        {
+            self.trace
+                .record(self.now, || format!("lost {}", describe_message(&message)));
             return;
         }
-        self.trace.record(self.now, || format!("recv {}", describe_message(&message)));
+        self.trace
+            .record(self.now, || format!("recv {}", describe_message(&message)));
         let mut refused = None;
         self.input(index, |raft| refused = raft.step(message).err());
         if let Some(error) = refused {
-            self.trace.record(self.now, || format!("n{} refused a message: {error}", index + 1));
+            self.trace.record(self.now, || {
+                format!("n{} refused a message: {error}", index + 1)
+            });
         }
     }
 
@@ -615,7 +766,9 @@ impl World {
         }
         let Some(persist) = node.disk.queue.pop_front() else {
             let id = node.id;
-            self.fail(format!("simulator: n{id} disk completion with an empty queue"));
+            self.fail(format!(
+                "simulator: n{id} disk completion with an empty queue"
+            ));
             return;
         };
         if let Err(error) = node.disk.durable.write(&persist) {
@@ -634,8 +787,14 @@ impl World {
             };
             format!(
                 "n{id} PERSISTED{}{range}{}",
-                persist.truncate_from.map(|from| format!(" truncate from {from}")).unwrap_or_default(),
-                persist.hard_state.map(|hs| format!(" {hs:?}")).unwrap_or_default()
+                persist
+                    .truncate_from
+                    .map(|from| format!(" truncate from {from}"))
+                    .unwrap_or_default(),
+                persist
+                    .hard_state
+                    .map(|hs| format!(" {hs:?}"))
+                    .unwrap_or_default()
             )
         });
         // Step 3 runs for every Ready, even one without entries (the core then learns that the
