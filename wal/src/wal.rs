@@ -383,18 +383,17 @@ impl Wal {
             return self.waiting(ticket, value);
         }
         let ticket = state.take_ticket();
-        let mut touched: Option<(u64, usize)> = None;
+        let mut touched: Option<u64> = None;
         for entry in entries {
             let seq = state.push_entry(entry);
-            if let Some((touched_seq, _)) = touched {
-                if touched_seq != seq {
-                    // The entries rotated into a new segment: the old one must be written first.
-                    state.enqueue(ticket, Operation::Write { seq: touched_seq, end: usize::MAX });
-                }
+            if let Some(touched_seq) = touched.filter(|touched_seq| *touched_seq != seq) {
+                // The entries rotated into a new segment: the old one must be written first.
+                state.enqueue(ticket, Operation::Write { seq: touched_seq, end: usize::MAX });
             }
-            touched = Some((seq, 0));
+            touched = Some(seq);
         }
-        if let Some((seq, _)) = touched {
+        if let Some(seq) = touched {
+            // `end` is set when the flusher takes the batch and closes the group.
             state.enqueue(ticket, Operation::Write { seq, end: usize::MAX });
         }
         let value = state.last_index();
