@@ -175,6 +175,7 @@ impl World {
         self.network.heal();
         self.network.faults.drop_per_mille = 0;
         self.network.faults.duplicate_per_mille = 0;
+        self.network.faults.late_per_mille = 0;
         self.trace.record(self.now, || {
             "HEAL everything: network clean, crashed nodes restart".into()
         });

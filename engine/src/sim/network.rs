@@ -13,6 +13,10 @@ pub struct NetworkFaults {
     pub duplicate_per_mille: u64,
     pub delay_time_min: u64,
     pub delay_time_max: u64,
+    /// Messages held up far longer than the usual delay, up to `late_time_max`: they arrive
+    /// terms later, testing that stale messages change nothing.
+    pub late_per_mille: u64,
+    pub late_time_max: u64,
 }
 
 /// Where one sent message goes: nowhere, or to the network with one or two delivery delays.
@@ -75,6 +79,9 @@ impl Network {
     }
 
     pub fn delay(&self, rng: &mut SeededRng) -> u64 {
+        if rng.chance(self.faults.late_per_mille, 1000) {
+            return rng.range(self.faults.delay_time_max, self.faults.late_time_max + 1);
+        }
         rng.range(self.faults.delay_time_min, self.faults.delay_time_max + 1)
     }
 }

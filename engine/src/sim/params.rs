@@ -85,11 +85,12 @@ impl SimParams {
             .collect();
         let disk_time = (0..nodes)
             .map(|_| {
-                let slow = rng.chance(1, 3);
-                if slow {
-                    (300, rng.range(800, 3000))
-                } else {
-                    (20, rng.range(50, 400))
+                // Most disks are fast, some slow, a few very slow (several ticks per write:
+                // acknowledgements and votes then trail the messages sent before persist).
+                match rng.range(0, 10) {
+                    0 => (2_000, rng.range(4_000, 8_000)),
+                    1..=3 => (300, rng.range(800, 3_000)),
+                    _ => (20, rng.range(50, 400)),
                 }
             })
             .collect();
@@ -99,6 +100,8 @@ impl SimParams {
             duplicate_per_mille: pick(&mut rng, &[0, 10, 50]),
             delay_time_min,
             delay_time_max: delay_time_min + pick(&mut rng, &[200, 1000, 3000]),
+            late_per_mille: pick(&mut rng, &[0, 5, 20]),
+            late_time_max: TICK_TIME * 40,
         };
         SimParams {
             nodes,
