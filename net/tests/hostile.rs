@@ -59,7 +59,7 @@ fn hostile_peer_bytes_close_only_that_connection() {
             let mut stream = connection.open_uni().await.unwrap();
             let _ = stream.write_all(&bytes).await;
             let _ = stream.finish();
-            match connection.closed().await {
+            match guarded("the server to close the connection", connection.closed()).await {
                 ConnectionError::ApplicationClosed(close) => {
                     assert_eq!(close.error_code, VarInt::from_u32(close_code::BAD_FRAME), "{what}")
                 }
@@ -94,7 +94,7 @@ fn hostile_client_bytes_close_only_that_client() {
             let (mut send, _receive) = connection.open_bi().await.unwrap();
             send.write_all(&bytes).await.unwrap();
             let _ = send.finish();
-            match connection.closed().await {
+            match guarded("the server to close the connection", connection.closed()).await {
                 ConnectionError::ApplicationClosed(close) => {
                     assert_eq!(close.error_code, VarInt::from_u32(close_code::BAD_FRAME), "{what}")
                 }

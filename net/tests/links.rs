@@ -115,7 +115,17 @@ fn killed_peer_reconnects() {
 /// its frame and byte bounds, `send_wait` waits instead of queueing, and once node 2 resumes
 /// every accepted message arrives.
 #[test]
-fn backpressure_bounds_memory_under_a_stalled_receiver() {
+fn backpressure_frame_bound_holds_under_a_stalled_receiver() {
+    stalled_receiver(16, 1 << 20);
+}
+
+/// As above, with the byte bound binding first.
+#[test]
+fn backpressure_byte_bound_holds_under_a_stalled_receiver() {
+    stalled_receiver(10_000, 16 << 10);
+}
+
+fn stalled_receiver(frames_max: usize, bytes_max: usize) {
     init_logging();
     let ca = Arc::new(ClusterCa::generate("test").unwrap());
     let addrs = free_addrs(2);
@@ -133,8 +143,6 @@ fn backpressure_bounds_memory_under_a_stalled_receiver() {
         .unwrap()
     };
 
-    const FRAMES_MAX: usize = 64;
-    const BYTES_MAX: usize = 64 << 10;
     const STREAM_WINDOW_BYTES: u64 = 64 << 10;
     let accepted = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(AtomicBool::new(false));
@@ -143,8 +151,8 @@ fn backpressure_bounds_memory_under_a_stalled_receiver() {
             (secure(&ca, Identity::Node(1)), addrs.clone(), receiver.clone(), accepted.clone(), release.clone());
         run_executor("node-1", move || async move {
             let mut limits = test_limits();
-            limits.send_queue_frames_max = FRAMES_MAX;
-            limits.send_queue_bytes_max = BYTES_MAX;
+            limits.send_queue_frames_max = frames_max;
+            limits.send_queue_bytes_max = bytes_max;
             limits.stream_window_bytes = STREAM_WINDOW_BYTES;
             limits.connection_window_bytes = STREAM_WINDOW_BYTES;
             // A stalled peer must not be declared dead during the test.
@@ -174,12 +182,13 @@ fn backpressure_bounds_memory_under_a_stalled_receiver() {
             // Upper bound on what can be accepted while the receiver reads nothing: the queue,
             // the batch being written, and the flow-control window, plus slack for headers.
             let frame_bytes = tern_net::frame::encode_frame(&payload_message(1), 1 << 20).unwrap().len();
-            let accept_bound = FRAMES_MAX + 2 * (BYTES_MAX / frame_bytes) + (STREAM_WINDOW_BYTES as usize / frame_bytes) + 16;
+            let queue_frames_bound = frames_max.min(bytes_max / frame_bytes + 1);
+            let accept_bound = 2 * queue_frames_bound + STREAM_WINDOW_BYTES as usize / frame_bytes + 16;
             while sent < 100_000 {
                 match node.send(2, &payload_message(sent)) {
                     Ok(()) => sent += 1,
                     Err(SendError::QueueFull { frames, bytes, .. }) => {
-                        assert!(frames <= FRAMES_MAX && bytes <= BYTES_MAX.max(frame_bytes));
+                        assert!(frames <= frames_max && bytes <= bytes_max.max(frame_bytes));
                         // Refusals must persist: give the writer every chance to drain.
                         for _ in 0..50 {
                             runtime::sleep(Duration::from_millis(1)).await;
@@ -197,8 +206,8 @@ fn backpressure_bounds_memory_under_a_stalled_receiver() {
             assert!(refused, "queue never pushed back ({sent} sends accepted)");
             assert!(sent as usize <= accept_bound, "{sent} sends accepted, more than the bound {accept_bound}");
             let stats = node.queue_stats(2).unwrap();
-            assert!(stats.frames_high_water <= FRAMES_MAX, "{stats:?}");
-            assert!(stats.bytes_high_water <= BYTES_MAX.max(frame_bytes), "{stats:?}");
+            assert!(stats.frames_high_water <= frames_max, "{stats:?}");
+            assert!(stats.bytes_high_water <= bytes_max.max(frame_bytes), "{stats:?}");
 
             // send_wait waits (does not queue past the bound) while the receiver is stalled.
             let blocked_message = payload_message(sent);
@@ -213,7 +222,8 @@ fn backpressure_bounds_memory_under_a_stalled_receiver() {
         })
         .unwrap()
     };
-    wait_blocking("node 1 asks to release the receiver", || release.load(Ordering::SeqCst));
+    // Also stop waiting if node 1 failed: its join below reports why.
+    wait_blocking("node 1 asks to release the receiver", || release.load(Ordering::SeqCst) || node1.is_finished());
     receiver.stalled.store(false, Ordering::SeqCst);
     node1.join().unwrap();
     stop2.store(true, Ordering::SeqCst);

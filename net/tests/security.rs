@@ -70,7 +70,7 @@ fn identity_mismatch_is_refused() {
             if let Ok(mut stream) = connection.open_uni().await {
                 let _ = stream.write_all(&tern_net::frame::encode_frame(&every_raft_message(9, 2)[0], 1 << 20).unwrap()).await;
             }
-            match connection.closed().await {
+            match guarded("the server to close the connection", connection.closed()).await {
                 ConnectionError::ApplicationClosed(close) => {
                     assert_eq!(close.error_code, VarInt::from_u32(close_code::REFUSED_IDENTITY), "{why}")
                 }

@@ -202,3 +202,12 @@ pub fn init_logging() {
         .with_test_writer()
         .try_init();
 }
+
+/// Awaits `future`, panicking after [`HANG_GUARD`] (a guard against hangs, not a timing check).
+pub async fn guarded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    let guard = async {
+        tern_net::runtime::sleep(HANG_GUARD).await;
+        panic!("hang guard: timed out waiting for {what}");
+    };
+    futures_lite::future::or(future, guard).await
+}
