@@ -75,7 +75,8 @@ fn oversized_length_is_refused_before_allocation() {
 #[test]
 fn bad_headers_are_named() {
     let (bytes, _) = all_frames();
-    let cases: Vec<(usize, u8, fn(&FrameError) -> bool)> = vec![
+    type Check = fn(&FrameError) -> bool;
+    let cases: Vec<(usize, u8, Check)> = vec![
         (0, b'x', |e| matches!(e, FrameError::BadMagic { .. })),
         (4, 9, |e| matches!(e, FrameError::UnsupportedVersion { found: 9, .. })),
         (5, 200, |e| matches!(e, FrameError::UnknownKind { found: 200, .. })),

@@ -53,8 +53,7 @@ fn hostile_peer_bytes_close_only_that_connection() {
         let node1 = Transport::start(config1, Rc::new(recorder1)).unwrap();
         let attacker = secure(&ca, Identity::Node(2));
 
-        let mut healthy_sent = 0;
-        for (what, bytes) in hostile_inputs() {
+        for (index, (what, bytes)) in hostile_inputs().into_iter().enumerate() {
             let (_endpoint, connection) = dial(&attacker, Identity::Node(2), addrs[4], Identity::Node(5), &limits).await.unwrap();
             let mut stream = connection.open_uni().await.unwrap();
             let _ = stream.write_all(&bytes).await;
@@ -66,8 +65,8 @@ fn hostile_peer_bytes_close_only_that_connection() {
                 other => panic!("{what}: expected BAD_FRAME, got {other}"),
             }
             // The healthy link still delivers.
-            node1.send_wait(5, &every_raft_message(1, 5)[healthy_sent % 12]).await.unwrap();
-            healthy_sent += 1;
+            node1.send_wait(5, &every_raft_message(1, 5)[index % 12]).await.unwrap();
+            let healthy_sent = index + 1;
             wait_until("healthy delivery", || recorder5.raft_from(1).len() == healthy_sent).await;
         }
         assert_eq!(node5.stats().bad_frames, hostile_inputs().len() as u64);
