@@ -2,7 +2,8 @@
 //!
 //! Measures, on loopback, with 256-byte frames (header included in both cases):
 //! - one way: frames/s and MB/s from one sender to one receiver (each on its own thread);
-//! - round trip: a request frame and its response frame, one at a time, p50 and p99.
+//! - round trip: a small request frame (a Heartbeat's size) and its response, one at a time,
+//!   p50 and p99.
 //!
 //! tern: two `tern_net::transport::Transport`s (quinn on glommio, mutual TLS, rkyv frames
 //! validated and read in place by the receiver). The sender queues messages with `send` and,
@@ -53,7 +54,7 @@ fn main() {
     let quic = quic_link();
     let tcp = tcp_baseline();
     println!();
-    println!("net_link: one-way {FRAME_BYTES}-byte frames ({MEASURED_FRAMES} measured after {WARMUP_FRAMES} warm-up), round trip {FRAME_BYTES}-byte-or-smaller request + response ({MEASURED_ROUND_TRIPS} measured), loopback");
+    println!("net_link: one-way {FRAME_BYTES}-byte frames ({MEASURED_FRAMES} measured after {WARMUP_FRAMES} warm-up); round trip: one {}-byte request frame + one response frame at a time ({MEASURED_ROUND_TRIPS} measured); loopback", heartbeat_frame_bytes());
     println!("| transport | one-way frames/s | one-way MB/s | round trip p50 (us) | round trip p99 (us) |");
     println!("|---|---:|---:|---:|---:|");
     for row in [quic, tcp] {
@@ -66,6 +67,15 @@ fn main() {
             row.round_trip_us.value_at_quantile(0.99),
         );
     }
+}
+
+fn heartbeat(round: u64) -> RaftMessage {
+    RaftMessage { from: 1, to: 2, term: 1, body: RaftBody::Heartbeat { leader_commit: 1, read_round: round } }
+}
+
+/// The size of a round-trip request frame; the TCP baseline uses the same size.
+fn heartbeat_frame_bytes() -> usize {
+    encode_frame(&heartbeat(1), 1 << 20).expect("encodes").len()
 }
 
 /// An AppendRequest whose frame is exactly `frame_bytes` long.
@@ -221,8 +231,7 @@ async fn round_trips(transport: &Transport, state: &Sender) -> Histogram<u64> {
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
     for round in 1..=WARMUP_ROUND_TRIPS + MEASURED_ROUND_TRIPS {
         let started = Instant::now();
-        let heartbeat = RaftMessage { from: 1, to: 2, term: 1, body: RaftBody::Heartbeat { leader_commit: 1, read_round: round } };
-        transport.send_wait(2, &heartbeat).await.expect("send");
+        transport.send_wait(2, &heartbeat(round)).await.expect("send");
         std::future::poll_fn(|cx| {
             if state.last_round.get() >= round {
                 return Poll::Ready(());
@@ -262,8 +271,8 @@ fn tcp_baseline() -> Row {
         // Round trips on a second connection (the reader above may hold read-ahead bytes).
         let (mut stream, _) = listener.accept().expect("accept");
         stream.set_nodelay(true).expect("nodelay");
+        let mut frame = vec![0u8; heartbeat_frame_bytes()];
         for _ in 0..WARMUP_ROUND_TRIPS + MEASURED_ROUND_TRIPS {
-            let mut frame = vec![0u8; FRAME_BYTES];
             stream.read_exact(&mut frame).expect("request");
             stream.write_all(&frame).expect("response");
         }
@@ -281,10 +290,11 @@ fn tcp_baseline() -> Row {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
-    let mut response = vec![0u8; FRAME_BYTES];
+    let request = vec![7u8; heartbeat_frame_bytes()];
+    let mut response = vec![0u8; request.len()];
     for round in 0..WARMUP_ROUND_TRIPS + MEASURED_ROUND_TRIPS {
         let started = Instant::now();
-        stream.write_all(&frame).expect("request");
+        stream.write_all(&request).expect("request");
         stream.read_exact(&mut response).expect("response");
         if round >= WARMUP_ROUND_TRIPS {
             histogram.record(started.elapsed().as_micros() as u64).expect("record");
