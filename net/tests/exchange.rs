@@ -118,3 +118,33 @@ fn insecure_mode_works_and_still_checks_identity() {
         );
     });
 }
+
+/// Proves a dead peer does not block the others: node 3 never starts, node 1's queue to it
+/// fills and pushes back, and node 1 -> node 2 traffic is delivered all the while.
+#[test]
+fn dead_peer_does_not_block_the_others() {
+    run(|| async {
+        let ca = ClusterCa::generate("test").unwrap();
+        let addrs = free_addrs(3);
+        let recorder2 = Recorder::default();
+        let mut limits = test_limits();
+        limits.send_queue_frames_max = 32;
+        let node1 = Transport::start(config(1, &addrs, secure(&ca, Identity::Node(1)), limits.clone()), Rc::new(Recorder::default())).unwrap();
+        let mut config2 = config(2, &addrs, secure(&ca, Identity::Node(2)), limits);
+        config2.peers.retain(|(id, _)| *id == 1);
+        let _node2 = Transport::start(config2, Rc::new(recorder2.clone())).unwrap();
+        let to_dead = every_raft_message(1, 3).remove(0);
+        let mut queued = 0;
+        while node1.send(3, &to_dead).is_ok() {
+            queued += 1;
+            assert!(queued <= 32, "queue to the dead peer went past its bound");
+        }
+        for (index, message) in every_raft_message(1, 2).into_iter().enumerate() {
+            node1.send_wait(2, &message).await.unwrap();
+            wait_until("delivery to the live peer", || recorder2.raft_count() == index + 1).await;
+        }
+        assert_eq!(recorder2.raft_from(1), every_raft_message(1, 2));
+        assert!(!node1.is_connected(3));
+        assert_eq!(node1.queue_stats(3).unwrap().frames, 32);
+    });
+}
