@@ -97,6 +97,29 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Checks that the bounds make sense together; [`Transport::start`] refuses them otherwise.
+    pub fn validate(&self) -> Result<(), String> {
+        let header_bytes = crate::frame::FRAME_HEADER_BYTES;
+        if self.frame_bytes_max <= header_bytes || self.frame_bytes_max > u32::MAX as usize {
+            return Err(format!("frame_bytes_max {} must be in {}..=u32::MAX", self.frame_bytes_max, header_bytes + 1));
+        }
+        if self.send_queue_frames_max == 0 || self.send_queue_bytes_max == 0 {
+            return Err("send_queue_frames_max and send_queue_bytes_max must be at least 1".into());
+        }
+        if self.stream_window_bytes == 0 || self.connection_window_bytes < self.stream_window_bytes {
+            return Err("need 0 < stream_window_bytes <= connection_window_bytes".into());
+        }
+        if self.keep_alive_interval_ms == 0 || self.keep_alive_interval_ms >= self.idle_timeout_ms {
+            return Err("need 0 < keep_alive_interval_ms < idle_timeout_ms".into());
+        }
+        if self.reconnect_backoff_ms_min == 0 || self.reconnect_backoff_ms_min > self.reconnect_backoff_ms_max {
+            return Err("need 0 < reconnect_backoff_ms_min <= reconnect_backoff_ms_max".into());
+        }
+        Ok(())
+    }
+}
+
 /// What a node's transport needs to start.
 #[derive(Clone, Debug)]
 pub struct TransportConfig {
@@ -125,6 +148,8 @@ pub enum TransportError {
     Tls(#[from] TlsError),
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid limits: {0}")]
+    Limits(String),
     #[error("node {node_id} cannot list itself or node 0 as a peer")]
     BadPeer { node_id: NodeId },
     #[error("connecting to {addr}: {detail}")]
@@ -455,6 +480,7 @@ impl Transport {
     /// Binds the endpoint and starts the link tasks. Call from inside a glommio executor
     /// (see [`runtime::run_executor`]).
     pub fn start(config: TransportConfig, inbound: Rc<dyn Inbound>) -> Result<Transport, TransportError> {
+        config.limits.validate().map_err(TransportError::Limits)?;
         let node_id = config.node_id;
         let identity = Identity::Node(node_id);
         let (endpoint, client_config) =
@@ -892,6 +918,7 @@ impl Client {
         server: NodeId,
         limits: &Limits,
     ) -> Result<Client, TransportError> {
+        limits.validate().map_err(TransportError::Limits)?;
         let (endpoint, connection) = dial(security, Identity::Client, addr, Identity::Node(server), limits).await?;
         let (send, receive) = connection
             .open_bi()

@@ -1,4 +1,4 @@
-//! The certificate generator and the identity names certificates carry.
+//! The certificate generator, the identity names certificates carry, and limit checks.
 
 use tern_net::certs::{load_credentials, write_cluster_certificates, CertError};
 use tern_net::tls::{identity_of_certificate, Identity};
@@ -32,4 +32,20 @@ fn identity_names_are_canonical() {
         assert_eq!(Identity::from_dns_name(bad), None, "{bad}");
     }
     assert_eq!(Identity::from_dns_name(&Identity::Node(42).dns_name()), Some(Identity::Node(42)));
+}
+
+/// Proves inconsistent limits are refused by name (and the defaults pass).
+#[test]
+fn limits_are_validated() {
+    use tern_net::transport::Limits;
+    Limits::default().validate().unwrap();
+    let bad = [
+        Limits { frame_bytes_max: 8, ..Limits::default() },
+        Limits { send_queue_frames_max: 0, ..Limits::default() },
+        Limits { keep_alive_interval_ms: 10_000, idle_timeout_ms: 5_000, ..Limits::default() },
+        Limits { reconnect_backoff_ms_min: 500, reconnect_backoff_ms_max: 100, ..Limits::default() },
+    ];
+    for limits in bad {
+        assert!(limits.validate().is_err(), "{limits:?}");
+    }
 }
