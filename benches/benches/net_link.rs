@@ -70,7 +70,15 @@ fn main() {
 }
 
 fn heartbeat(round: u64) -> RaftMessage {
-    RaftMessage { from: 1, to: 2, term: 1, body: RaftBody::Heartbeat { leader_commit: 1, read_round: round } }
+    RaftMessage {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: RaftBody::Heartbeat {
+            leader_commit: 1,
+            read_round: round,
+        },
+    }
 }
 
 /// The size of a round-trip request frame; the TCP baseline uses the same size.
@@ -88,7 +96,11 @@ fn message_of_frame_bytes(frame_bytes: usize) -> RaftMessage {
             body: RaftBody::AppendRequest {
                 prev_log_index: 1,
                 prev_log_term: 1,
-                entries: vec![Entry { index: 2, term: 1, payload: EntryPayload::Command(vec![7; payload_bytes]) }],
+                entries: vec![Entry {
+                    index: 2,
+                    term: 1,
+                    payload: EntryPayload::Command(vec![7; payload_bytes]),
+                }],
                 leader_commit: 1,
             },
         };
@@ -120,14 +132,20 @@ impl Inbound for Receiver {
                 from: message.to.to_native(),
                 to: from,
                 term: message.term.to_native(),
-                body: RaftBody::HeartbeatResponse { read_round: read_round.to_native() },
+                body: RaftBody::HeartbeatResponse {
+                    read_round: read_round.to_native(),
+                },
             };
             if let Some(transport) = self.transport.borrow().as_ref() {
                 let _ = transport.send(from, &response);
             }
             return;
         }
-        let count = self.progress.frames_received.fetch_add(1, Ordering::Relaxed) + 1;
+        let count = self
+            .progress
+            .frames_received
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
         if count == WARMUP_FRAMES {
             *self.progress.measured_started.lock().unwrap() = Some(Instant::now());
         } else if count == WARMUP_FRAMES + MEASURED_FRAMES {
@@ -169,8 +187,13 @@ fn quic_config(id: NodeId, addrs: &[SocketAddr], ca: &ClusterCa) -> TransportCon
 
 fn quic_link() -> Row {
     let ca = ClusterCa::generate("bench").expect("CA");
-    let sockets: Vec<_> = (0..2).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind")).collect();
-    let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().expect("addr")).collect();
+    let sockets: Vec<_> = (0..2)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let addrs: Vec<SocketAddr> = sockets
+        .iter()
+        .map(|s| s.local_addr().expect("addr"))
+        .collect();
     drop(sockets);
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -180,8 +203,12 @@ fn quic_link() -> Row {
         let (progress, stop) = (progress.clone(), stop.clone());
         run_executor("bench-receiver", move || async move {
             let slot = Rc::new(RefCell::new(None));
-            let inbound = Rc::new(Receiver { progress, transport: slot.clone() });
-            let transport = Rc::new(Transport::start(receiver_config, inbound).expect("receiver starts"));
+            let inbound = Rc::new(Receiver {
+                progress,
+                transport: slot.clone(),
+            });
+            let transport =
+                Rc::new(Transport::start(receiver_config, inbound).expect("receiver starts"));
             *slot.borrow_mut() = Some(transport.clone());
             while !stop.load(Ordering::Relaxed) {
                 sleep(Duration::from_millis(10)).await;
@@ -197,12 +224,15 @@ fn quic_link() -> Row {
         let progress = progress.clone();
         run_executor("bench-sender", move || async move {
             let state = Sender::default();
-            let transport = Transport::start(sender_config, Rc::new(state.clone())).expect("sender starts");
+            let transport =
+                Transport::start(sender_config, Rc::new(state.clone())).expect("sender starts");
             let message = message_of_frame_bytes(FRAME_BYTES);
             for _ in 0..WARMUP_FRAMES + MEASURED_FRAMES {
                 match transport.send(2, &message) {
                     Ok(()) => {}
-                    Err(SendError::QueueFull { .. }) => transport.send_wait(2, &message).await.expect("send"),
+                    Err(SendError::QueueFull { .. }) => {
+                        transport.send_wait(2, &message).await.expect("send")
+                    }
                     Err(error) => panic!("send: {error}"),
                 }
             }
@@ -231,7 +261,10 @@ async fn round_trips(transport: &Transport, state: &Sender) -> Histogram<u64> {
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
     for round in 1..=WARMUP_ROUND_TRIPS + MEASURED_ROUND_TRIPS {
         let started = Instant::now();
-        transport.send_wait(2, &heartbeat(round)).await.expect("send");
+        transport
+            .send_wait(2, &heartbeat(round))
+            .await
+            .expect("send");
         std::future::poll_fn(|cx| {
             if state.last_round.get() >= round {
                 return Poll::Ready(());
@@ -241,7 +274,9 @@ async fn round_trips(transport: &Transport, state: &Sender) -> Histogram<u64> {
         })
         .await;
         if round > WARMUP_ROUND_TRIPS {
-            histogram.record(started.elapsed().as_micros() as u64).expect("record");
+            histogram
+                .record(started.elapsed().as_micros() as u64)
+                .expect("record");
         }
     }
     histogram
@@ -297,7 +332,9 @@ fn tcp_baseline() -> Row {
         stream.write_all(&request).expect("request");
         stream.read_exact(&mut response).expect("response");
         if round >= WARMUP_ROUND_TRIPS {
-            histogram.record(started.elapsed().as_micros() as u64).expect("record");
+            histogram
+                .record(started.elapsed().as_micros() as u64)
+                .expect("record");
         }
     }
     let elapsed = receiver.join().expect("receiver");

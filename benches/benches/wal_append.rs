@@ -55,7 +55,15 @@ struct Row {
 impl Row {
     fn new(name: String) -> Row {
         let histogram = || Histogram::<u64>::new(3).expect("histogram");
-        Row { name, entries: 0, syncs: 0, elapsed: Duration::ZERO, latency_us: histogram(), group_io: Duration::ZERO, cycle_us: histogram() }
+        Row {
+            name,
+            entries: 0,
+            syncs: 0,
+            elapsed: Duration::ZERO,
+            latency_us: histogram(),
+            group_io: Duration::ZERO,
+            cycle_us: histogram(),
+        }
     }
 
     fn print(&self) {
@@ -92,7 +100,11 @@ fn main() {
     let mut rows = Vec::new();
     let mut baselines = Vec::new();
     for appenders in APPENDER_COUNTS {
-        let (row, baseline) = run_configuration(root.join(format!("wal-{appenders}")), baseline_path.clone(), appenders);
+        let (row, baseline) = run_configuration(
+            root.join(format!("wal-{appenders}")),
+            baseline_path.clone(),
+            appenders,
+        );
         rows.push(row);
         baselines.push(baseline);
     }
@@ -128,7 +140,11 @@ fn main() {
     let throughput = last.entries as f64 / last.elapsed.as_secs_f64();
     println!(
         "Target 1: 256 appenders >= 200,000 durable entries/s: {throughput:.0} -> {}",
-        if throughput >= 200_000.0 { "MET" } else { "NOT MET" }
+        if throughput >= 200_000.0 {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
     let ratio = last.group_io_mean_us() / baseline.latency_us.mean().max(1.0);
     println!(
@@ -147,7 +163,11 @@ fn refuse_tmpfs(path: &Path) {
     // f_type's integer type differs between architectures, hence the casts.
     #[allow(clippy::unnecessary_cast)]
     let is_tmpfs = stat.f_type as i64 == libc::TMPFS_MAGIC as i64;
-    assert!(!is_tmpfs, "{} is on tmpfs: fsync would measure nothing", path.display());
+    assert!(
+        !is_tmpfs,
+        "{} is on tmpfs: fsync would measure nothing",
+        path.display()
+    );
 }
 
 /// Records the interval between the starts of consecutive segment syncs.
@@ -161,18 +181,30 @@ fn run_configuration(directory: PathBuf, baseline_path: PathBuf, appenders: usiz
     let clock = Arc::new(Mutex::new(CycleClock::default()));
     let hook_clock = clock.clone();
     let hook: tern_wal::FaultHook = Arc::new(move |operation: &FileOp<'_>| {
-        if let FileOp::Sync { kind: FileKind::Segment, .. } = operation {
+        if let FileOp::Sync {
+            kind: FileKind::Segment,
+            ..
+        } = operation
+        {
             let now = Instant::now();
             let mut clock = hook_clock.lock().expect("cycle clock");
             if let Some(previous) = clock.previous {
-                clock.intervals_us.push(now.duration_since(previous).as_micros() as u64);
+                clock
+                    .intervals_us
+                    .push(now.duration_since(previous).as_micros() as u64);
             }
             clock.previous = Some(now);
         }
         Ok(())
     });
-    let options = WalOptions { fault_hook: Some(hook), ..WalOptions::default() };
-    let name = format!("tern-wal, {appenders} appender{}", if appenders == 1 { "" } else { "s" });
+    let options = WalOptions {
+        fault_hook: Some(hook),
+        ..WalOptions::default()
+    };
+    let name = format!(
+        "tern-wal, {appenders} appender{}",
+        if appenders == 1 { "" } else { "s" }
+    );
     let rows = tern_wal::executor_builder("wal-bench")
         .spawn(move || async move {
             let (wal, _) = Wal::open(&directory, options).await.expect("open");
@@ -195,14 +227,18 @@ fn run_configuration(directory: PathBuf, baseline_path: PathBuf, appenders: usiz
                     let _ = row.cycle_us.record(interval);
                 }
                 // The baseline writes batches of the size this round used, while the WAL idles.
-                let entries_per_batch = ((round as f64 / syncs.max(1) as f64).round() as usize).max(1);
+                let entries_per_batch =
+                    ((round as f64 / syncs.max(1) as f64).round() as usize).max(1);
                 baseline_round(&baseline_path, entries_per_batch, &mut baseline);
             }
             match Rc::try_unwrap(wal) {
                 Ok(wal) => wal.close().await.expect("close"),
                 Err(_) => panic!("appenders still hold the WAL"),
             }
-            baseline.name = format!("std::fs write+fdatasync, {:.0} entries", baseline.entries_per_sync());
+            baseline.name = format!(
+                "std::fs write+fdatasync, {:.0} entries",
+                baseline.entries_per_sync()
+            );
             (row, baseline)
         })
         .expect("executor")
@@ -213,7 +249,12 @@ fn run_configuration(directory: PathBuf, baseline_path: PathBuf, appenders: usiz
 }
 
 /// Runs `appenders` closed-loop appenders for one round; returns the entries they appended.
-async fn wal_round(wal: &Rc<Wal>, next_index: &Rc<Cell<u64>>, appenders: usize, row: &mut Row) -> u64 {
+async fn wal_round(
+    wal: &Rc<Wal>,
+    next_index: &Rc<Cell<u64>>,
+    appenders: usize,
+    row: &mut Row,
+) -> u64 {
     let histogram = Rc::new(RefCell::new(Histogram::<u64>::new(3).expect("histogram")));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -226,7 +267,10 @@ async fn wal_round(wal: &Rc<Wal>, next_index: &Rc<Cell<u64>>, appenders: usize, 
                 next_index.set(index + 1);
                 let begun = Instant::now();
                 wal.append(&[entry(index)]).await.expect("append");
-                histogram.borrow_mut().record(begun.elapsed().as_micros() as u64).expect("record");
+                histogram
+                    .borrow_mut()
+                    .record(begun.elapsed().as_micros() as u64)
+                    .expect("record");
                 appended += 1;
             }
             appended
@@ -243,7 +287,11 @@ async fn wal_round(wal: &Rc<Wal>, next_index: &Rc<Cell<u64>>, appenders: usize, 
 }
 
 fn entry(index: u64) -> Entry {
-    Entry { index, term: 1, payload: vec![(index % 251) as u8; ENTRY_PAYLOAD_BYTES] }
+    Entry {
+        index,
+        term: 1,
+        payload: vec![(index % 251) as u8; ENTRY_PAYLOAD_BYTES],
+    }
 }
 
 fn preallocate_baseline(path: &Path) {
@@ -259,7 +307,10 @@ fn preallocate_baseline(path: &Path) {
 /// offset of the preallocated file, fdatasync, repeat.
 fn baseline_round(path: &Path, entries_per_batch: usize, row: &mut Row) {
     let batch_bytes = entries_per_batch * ENTRY_RECORD_BYTES;
-    let file = fs::OpenOptions::new().write(true).open(path).expect("baseline file");
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("baseline file");
     let batch = vec![0x5au8; batch_bytes];
     let mut offset = 0u64;
     let started = Instant::now();
@@ -270,7 +321,9 @@ fn baseline_round(path: &Path, entries_per_batch: usize, row: &mut Row) {
         let begun = Instant::now();
         file.write_all_at(&batch, offset).expect("write");
         file.sync_data().expect("fdatasync");
-        row.latency_us.record(begun.elapsed().as_micros() as u64).expect("record");
+        row.latency_us
+            .record(begun.elapsed().as_micros() as u64)
+            .expect("record");
         offset += batch_bytes as u64;
         row.syncs += 1;
         row.entries += entries_per_batch as u64;

@@ -6,25 +6,50 @@ mod common;
 use bytes::Bytes;
 use common::{config, figure_8_commits_old_entry_early, recovered_with_terms, Cluster};
 use tern_engine::raft::{
-    Config, Entry, HardState, Message, MessageBody, Payload, ProposeError, Raft, ReadConsistency, ReadError,
-    ReadOutcome, Recovered, Role, StepError,
+    Config, Entry, HardState, Message, MessageBody, Payload, ProposeError, Raft, ReadConsistency,
+    ReadError, ReadOutcome, Recovered, Role, StepError,
 };
 
 fn message(from: u64, to: u64, term: u64, body: MessageBody) -> Message {
-    Message { from, to, term, body }
+    Message {
+        from,
+        to,
+        term,
+        body,
+    }
 }
 
 fn vote_request(from: u64, term: u64, last_log_index: u64, last_log_term: u64) -> Message {
-    let body = MessageBody::VoteRequest { pre_vote: false, last_log_index, last_log_term, leadership_transfer: false };
+    let body = MessageBody::VoteRequest {
+        pre_vote: false,
+        last_log_index,
+        last_log_term,
+        leadership_transfer: false,
+    };
     message(from, 1, term, body)
 }
 
-fn append(from: u64, term: u64, prev: (u64, u64), entries: &[(u64, u64)], leader_commit: u64) -> Message {
+fn append(
+    from: u64,
+    term: u64,
+    prev: (u64, u64),
+    entries: &[(u64, u64)],
+    leader_commit: u64,
+) -> Message {
     let entries = entries
         .iter()
-        .map(|(index, term)| Entry { index: *index, term: *term, payload: Payload::Command(Bytes::from_static(b"c")) })
+        .map(|(index, term)| Entry {
+            index: *index,
+            term: *term,
+            payload: Payload::Command(Bytes::from_static(b"c")),
+        })
         .collect();
-    let body = MessageBody::AppendRequest { prev_log_index: prev.0, prev_log_term: prev.1, entries, leader_commit };
+    let body = MessageBody::AppendRequest {
+        prev_log_index: prev.0,
+        prev_log_term: prev.1,
+        entries,
+        leader_commit,
+    };
     message(from, 1, term, body)
 }
 
@@ -32,7 +57,10 @@ fn append(from: u64, term: u64, prev: (u64, u64), entries: &[(u64, u64)], leader
 /// Check-quorum is off (tweak can turn it on): with it, a member that just started ignores
 /// vote requests for an election timeout, which the vote-rule tests do not want.
 fn member_with_log(terms: &[u64], current_term: u64, tweak: impl Fn(&mut Config)) -> Raft {
-    let mut config = Config { check_quorum: false, ..config(1, 3) };
+    let mut config = Config {
+        check_quorum: false,
+        ..config(1, 3)
+    };
     tweak(&mut config);
     Raft::new(config, recovered_with_terms(terms, current_term)).expect("valid")
 }
@@ -66,7 +94,10 @@ fn election_timeout_is_drawn_within_its_range_and_varies() {
             config.seed = seed;
             let raft = Raft::new(config, Recovered::default()).unwrap();
             let timeout = raft.election_timeout_ticks();
-            assert!((10..20).contains(&timeout), "timeout {timeout} outside [10, 20)");
+            assert!(
+                (10..20).contains(&timeout),
+                "timeout {timeout} outside [10, 20)"
+            );
             draws.insert(timeout);
         }
     }
@@ -78,7 +109,10 @@ fn follower_campaigns_exactly_when_its_timeout_elapses() {
     // Reference: Raft paper section 5.2: a follower that receives no communication for its
     // election timeout becomes a candidate, increments its term and votes for itself.
     let mut raft = Raft::new(
-        Config { pre_vote: false, ..config(1, 3) },
+        Config {
+            pre_vote: false,
+            ..config(1, 3)
+        },
         Recovered::default(),
     )
     .unwrap();
@@ -89,7 +123,10 @@ fn follower_campaigns_exactly_when_its_timeout_elapses() {
     assert_eq!(raft.status().role, Role::Follower);
     raft.tick();
     let status = raft.status();
-    assert_eq!((status.role, status.term, status.voted_for), (Role::Candidate, 1, Some(1)));
+    assert_eq!(
+        (status.role, status.term, status.voted_for),
+        (Role::Candidate, 1, Some(1))
+    );
 }
 
 #[test]
@@ -97,17 +134,35 @@ fn candidate_requests_votes_only_after_its_term_and_vote_are_durable() {
     // Reference: Raft paper figure 2 ("persistent state ... updated on stable storage before
     // responding to RPCs"): the new term and self-vote are in the Ready's hard state and the
     // RequestVotes wait in messages_after_persist.
-    let mut raft = Raft::new(Config { pre_vote: false, ..config(1, 3) }, Recovered::default()).unwrap();
+    let mut raft = Raft::new(
+        Config {
+            pre_vote: false,
+            ..config(1, 3)
+        },
+        Recovered::default(),
+    )
+    .unwrap();
     for _ in 0..raft.election_timeout_ticks() {
         raft.tick();
     }
     let ready = raft.ready();
-    assert_eq!(ready.hard_state.map(|state| (state.term, state.voted_for)), Some((1, Some(1))));
+    assert_eq!(
+        ready.hard_state.map(|state| (state.term, state.voted_for)),
+        Some((1, Some(1)))
+    );
     assert!(ready.messages.is_empty());
     let requests = ready
         .messages_after_persist
         .iter()
-        .filter(|message| matches!(message.body, MessageBody::VoteRequest { pre_vote: false, .. }))
+        .filter(|message| {
+            matches!(
+                message.body,
+                MessageBody::VoteRequest {
+                    pre_vote: false,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(requests, 2);
 }
@@ -151,7 +206,10 @@ fn granted_vote_leaves_only_after_it_is_durable() {
     assert!(ready.messages.is_empty());
     assert!(matches!(
         ready.messages_after_persist[0].body,
-        MessageBody::VoteResponse { pre_vote: false, granted: true }
+        MessageBody::VoteResponse {
+            pre_vote: false,
+            granted: true
+        }
     ));
 }
 
@@ -159,10 +217,18 @@ fn granted_vote_leaves_only_after_it_is_durable() {
 fn a_restarted_voter_remembers_its_vote_and_does_not_vote_twice() {
     // Reference: Raft paper figure 2 (votedFor is persistent state) and section 5.2: the
     // vote survives a crash, so a second candidate of the same term is refused after restart.
-    let configure = |id| Config { check_quorum: false, ..config(id, 3) };
+    let configure = |id| Config {
+        check_quorum: false,
+        ..config(id, 3)
+    };
     let mut cluster = Cluster::with(3, configure);
     let request = |from| {
-        let body = MessageBody::VoteRequest { pre_vote: false, last_log_index: 0, last_log_term: 0, leadership_transfer: false };
+        let body = MessageBody::VoteRequest {
+            pre_vote: false,
+            last_log_index: 0,
+            last_log_term: 0,
+            leadership_transfer: false,
+        };
         message(from, 1, 1, body)
     };
     cluster.node(1).step(request(2)).unwrap();
@@ -179,7 +245,11 @@ fn at_most_one_leader_is_elected_per_term() {
     // Reference: Raft paper section 5.2 (Election Safety, figure 3): through repeated
     // partitions of a 5-member cluster, no two members ever lead the same term, and the
     // randomized timeouts let some member win after each disruption.
-    let mut cluster = Cluster::with(5, |id| Config { pre_vote: false, check_quorum: true, ..config(id, 5) });
+    let mut cluster = Cluster::with(5, |id| Config {
+        pre_vote: false,
+        check_quorum: true,
+        ..config(id, 5)
+    });
     let mut leaders_by_term = std::collections::BTreeMap::new();
     for round in 0..30u64 {
         cluster.heal();
@@ -198,7 +268,11 @@ fn at_most_one_leader_is_elected_per_term() {
             }
         }
     }
-    assert!(leaders_by_term.len() >= 10, "only {} terms had a leader", leaders_by_term.len());
+    assert!(
+        leaders_by_term.len() >= 10,
+        "only {} terms had a leader",
+        leaders_by_term.len()
+    );
 }
 
 #[test]
@@ -216,9 +290,14 @@ fn voter_refuses_a_candidate_whose_log_is_less_up_to_date() {
     ];
     for (last_index, last_term, expected) in cases {
         let mut raft = member_with_log(&[1, 1, 2], 2, |_| {});
-        raft.step(vote_request(2, 3, last_index, last_term)).unwrap();
+        raft.step(vote_request(2, 3, last_index, last_term))
+            .unwrap();
         let answers = vote_answers(&raft.ready());
-        assert_eq!(answers, vec![(2, expected)], "candidate last ({last_index}, {last_term})");
+        assert_eq!(
+            answers,
+            vec![(2, expected)],
+            "candidate last ({last_index}, {last_term})"
+        );
     }
 }
 
@@ -228,10 +307,16 @@ fn a_higher_term_makes_a_leader_step_down_and_adopt_it() {
     // updates its term; a leader that learns of a later term reverts to follower.
     let mut cluster = Cluster::new(3);
     cluster.elect(1);
-    let heartbeat = MessageBody::Heartbeat { leader_commit: 0, read_round: 0 };
+    let heartbeat = MessageBody::Heartbeat {
+        leader_commit: 0,
+        read_round: 0,
+    };
     cluster.node(1).step(message(2, 1, 5, heartbeat)).unwrap();
     let status = cluster.node(1).status();
-    assert_eq!((status.role, status.term, status.leader), (Role::Follower, 5, Some(2)));
+    assert_eq!(
+        (status.role, status.term, status.leader),
+        (Role::Follower, 5, Some(2))
+    );
 }
 
 #[test]
@@ -243,9 +328,17 @@ fn a_stale_term_request_is_refused_with_the_current_term() {
     let ready = raft.ready();
     assert!(ready.entries.is_empty());
     assert_eq!(raft.status().last_index, 2);
-    let answer = ready.messages.iter().chain(&ready.messages_after_persist).next().expect("an answer");
+    let answer = ready
+        .messages
+        .iter()
+        .chain(&ready.messages_after_persist)
+        .next()
+        .expect("an answer");
     assert_eq!(answer.term, 3);
-    assert!(matches!(answer.body, MessageBody::AppendResponse { success: false, .. }));
+    assert!(matches!(
+        answer.body,
+        MessageBody::AppendResponse { success: false, .. }
+    ));
 }
 
 #[test]
@@ -259,7 +352,10 @@ fn candidate_returns_to_follower_on_append_from_a_leader_of_its_term() {
     assert_eq!(raft.status().role, Role::Candidate);
     raft.step(append(2, 1, (0, 0), &[(1, 1)], 0)).unwrap();
     let status = raft.status();
-    assert_eq!((status.role, status.term, status.leader), (Role::Follower, 1, Some(2)));
+    assert_eq!(
+        (status.role, status.term, status.leader),
+        (Role::Follower, 1, Some(2))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,7 +375,10 @@ fn committed_entries_are_applied_in_the_same_order_everywhere() {
     cluster.tick_all(2); // a heartbeat carries the final commit index to the followers
     for id in 1..=3 {
         assert_eq!(cluster.commit(id), 4, "node {id}");
-        let applied: Vec<(u64, u64)> = cluster.applied[id as usize - 1].iter().map(|e| (e.index, e.term)).collect();
+        let applied: Vec<(u64, u64)> = cluster.applied[id as usize - 1]
+            .iter()
+            .map(|e| (e.index, e.term))
+            .collect();
         assert_eq!(applied, vec![(1, 1), (2, 1), (3, 1), (4, 1)], "node {id}");
     }
 }
@@ -290,7 +389,11 @@ fn leader_retries_until_lost_appends_are_replicated() {
     // AppendEntries RPCs indefinitely". With a window of one request, the requests carrying a
     // new entry are lost to both followers; after the network heals (and with no further
     // proposals) the entry still commits everywhere.
-    let mut cluster = Cluster::with(3, |id| Config { inflight_messages_max: 1, append_entries_max: 1, ..config(id, 3) });
+    let mut cluster = Cluster::with(3, |id| Config {
+        inflight_messages_max: 1,
+        append_entries_max: 1,
+        ..config(id, 3)
+    });
     cluster.elect(1);
     cluster.tick_all(2);
     cluster.cut.insert((1, 2));
@@ -312,10 +415,19 @@ fn follower_rejects_append_whose_previous_entry_it_lacks() {
     let mut raft = member_with_log(&[1, 1], 1, |_| {});
     raft.step(append(2, 2, (5, 2), &[(6, 2)], 0)).unwrap();
     let ready = raft.ready();
-    let answer = ready.messages_after_persist.first().or(ready.messages.first()).expect("answer");
+    let answer = ready
+        .messages_after_persist
+        .first()
+        .or(ready.messages.first())
+        .expect("answer");
     assert_eq!(
         answer.body,
-        MessageBody::AppendResponse { success: false, match_index: 0, conflict_index: 3, conflict_term: None }
+        MessageBody::AppendResponse {
+            success: false,
+            match_index: 0,
+            conflict_index: 3,
+            conflict_term: None
+        }
     );
     assert_eq!(raft.status().last_index, 2);
 }
@@ -327,10 +439,19 @@ fn rejection_names_the_conflicting_term_and_its_first_index() {
     let mut raft = member_with_log(&[1, 2, 2, 2], 2, |_| {});
     raft.step(append(2, 3, (4, 3), &[], 0)).unwrap();
     let ready = raft.ready();
-    let answer = ready.messages_after_persist.first().or(ready.messages.first()).expect("answer");
+    let answer = ready
+        .messages_after_persist
+        .first()
+        .or(ready.messages.first())
+        .expect("answer");
     assert_eq!(
         answer.body,
-        MessageBody::AppendResponse { success: false, match_index: 0, conflict_index: 2, conflict_term: Some(2) }
+        MessageBody::AppendResponse {
+            success: false,
+            match_index: 0,
+            conflict_index: 2,
+            conflict_term: Some(2)
+        }
     );
 }
 
@@ -342,8 +463,17 @@ fn conflicting_suffix_is_truncated_and_replaced_by_the_leaders_entries() {
     raft.step(append(2, 3, (2, 1), &[(3, 3)], 0)).unwrap();
     let ready = raft.ready();
     assert_eq!(ready.truncate_from, Some(3));
-    assert_eq!(ready.entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(), vec![(3, 3)]);
-    let log: Vec<_> = (1..=raft.status().last_index).map(|i| raft.entry(i).unwrap().term).collect();
+    assert_eq!(
+        ready
+            .entries
+            .iter()
+            .map(|e| (e.index, e.term))
+            .collect::<Vec<_>>(),
+        vec![(3, 3)]
+    );
+    let log: Vec<_> = (1..=raft.status().last_index)
+        .map(|i| raft.entry(i).unwrap().term)
+        .collect();
     assert_eq!(log, vec![1, 1, 3]);
 }
 
@@ -360,7 +490,11 @@ fn stale_append_whose_entries_match_does_not_truncate() {
     assert_eq!(raft.status().last_index, 5);
     assert!(ready.messages_after_persist.iter().any(|m| matches!(
         m.body,
-        MessageBody::AppendResponse { success: true, match_index: 2, .. }
+        MessageBody::AppendResponse {
+            success: true,
+            match_index: 2,
+            ..
+        }
     )));
 }
 
@@ -369,13 +503,22 @@ fn follower_acknowledges_entries_only_after_persisting_them() {
     // Reference: Raft thesis section 10.2.1 / paper figure 2: the success answer travels in
     // messages_after_persist of the very Ready that carries the entries to persist.
     let mut raft = member_with_log(&[], 1, |_| {});
-    raft.step(append(2, 1, (0, 0), &[(1, 1), (2, 1)], 0)).unwrap();
+    raft.step(append(2, 1, (0, 0), &[(1, 1), (2, 1)], 0))
+        .unwrap();
     let ready = raft.ready();
     assert_eq!(ready.entries.len(), 2);
-    assert!(!ready.messages.iter().any(|m| matches!(m.body, MessageBody::AppendResponse { .. })));
+    assert!(!ready
+        .messages
+        .iter()
+        .any(|m| matches!(m.body, MessageBody::AppendResponse { .. })));
     assert_eq!(
         ready.messages_after_persist[0].body,
-        MessageBody::AppendResponse { success: true, match_index: 2, conflict_index: 0, conflict_term: None }
+        MessageBody::AppendResponse {
+            success: true,
+            match_index: 2,
+            conflict_index: 0,
+            conflict_term: None
+        }
     );
 }
 
@@ -396,8 +539,14 @@ fn a_leader_never_overwrites_or_deletes_its_own_entries() {
     cluster.elect(1);
     cluster.propose(1, &["a"]);
     let before = cluster.log_of(1);
-    let forged = Message { to: 1, ..append(2, 1, (0, 0), &[(1, 1)], 0) };
-    assert!(matches!(cluster.node(1).step(forged), Err(StepError::Malformed { .. })));
+    let forged = Message {
+        to: 1,
+        ..append(2, 1, (0, 0), &[(1, 1)], 0)
+    };
+    assert!(matches!(
+        cluster.node(1).step(forged),
+        Err(StepError::Malformed { .. })
+    ));
     assert_eq!(cluster.log_of(1), before);
     assert_eq!(cluster.role(1), Role::Leader);
 }
@@ -407,11 +556,15 @@ fn a_follower_never_removes_committed_entries() {
     // Reference: Raft paper section 5.4 (State Machine Safety): an entry known committed is
     // never replaced, even by a request whose entries below the commit index disagree.
     let mut raft = member_with_log(&[1, 1, 1], 1, |_| {});
-    raft.step(append(2, 1, (0, 0), &[(1, 1), (2, 1), (3, 1)], 3)).unwrap();
+    raft.step(append(2, 1, (0, 0), &[(1, 1), (2, 1), (3, 1)], 3))
+        .unwrap();
     assert_eq!(raft.status().commit_index, 3);
     raft.ready();
-    raft.step(append(3, 9, (1, 1), &[(2, 9), (3, 9), (4, 9)], 3)).unwrap();
-    let terms: Vec<u64> = (1..=raft.status().last_index).map(|i| raft.entry(i).unwrap().term).collect();
+    raft.step(append(3, 9, (1, 1), &[(2, 9), (3, 9), (4, 9)], 3))
+        .unwrap();
+    let terms: Vec<u64> = (1..=raft.status().last_index)
+        .map(|i| raft.entry(i).unwrap().term)
+        .collect();
     assert_eq!(terms[..3], [1, 1, 1]);
     assert_eq!(raft.ready().truncate_from, None);
 }
@@ -429,16 +582,28 @@ fn leader_backtracks_over_a_whole_conflicting_term_in_one_step() {
         recovered_with_terms(&[1, 3], 3),
     ];
     // Check-quorum off: restarted members would ignore the campaign for an election timeout.
-    let mut cluster = Cluster::recovered(3, |id| Config { check_quorum: false, ..config(id, 3) }, recovered);
+    let mut cluster = Cluster::recovered(
+        3,
+        |id| Config {
+            check_quorum: false,
+            ..config(id, 3)
+        },
+        recovered,
+    );
     cluster.isolate(3);
     cluster.elect(1);
     assert_eq!(cluster.role(1), Role::Leader);
     let rejections = cluster
         .sent
         .iter()
-        .filter(|m| m.from == 2 && matches!(m.body, MessageBody::AppendResponse { success: false, .. }))
+        .filter(|m| {
+            m.from == 2 && matches!(m.body, MessageBody::AppendResponse { success: false, .. })
+        })
         .count();
-    assert!(rejections <= 2, "{rejections} rejections: backtracking went index by index");
+    assert!(
+        rejections <= 2,
+        "{rejections} rejections: backtracking went index by index"
+    );
     assert_eq!(cluster.log_of(2), cluster.log_of(1));
 }
 
@@ -453,8 +618,14 @@ fn leader_counts_itself_only_once_its_own_persist_covers_the_index() {
     cluster.hold_persist(1);
     let (_, last, _) = cluster.propose(1, &["x"]);
     cluster.settle();
-    assert!(cluster.disks[1].entries.len() as u64 >= last, "follower 2 persisted the entry");
-    assert!(cluster.commit(1) < last, "committed before the leader's own persist");
+    assert!(
+        cluster.disks[1].entries.len() as u64 >= last,
+        "follower 2 persisted the entry"
+    );
+    assert!(
+        cluster.commit(1) < last,
+        "committed before the leader's own persist"
+    );
     cluster.release_persist(1);
     cluster.settle();
     assert_eq!(cluster.commit(1), last);
@@ -486,8 +657,14 @@ fn old_term_entry_on_a_majority_is_not_committed_until_a_current_term_entry_is()
     // earlier term by counting replicas; it commits it only indirectly, once an entry of its
     // own term is on a majority.
     let (early, observed) = figure_8_commits_old_entry_early(|_| {});
-    assert!(observed, "the scenario never put the old entry on a majority alone");
-    assert!(!early, "an old-term entry was committed by counting replicas");
+    assert!(
+        observed,
+        "the scenario never put the old entry on a majority alone"
+    );
+    assert!(
+        !early,
+        "an old-term entry was committed by counting replicas"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,15 +675,34 @@ fn old_term_entry_on_a_majority_is_not_committed_until_a_current_term_entry_is()
 fn proposals_are_refused_by_followers_and_when_too_many_wait() {
     // Reference: Raft paper section 8 (clients talk to the leader; others redirect), and the
     // uncommitted_entries_max backpressure bound.
-    let mut cluster = Cluster::with(3, |id| Config { uncommitted_entries_max: 3, ..config(id, 3) });
+    let mut cluster = Cluster::with(3, |id| Config {
+        uncommitted_entries_max: 3,
+        ..config(id, 3)
+    });
     cluster.elect(1);
     let refused = cluster.node(2).propose(vec![Bytes::from_static(b"a")]);
-    assert_eq!(refused, Err(ProposeError::NotLeader { leader_hint: Some(1) }));
+    assert_eq!(
+        refused,
+        Err(ProposeError::NotLeader {
+            leader_hint: Some(1)
+        })
+    );
     assert_eq!(cluster.node(1).propose(vec![]), Err(ProposeError::Empty));
     cluster.isolate(1);
     cluster.propose(1, &["a", "b"]);
-    let refused = cluster.node(1).propose(vec![Bytes::from_static(b"c"), Bytes::from_static(b"d")]);
-    assert!(matches!(refused, Err(ProposeError::Backpressure { uncommitted: 2, max: 3 })), "{refused:?}");
+    let refused = cluster
+        .node(1)
+        .propose(vec![Bytes::from_static(b"c"), Bytes::from_static(b"d")]);
+    assert!(
+        matches!(
+            refused,
+            Err(ProposeError::Backpressure {
+                uncommitted: 2,
+                max: 3
+            })
+        ),
+        "{refused:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,14 +713,32 @@ fn proposals_are_refused_by_followers_and_when_too_many_wait() {
 fn invalid_configuration_and_inconsistent_recovered_state_are_refused() {
     // Reference: the design's "limits are explicit" rule: a member never starts from a config
     // or durable state that could break safety.
-    let bad_config = Config { election_timeout_ticks_max: 5, ..config(1, 3) };
+    let bad_config = Config {
+        election_timeout_ticks_max: 5,
+        ..config(1, 3)
+    };
     assert!(Raft::new(bad_config, Recovered::default()).is_err());
     let gap = Recovered {
-        hard_state: HardState { term: 1, voted_for: None, commit: 0 },
-        entries: vec![Entry { index: 2, term: 1, payload: Payload::Noop }],
+        hard_state: HardState {
+            term: 1,
+            voted_for: None,
+            commit: 0,
+        },
+        entries: vec![Entry {
+            index: 2,
+            term: 1,
+            payload: Payload::Noop,
+        }],
     };
     assert!(Raft::new(config(1, 3), gap).is_err());
-    let commit_beyond = Recovered { hard_state: HardState { term: 1, voted_for: None, commit: 3 }, entries: vec![] };
+    let commit_beyond = Recovered {
+        hard_state: HardState {
+            term: 1,
+            voted_for: None,
+            commit: 3,
+        },
+        entries: vec![],
+    };
     assert!(Raft::new(config(1, 3), commit_beyond).is_err());
     let term_beyond = recovered_with_terms(&[1, 5], 2);
     assert!(Raft::new(config(1, 3), term_beyond).is_err());
@@ -536,15 +750,30 @@ fn malformed_messages_are_refused_without_changing_state() {
     // network: a refused message leaves term, vote and log as they were.
     let mut raft = member_with_log(&[1, 1], 1, |_| {});
     let before = raft.status();
-    let wrong_to = Message { to: 9, ..append(2, 1, (2, 1), &[], 0) };
-    assert!(matches!(raft.step(wrong_to), Err(StepError::WrongRecipient { .. })));
-    assert!(matches!(raft.step(append(7, 9, (2, 1), &[], 0)), Err(StepError::UnknownSender { from: 7 })));
+    let wrong_to = Message {
+        to: 9,
+        ..append(2, 1, (2, 1), &[], 0)
+    };
+    assert!(matches!(
+        raft.step(wrong_to),
+        Err(StepError::WrongRecipient { .. })
+    ));
+    assert!(matches!(
+        raft.step(append(7, 9, (2, 1), &[], 0)),
+        Err(StepError::UnknownSender { from: 7 })
+    ));
     let gap = append(2, 9, (2, 1), &[(4, 1)], 0);
     assert!(matches!(raft.step(gap), Err(StepError::Malformed { .. })));
     let decreasing = append(2, 9, (2, 1), &[(3, 5), (4, 4)], 0);
-    assert!(matches!(raft.step(decreasing), Err(StepError::Malformed { .. })));
+    assert!(matches!(
+        raft.step(decreasing),
+        Err(StepError::Malformed { .. })
+    ));
     let overflow = append(2, 9, (u64::MAX, 1), &[(0, 1)], 0);
-    assert!(matches!(raft.step(overflow), Err(StepError::Malformed { .. })));
+    assert!(matches!(
+        raft.step(overflow),
+        Err(StepError::Malformed { .. })
+    ));
     assert_eq!(raft.status(), before);
 }
 
@@ -574,7 +803,10 @@ fn rejoining_member_with_an_up_to_date_log_does_not_disrupt_a_live_leader() {
     // heard from a leader within the election timeout, so a member returning from a partition
     // (here with a log as up to date as everyone's, and check-quorum off) cannot start a new
     // term while the leader is alive.
-    let mut cluster = Cluster::with(3, |id| Config { check_quorum: false, ..config(id, 3) });
+    let mut cluster = Cluster::with(3, |id| Config {
+        check_quorum: false,
+        ..config(id, 3)
+    });
     cluster.elect(1);
     cluster.tick_all(2);
     cluster.isolate(3);
@@ -598,7 +830,10 @@ fn partitioned_member_without_pre_vote_does_raise_its_term() {
     // Reference: Raft thesis section 9.6 (the problem pre-vote solves): without it the cut-off
     // member campaigns again and again, each time in a new term. This is the contrast that
     // shows the previous test can fail.
-    let mut cluster = Cluster::with(3, |id| Config { pre_vote: false, ..config(id, 3) });
+    let mut cluster = Cluster::with(3, |id| Config {
+        pre_vote: false,
+        ..config(id, 3)
+    });
     cluster.elect(1);
     cluster.isolate(3);
     cluster.tick_all(100);
@@ -610,14 +845,28 @@ fn pre_vote_is_granted_without_changing_the_voters_term_or_vote() {
     // Reference: Raft thesis section 9.6: a pre-vote asks "would you vote for me?" and the
     // answer changes no state: no term adoption, no recorded vote.
     let mut raft = member_with_log(&[1], 1, |_| {});
-    let body = MessageBody::VoteRequest { pre_vote: true, last_log_index: 1, last_log_term: 1, leadership_transfer: false };
+    let body = MessageBody::VoteRequest {
+        pre_vote: true,
+        last_log_index: 1,
+        last_log_term: 1,
+        leadership_transfer: false,
+    };
     raft.step(message(2, 1, 2, body)).unwrap();
     let ready = raft.ready();
     assert_eq!(raft.status().term, 1);
     assert_eq!(raft.status().voted_for, None);
     assert_eq!(ready.hard_state, None);
     let answer = ready.messages.first().expect("answer");
-    assert_eq!((answer.term, &answer.body), (2, &MessageBody::VoteResponse { pre_vote: true, granted: true }));
+    assert_eq!(
+        (answer.term, &answer.body),
+        (
+            2,
+            &MessageBody::VoteResponse {
+                pre_vote: true,
+                granted: true
+            }
+        )
+    );
 }
 
 #[test]
@@ -630,7 +879,11 @@ fn isolated_leader_steps_down_after_an_election_timeout() {
     for _ in 0..9 {
         cluster.node(1).tick();
     }
-    assert_eq!(cluster.role(1), Role::Leader, "stepped down before an election timeout");
+    assert_eq!(
+        cluster.role(1),
+        Role::Leader,
+        "stepped down before an election timeout"
+    );
     for _ in 0..11 {
         cluster.node(1).tick();
     }
@@ -644,10 +897,18 @@ fn follower_that_recently_heard_from_its_leader_ignores_vote_requests() {
     // request of a later term, keeps its term, and does not vote.
     let mut cluster = Cluster::new(3);
     cluster.elect(1);
-    let request = MessageBody::VoteRequest { pre_vote: false, last_log_index: 9, last_log_term: 1, leadership_transfer: false };
+    let request = MessageBody::VoteRequest {
+        pre_vote: false,
+        last_log_index: 9,
+        last_log_term: 1,
+        leadership_transfer: false,
+    };
     cluster.node(2).step(message(3, 2, 5, request)).unwrap();
     let status = cluster.node(2).status();
-    assert_eq!((status.term, status.voted_for, status.leader), (1, Some(1), Some(1)));
+    assert_eq!(
+        (status.term, status.voted_for, status.leader),
+        (1, Some(1), Some(1))
+    );
     assert!(!cluster.node(2).has_ready(), "the request was answered");
 }
 
@@ -657,7 +918,12 @@ fn a_just_restarted_member_ignores_vote_requests_for_an_election_timeout() {
     // heartbeat just before it crashed, and that leader's lease counts on it not voting for an
     // election timeout; after a restart it cannot know, so it waits that long in any case.
     let mut raft = member_with_log(&[1], 1, |config| config.check_quorum = true);
-    let request = MessageBody::VoteRequest { pre_vote: false, last_log_index: 1, last_log_term: 1, leadership_transfer: false };
+    let request = MessageBody::VoteRequest {
+        pre_vote: false,
+        last_log_index: 1,
+        last_log_term: 1,
+        leadership_transfer: false,
+    };
     raft.step(message(2, 1, 2, request.clone())).unwrap();
     assert_eq!((raft.status().term, raft.status().voted_for), (1, None));
     for _ in 0..10 {
@@ -675,7 +941,12 @@ fn vote_request_of_a_leadership_transfer_is_granted_despite_a_live_leader() {
     // voters that still hear their leader do not refuse it.
     let mut cluster = Cluster::new(3);
     cluster.elect(1);
-    let request = MessageBody::VoteRequest { pre_vote: false, last_log_index: 9, last_log_term: 1, leadership_transfer: true };
+    let request = MessageBody::VoteRequest {
+        pre_vote: false,
+        last_log_index: 9,
+        last_log_term: 1,
+        leadership_transfer: true,
+    };
     cluster.node(2).step(message(3, 2, 5, request)).unwrap();
     let status = cluster.node(2).status();
     assert_eq!((status.term, status.voted_for), (5, Some(3)));
@@ -686,7 +957,10 @@ fn vote_request_of_a_leadership_transfer_is_granted_despite_a_live_leader() {
 // ---------------------------------------------------------------------------------------------
 
 fn lease_config(id: u64) -> Config {
-    Config { lease_reads: true, ..config(id, 3) }
+    Config {
+        lease_reads: true,
+        ..config(id, 3)
+    }
 }
 
 #[test]
@@ -707,14 +981,23 @@ fn read_index_waits_until_the_leader_commits_an_entry_of_its_term() {
     }
     cluster.hold_persist(2);
     cluster.hold_persist(3);
-    cluster.node(1).request_read(7, ReadConsistency::ReadIndex).unwrap();
+    cluster
+        .node(1)
+        .request_read(7, ReadConsistency::ReadIndex)
+        .unwrap();
     cluster.tick_all(4);
-    assert!(cluster.reads[0].is_empty(), "answered before a current-term commit");
+    assert!(
+        cluster.reads[0].is_empty(),
+        "answered before a current-term commit"
+    );
     cluster.release_persist(2);
     cluster.release_persist(3);
     cluster.settle();
     cluster.tick_all(2);
-    assert_eq!(cluster.reads[0], vec![ReadOutcome::Ready { id: 7, index: 1 }]);
+    assert_eq!(
+        cluster.reads[0],
+        vec![ReadOutcome::Ready { id: 7, index: 1 }]
+    );
 }
 
 #[test]
@@ -726,11 +1009,20 @@ fn read_index_is_answered_only_after_a_majority_confirms_leadership() {
     cluster.tick_all(2);
     cluster.cut.insert((2, 1));
     cluster.cut.insert((3, 1));
-    cluster.node(1).request_read(1, ReadConsistency::ReadIndex).unwrap();
+    cluster
+        .node(1)
+        .request_read(1, ReadConsistency::ReadIndex)
+        .unwrap();
     cluster.settle();
-    assert!(cluster.reads[0].is_empty(), "answered without a majority's acknowledgement");
+    assert!(
+        cluster.reads[0].is_empty(),
+        "answered without a majority's acknowledgement"
+    );
     cluster.heal();
-    cluster.node(1).request_read(2, ReadConsistency::ReadIndex).unwrap();
+    cluster
+        .node(1)
+        .request_read(2, ReadConsistency::ReadIndex)
+        .unwrap();
     cluster.settle();
     let answered: Vec<u64> = cluster.reads[0]
         .iter()
@@ -757,7 +1049,10 @@ fn read_index_is_answered_only_once_applied_reaches_it() {
     raft.request_read(5, ReadConsistency::ReadIndex).unwrap();
     assert!(raft.ready().reads.is_empty(), "answered before apply");
     raft.on_applied(1);
-    assert_eq!(raft.ready().reads, vec![ReadOutcome::Ready { id: 5, index: 1 }]);
+    assert_eq!(
+        raft.ready().reads,
+        vec![ReadOutcome::Ready { id: 5, index: 1 }]
+    );
 }
 
 #[test]
@@ -766,8 +1061,17 @@ fn a_non_leader_answers_reads_with_not_leader() {
     // redirect to it).
     let mut cluster = Cluster::new(3);
     cluster.elect(1);
-    cluster.node(2).request_read(3, ReadConsistency::ReadIndex).unwrap();
-    assert_eq!(cluster.node(2).ready().reads, vec![ReadOutcome::NotLeader { id: 3, leader_hint: Some(1) }]);
+    cluster
+        .node(2)
+        .request_read(3, ReadConsistency::ReadIndex)
+        .unwrap();
+    assert_eq!(
+        cluster.node(2).ready().reads,
+        vec![ReadOutcome::NotLeader {
+            id: 3,
+            leader_hint: Some(1)
+        }]
+    );
 }
 
 #[test]
@@ -775,8 +1079,15 @@ fn lease_reads_are_refused_unless_configured() {
     // Reference: Raft thesis section 6.4.1: leases depend on bounded clock drift, so they are
     // opt-in (lease_reads, which requires check_quorum).
     let mut raft = Raft::new(config(1, 3), Recovered::default()).unwrap();
-    assert_eq!(raft.request_read(1, ReadConsistency::Lease), Err(ReadError::LeaseReadsDisabled));
-    let no_check_quorum = Config { lease_reads: true, check_quorum: false, ..config(1, 3) };
+    assert_eq!(
+        raft.request_read(1, ReadConsistency::Lease),
+        Err(ReadError::LeaseReadsDisabled)
+    );
+    let no_check_quorum = Config {
+        lease_reads: true,
+        check_quorum: false,
+        ..config(1, 3)
+    };
     assert!(Raft::new(no_check_quorum, Recovered::default()).is_err());
 }
 
@@ -788,10 +1099,20 @@ fn lease_read_is_served_without_a_heartbeat_round_while_the_lease_holds() {
     cluster.elect(1);
     cluster.tick_all(2); // one acknowledged heartbeat round starts the lease
     let sent_before = cluster.sent.len();
-    cluster.node(1).request_read(9, ReadConsistency::Lease).unwrap();
+    cluster
+        .node(1)
+        .request_read(9, ReadConsistency::Lease)
+        .unwrap();
     cluster.settle();
-    assert_eq!(cluster.reads[0], vec![ReadOutcome::Ready { id: 9, index: 1 }]);
-    assert_eq!(cluster.sent.len(), sent_before, "the lease read sent messages");
+    assert_eq!(
+        cluster.reads[0],
+        vec![ReadOutcome::Ready { id: 9, index: 1 }]
+    );
+    assert_eq!(
+        cluster.sent.len(),
+        sent_before,
+        "the lease read sent messages"
+    );
 }
 
 #[test]
@@ -809,14 +1130,23 @@ fn lease_read_falls_back_to_read_index_once_the_lease_expired() {
     }
     cluster.settle();
     assert_eq!(cluster.role(1), Role::Leader);
-    cluster.node(1).request_read(4, ReadConsistency::Lease).unwrap();
+    cluster
+        .node(1)
+        .request_read(4, ReadConsistency::Lease)
+        .unwrap();
     cluster.settle();
     assert!(cluster.reads[0].is_empty(), "served from an expired lease");
     // A later acknowledged round confirms it, as for any ReadIndex read.
     cluster.heal();
-    cluster.node(1).request_read(5, ReadConsistency::ReadIndex).unwrap();
+    cluster
+        .node(1)
+        .request_read(5, ReadConsistency::ReadIndex)
+        .unwrap();
     cluster.settle();
-    let expected = vec![ReadOutcome::Ready { id: 4, index: 1 }, ReadOutcome::Ready { id: 5, index: 1 }];
+    let expected = vec![
+        ReadOutcome::Ready { id: 4, index: 1 },
+        ReadOutcome::Ready { id: 5, index: 1 },
+    ];
     assert_eq!(cluster.reads[0], expected);
 }
 
@@ -831,21 +1161,36 @@ fn lease_reads_stop_once_a_transfer_has_sent_timeout_now() {
     cluster.isolate(2);
     cluster.node(1).transfer_leadership(2).unwrap(); // node 2 is caught up: TimeoutNow (lost)
     let sent_before = cluster.sent.len();
-    cluster.node(1).request_read(8, ReadConsistency::Lease).unwrap();
+    cluster
+        .node(1)
+        .request_read(8, ReadConsistency::Lease)
+        .unwrap();
     cluster.settle();
     let heartbeats = cluster.sent[sent_before..]
         .iter()
         .filter(|m| m.from == 1 && matches!(m.body, MessageBody::Heartbeat { .. }))
         .count();
     assert!(heartbeats > 0, "served from the lease after TimeoutNow");
-    assert_eq!(cluster.reads[0], vec![ReadOutcome::Ready { id: 8, index: 1 }]);
+    assert_eq!(
+        cluster.reads[0],
+        vec![ReadOutcome::Ready { id: 8, index: 1 }]
+    );
     // Still so after the transfer is abandoned: node 2 may yet campaign with TimeoutNow.
     cluster.tick_all(12);
     assert_eq!(cluster.leader(), Some(1));
-    cluster.node(1).request_read(9, ReadConsistency::Lease).unwrap();
+    cluster
+        .node(1)
+        .request_read(9, ReadConsistency::Lease)
+        .unwrap();
     let ready = cluster.node(1).ready();
-    assert!(ready.reads.is_empty(), "served from the lease after an abandoned transfer");
-    assert!(ready.messages.iter().any(|m| matches!(m.body, MessageBody::Heartbeat { .. })));
+    assert!(
+        ready.reads.is_empty(),
+        "served from the lease after an abandoned transfer"
+    );
+    assert!(ready
+        .messages
+        .iter()
+        .any(|m| matches!(m.body, MessageBody::Heartbeat { .. })));
 }
 
 #[test]
@@ -855,13 +1200,22 @@ fn stepping_down_fails_pending_reads_with_not_leader() {
     let mut cluster = Cluster::new(3);
     cluster.elect(1);
     cluster.isolate(1);
-    cluster.node(1).request_read(6, ReadConsistency::ReadIndex).unwrap();
+    cluster
+        .node(1)
+        .request_read(6, ReadConsistency::ReadIndex)
+        .unwrap();
     for _ in 0..12 {
         cluster.node(1).tick();
     }
     cluster.settle();
     assert_eq!(cluster.role(1), Role::Follower);
-    assert_eq!(cluster.reads[0], vec![ReadOutcome::NotLeader { id: 6, leader_hint: None }]);
+    assert_eq!(
+        cluster.reads[0],
+        vec![ReadOutcome::NotLeader {
+            id: 6,
+            leader_hint: None
+        }]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -901,7 +1255,10 @@ fn proposals_are_refused_during_a_transfer_until_it_is_abandoned() {
         cluster.settle();
     }
     assert_eq!(cluster.role(1), Role::Leader);
-    assert!(cluster.node(1).propose(vec![Bytes::from_static(b"x")]).is_ok());
+    assert!(cluster
+        .node(1)
+        .propose(vec![Bytes::from_static(b"x")])
+        .is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -917,7 +1274,11 @@ fn random_message(rng: &mut tern_engine::raft::rng::SeededRng) -> Message {
         _ => rng.next_u64(),
     };
     let entries = (0..rng.range(0, 4))
-        .map(|_| Entry { index: number(rng), term: number(rng), payload: Payload::Noop })
+        .map(|_| Entry {
+            index: number(rng),
+            term: number(rng),
+            payload: Payload::Noop,
+        })
         .collect();
     let body = match rng.range(0, 8) {
         0 => MessageBody::VoteRequest {
@@ -926,7 +1287,10 @@ fn random_message(rng: &mut tern_engine::raft::rng::SeededRng) -> Message {
             last_log_term: number(rng),
             leadership_transfer: rng.chance(1, 2),
         },
-        1 => MessageBody::VoteResponse { pre_vote: rng.chance(1, 2), granted: rng.chance(1, 2) },
+        1 => MessageBody::VoteResponse {
+            pre_vote: rng.chance(1, 2),
+            granted: rng.chance(1, 2),
+        },
         2 => MessageBody::AppendRequest {
             prev_log_index: number(rng),
             prev_log_term: number(rng),
@@ -939,13 +1303,23 @@ fn random_message(rng: &mut tern_engine::raft::rng::SeededRng) -> Message {
             conflict_index: number(rng),
             conflict_term: rng.chance(1, 2).then(|| number(rng)),
         },
-        4 => MessageBody::Heartbeat { leader_commit: number(rng), read_round: number(rng) },
-        5 => MessageBody::HeartbeatResponse { read_round: number(rng) },
+        4 => MessageBody::Heartbeat {
+            leader_commit: number(rng),
+            read_round: number(rng),
+        },
+        5 => MessageBody::HeartbeatResponse {
+            read_round: number(rng),
+        },
         _ => MessageBody::TimeoutNow,
     };
     let from = rng.range(0, 5);
     let to = rng.range(1, 4);
-    Message { from, to, term: number(rng), body }
+    Message {
+        from,
+        to,
+        term: number(rng),
+        body,
+    }
 }
 
 #[test]
@@ -972,7 +1346,9 @@ fn random_garbage_messages_never_panic_nor_break_the_log() {
                 let id = rng.range(1, 4);
                 cluster.tick_all(1);
                 let _ = cluster.node(id).propose(vec![Bytes::from_static(b"p")]);
-                let _ = cluster.node(id).request_read(round, ReadConsistency::ReadIndex);
+                let _ = cluster
+                    .node(id)
+                    .request_read(round, ReadConsistency::ReadIndex);
                 if rng.chance(1, 10) {
                     let _ = cluster.node(id).transfer_leadership(rng.range(0, 5));
                 }
@@ -988,7 +1364,10 @@ fn random_garbage_messages_never_panic_nor_break_the_log() {
         }
         check_logs_and_cursors(&mut cluster);
     }
-    assert!(refused > 1000, "only {refused} of 25000 garbage messages were refused");
+    assert!(
+        refused > 1000,
+        "only {refused} of 25000 garbage messages were refused"
+    );
 }
 
 fn check_logs_and_cursors(cluster: &mut Cluster) {
@@ -997,7 +1376,10 @@ fn check_logs_and_cursors(cluster: &mut Cluster) {
         for (position, pair) in log.iter().enumerate() {
             assert_eq!(pair.0, position as u64 + 1, "node {id}: log not contiguous");
         }
-        assert!(log.windows(2).all(|pair| pair[0].1 <= pair[1].1), "node {id}: terms decrease");
+        assert!(
+            log.windows(2).all(|pair| pair[0].1 <= pair[1].1),
+            "node {id}: terms decrease"
+        );
         let status = cluster.node(id).status();
         assert!(status.applied_index <= status.commit_index, "{status:?}");
         assert!(status.commit_index <= status.last_index, "{status:?}");
@@ -1015,11 +1397,23 @@ fn an_adopted_term_is_durable_before_any_answer_carrying_it() {
     // storage before responding): a follower that adopts a later term from a heartbeat hands
     // the term out as hard state and holds its answer until that is persisted.
     let mut raft = member_with_log(&[1], 1, |_| {});
-    raft.step(message(2, 1, 4, MessageBody::Heartbeat { leader_commit: 0, read_round: 1 })).unwrap();
+    raft.step(message(
+        2,
+        1,
+        4,
+        MessageBody::Heartbeat {
+            leader_commit: 0,
+            read_round: 1,
+        },
+    ))
+    .unwrap();
     let ready = raft.ready();
     assert_eq!(ready.hard_state.map(|state| state.term), Some(4));
     assert!(ready.messages.is_empty());
-    assert_eq!(ready.messages_after_persist[0].body, MessageBody::HeartbeatResponse { read_round: 1 });
+    assert_eq!(
+        ready.messages_after_persist[0].body,
+        MessageBody::HeartbeatResponse { read_round: 1 }
+    );
 }
 
 #[test]
@@ -1028,19 +1422,36 @@ fn answers_wait_for_persist_until_an_adopted_term_is_known_durable() {
     // driver may send a later Ready's messages before an earlier Ready's write completes, so
     // until on_persisted shows the Ready with the new term is durable, every answer waits.
     let mut raft = member_with_log(&[1], 1, |_| {});
-    let heartbeat = |round| message(2, 1, 4, MessageBody::Heartbeat { leader_commit: 0, read_round: round });
+    let heartbeat = |round| {
+        message(
+            2,
+            1,
+            4,
+            MessageBody::Heartbeat {
+                leader_commit: 0,
+                read_round: round,
+            },
+        )
+    };
     raft.step(heartbeat(1)).unwrap();
     assert!(raft.ready().hard_state.is_some());
     raft.step(heartbeat(2)).unwrap();
     let second = raft.ready();
-    assert!(second.messages.is_empty(), "answered before the new term was known durable");
+    assert!(
+        second.messages.is_empty(),
+        "answered before the new term was known durable"
+    );
     assert_eq!(second.messages_after_persist.len(), 1);
     raft.step(append(2, 4, (1, 1), &[(2, 4)], 0)).unwrap();
     assert_eq!(raft.ready().entries.len(), 1);
     raft.on_persisted(2, 4);
     raft.step(heartbeat(3)).unwrap();
     let after = raft.ready();
-    assert_eq!(after.messages.len(), 1, "still waiting after the term became durable");
+    assert_eq!(
+        after.messages.len(),
+        1,
+        "still waiting after the term became durable"
+    );
 }
 
 #[test]
@@ -1066,7 +1477,10 @@ fn heartbeats_tell_a_follower_only_a_commit_index_it_is_known_to_match() {
         })
         .collect();
     assert!(!commits_to_3.is_empty());
-    assert!(commits_to_3.iter().all(|commit| *commit <= 1), "{commits_to_3:?}");
+    assert!(
+        commits_to_3.iter().all(|commit| *commit <= 1),
+        "{commits_to_3:?}"
+    );
     assert!(cluster.commit(3) <= 1);
 }
 
@@ -1075,7 +1489,11 @@ fn append_requests_respect_the_entry_and_byte_bounds() {
     // Reference: Raft thesis section 10.2.1 (batching), with tern's explicit bounds: at most
     // append_entries_max entries and append_bytes_max payload bytes per request, except that a
     // single larger entry still goes alone.
-    let mut cluster = Cluster::with(3, |id| Config { append_entries_max: 2, append_bytes_max: 7, ..config(id, 3) });
+    let mut cluster = Cluster::with(3, |id| Config {
+        append_entries_max: 2,
+        append_bytes_max: 7,
+        ..config(id, 3)
+    });
     cluster.elect(1);
     cluster.propose(1, &["aaa", "bbb", "ccc", "dddddddddd", "e"]);
     cluster.settle();
@@ -1085,7 +1503,11 @@ fn append_requests_respect_the_entry_and_byte_bounds() {
             requests += 1;
             let bytes: usize = entries.iter().map(Entry::payload_bytes).sum();
             assert!(entries.len() <= 2, "{} entries", entries.len());
-            assert!(bytes <= 7 || entries.len() == 1, "{bytes} bytes in {} entries", entries.len());
+            assert!(
+                bytes <= 7 || entries.len() == 1,
+                "{bytes} bytes in {} entries",
+                entries.len()
+            );
         }
     }
     assert!(requests >= 6, "only {requests} requests");
@@ -1096,7 +1518,10 @@ fn append_requests_respect_the_entry_and_byte_bounds() {
 fn leader_keeps_at_most_the_window_of_requests_in_flight() {
     // Reference: Raft thesis section 10.2.2 (pipelining): the leader sends further requests
     // before earlier ones are answered, but no more than inflight_messages_max at a time.
-    let mut cluster = Cluster::with(3, |id| Config { inflight_messages_max: 2, ..config(id, 3) });
+    let mut cluster = Cluster::with(3, |id| Config {
+        inflight_messages_max: 2,
+        ..config(id, 3)
+    });
     cluster.elect(1);
     cluster.tick_all(2);
     cluster.cut.insert((2, 1)); // follower 2's answers are lost
@@ -1114,5 +1539,8 @@ fn leader_keeps_at_most_the_window_of_requests_in_flight() {
         .filter(|m| m.to == 3 && matches!(&m.body, MessageBody::AppendRequest { .. }))
         .count();
     assert_eq!(to_2, 2, "requests in flight to the silent follower");
-    assert_eq!(to_3, 5, "the answering follower gets one request per proposal");
+    assert_eq!(
+        to_3, 5,
+        "the answering follower gets one request per proposal"
+    );
 }

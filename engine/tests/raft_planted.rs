@@ -10,7 +10,11 @@ use common::{config, figure_8_commits_old_entry_early, recovered_with_terms, Clu
 use tern_engine::raft::{Config, Entry, Message, MessageBody, Payload, PlantedBug, Raft};
 
 fn member(terms: &[u64], current_term: u64, bug: Option<PlantedBug>) -> Raft {
-    let config = Config { planted_bug: bug, check_quorum: false, ..config(1, 3) };
+    let config = Config {
+        planted_bug: bug,
+        check_quorum: false,
+        ..config(1, 3)
+    };
     Raft::new(config, recovered_with_terms(terms, current_term)).unwrap()
 }
 
@@ -22,15 +26,22 @@ fn vote_for_stale_log_grants_a_vote_the_up_to_date_check_refuses() {
         from: 2,
         to: 1,
         term: 3,
-        body: MessageBody::VoteRequest { pre_vote: false, last_log_index: 9, last_log_term: 1, leadership_transfer: false },
+        body: MessageBody::VoteRequest {
+            pre_vote: false,
+            last_log_index: 9,
+            last_log_term: 1,
+            leadership_transfer: false,
+        },
     };
     let granted = |bug| {
         let mut raft = member(&[1, 2], 2, bug);
         raft.step(request.clone()).unwrap();
         let ready = raft.ready();
-        ready.messages_after_persist.iter().chain(&ready.messages).any(|m| {
-            matches!(m.body, MessageBody::VoteResponse { granted: true, .. })
-        })
+        ready
+            .messages_after_persist
+            .iter()
+            .chain(&ready.messages)
+            .any(|m| matches!(m.body, MessageBody::VoteResponse { granted: true, .. }))
     };
     assert!(!granted(None));
     assert!(granted(Some(PlantedBug::VoteForStaleLog)));
@@ -42,10 +53,14 @@ fn commit_previous_term_by_count_commits_the_figure_8_entry_early() {
     // PlantedBug::CommitPreviousTermByCount).
     let (early, observed) = figure_8_commits_old_entry_early(|_| {});
     assert!(observed && !early);
-    let (early, observed) =
-        figure_8_commits_old_entry_early(|config| config.planted_bug = Some(PlantedBug::CommitPreviousTermByCount));
+    let (early, observed) = figure_8_commits_old_entry_early(|config| {
+        config.planted_bug = Some(PlantedBug::CommitPreviousTermByCount)
+    });
     assert!(observed);
-    assert!(early, "the bug did not commit the old-term entry by counting");
+    assert!(
+        early,
+        "the bug did not commit the old-term entry by counting"
+    );
 }
 
 #[test]
@@ -59,17 +74,26 @@ fn keep_conflicting_suffix_leaves_old_entries_after_the_new_ones() {
         body: MessageBody::AppendRequest {
             prev_log_index: 2,
             prev_log_term: 1,
-            entries: vec![Entry { index: 3, term: 3, payload: Payload::Command(Bytes::from_static(b"n")) }],
+            entries: vec![Entry {
+                index: 3,
+                term: 3,
+                payload: Payload::Command(Bytes::from_static(b"n")),
+            }],
             leader_commit: 0,
         },
     };
     let terms_after = |bug| {
         let mut raft = member(&[1, 1, 2, 2], 2, bug);
         raft.step(request.clone()).unwrap();
-        (1..=raft.status().last_index).map(|index| raft.entry(index).unwrap().term).collect::<Vec<_>>()
+        (1..=raft.status().last_index)
+            .map(|index| raft.entry(index).unwrap().term)
+            .collect::<Vec<_>>()
     };
     assert_eq!(terms_after(None), vec![1, 1, 3]);
-    assert_eq!(terms_after(Some(PlantedBug::KeepConflictingSuffix)), vec![1, 1, 3, 2]);
+    assert_eq!(
+        terms_after(Some(PlantedBug::KeepConflictingSuffix)),
+        vec![1, 1, 3, 2]
+    );
 }
 
 #[test]
@@ -77,7 +101,10 @@ fn leader_counts_self_before_persist_commits_without_its_own_write() {
     // Reference: Raft thesis section 10.2.1 (broken by PlantedBug::LeaderCountsSelfBeforePersist):
     // with follower 3 cut off and the leader's disk held back, one follower's ack commits.
     let committed_early = |bug| {
-        let mut cluster = Cluster::with(3, |id| Config { planted_bug: bug, ..config(id, 3) });
+        let mut cluster = Cluster::with(3, |id| Config {
+            planted_bug: bug,
+            ..config(id, 3)
+        });
         cluster.elect(1);
         cluster.isolate(3);
         cluster.hold_persist(1);
@@ -86,5 +113,7 @@ fn leader_counts_self_before_persist_commits_without_its_own_write() {
         cluster.commit(1) >= last
     };
     assert!(!committed_early(None));
-    assert!(committed_early(Some(PlantedBug::LeaderCountsSelfBeforePersist)));
+    assert!(committed_early(Some(
+        PlantedBug::LeaderCountsSelfBeforePersist
+    )));
 }

@@ -25,11 +25,18 @@ pub enum CertError {
     #[error("generating a certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} already exists; pass --force (or force = true) to overwrite")]
     Exists { path: PathBuf },
     #[error("{path}: no PEM {what} found ({detail})")]
-    Pem { path: PathBuf, what: &'static str, detail: String },
+    Pem {
+        path: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
     #[error("generated private key is unusable: {0}")]
     Key(String),
     #[error("node id 0 is invalid")]
@@ -76,7 +83,10 @@ impl ClusterCa {
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, format!("tern cluster CA {cluster_name}"));
+        name.push(
+            DnType::CommonName,
+            format!("tern cluster CA {cluster_name}"),
+        );
         params.distinguished_name = name;
         let key = KeyPair::generate()?;
         let certificate = params.self_signed(&key)?;
@@ -109,8 +119,10 @@ impl ClusterCa {
         name.push(DnType::CommonName, identity.dns_name());
         params.distinguished_name = name;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages =
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let key = KeyPair::generate()?;
         let certificate = params.signed_by(&key, &self.certificate, &self.key)?;
         let private_key = PrivateKeyDer::try_from(key.serialize_der())
@@ -130,7 +142,9 @@ impl ClusterCa {
 /// Credentials for local development only: a throwaway CA made in memory, issuing `identity`.
 /// Peers using these trust nothing but their own throwaway CA; see `Security::Insecure`.
 pub fn throwaway_credentials(identity: Identity) -> Result<Credentials, CertError> {
-    Ok(ClusterCa::generate("insecure")?.issue(identity)?.credentials)
+    Ok(ClusterCa::generate("insecure")?
+        .issue(identity)?
+        .credentials)
 }
 
 /// File names inside a certificate directory.
@@ -161,8 +175,16 @@ pub fn write_cluster_certificates(
     for identity in identities {
         let issued = ca.issue(identity)?;
         let stem = file_stem(identity);
-        files.push((directory.join(format!("{stem}.pem")), issued.certificate_pem, false));
-        files.push((directory.join(format!("{stem}.key")), issued.private_key_pem, true));
+        files.push((
+            directory.join(format!("{stem}.pem")),
+            issued.certificate_pem,
+            false,
+        ));
+        files.push((
+            directory.join(format!("{stem}.key")),
+            issued.private_key_pem,
+            true,
+        ));
     }
     // Check every target before writing any, so a refusal leaves the directory unchanged.
     if !force {
@@ -170,8 +192,10 @@ pub fn write_cluster_certificates(
             return Err(CertError::Exists { path: path.clone() });
         }
     }
-    fs::create_dir_all(directory)
-        .map_err(|source| CertError::Io { path: directory.to_path_buf(), source })?;
+    fs::create_dir_all(directory).map_err(|source| CertError::Io {
+        path: directory.to_path_buf(),
+        source,
+    })?;
     for (path, contents, secret) in &files {
         write_file(path, contents, *secret)?;
     }
@@ -180,7 +204,10 @@ pub fn write_cluster_certificates(
 
 fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), CertError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let io_error = |source| CertError::Io { path: path.to_path_buf(), source };
+    let io_error = |source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     if secret {
@@ -199,12 +226,20 @@ pub fn load_credentials(directory: &Path, identity: Identity) -> Result<Credenti
     let ca_path = directory.join("ca.pem");
     let certificate_path = directory.join(format!("{stem}.pem"));
     let key_path = directory.join(format!("{stem}.key"));
-    let pem_error = |path: &Path, what, detail: String| CertError::Pem { path: path.to_path_buf(), what, detail };
+    let pem_error = |path: &Path, what, detail: String| CertError::Pem {
+        path: path.to_path_buf(),
+        what,
+        detail,
+    };
     let ca_certificate = CertificateDer::from_pem_file(&ca_path)
         .map_err(|error| pem_error(&ca_path, "certificate", error.to_string()))?;
     let certificate_chain = vec![CertificateDer::from_pem_file(&certificate_path)
         .map_err(|error| pem_error(&certificate_path, "certificate", error.to_string()))?];
     let private_key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|error| pem_error(&key_path, "private key", error.to_string()))?;
-    Ok(Credentials { ca_certificate, certificate_chain, private_key })
+    Ok(Credentials {
+        ca_certificate,
+        certificate_chain,
+        private_key,
+    })
 }

@@ -131,11 +131,26 @@ pub enum FrameError {
     #[error("frame from {peer}: reserved header bytes are not zero")]
     ReservedNotZero { peer: String },
     #[error("frame from {peer}: {frame_bytes} bytes is over frame_bytes_max {frame_bytes_max}")]
-    TooLarge { peer: String, frame_bytes: u64, frame_bytes_max: usize },
-    #[error("frame from {peer}: {frame_bytes}-byte frame is not a valid {expected} archive ({detail})")]
-    InvalidArchive { peer: String, expected: &'static str, frame_bytes: usize, detail: String },
+    TooLarge {
+        peer: String,
+        frame_bytes: u64,
+        frame_bytes_max: usize,
+    },
+    #[error(
+        "frame from {peer}: {frame_bytes}-byte frame is not a valid {expected} archive ({detail})"
+    )]
+    InvalidArchive {
+        peer: String,
+        expected: &'static str,
+        frame_bytes: usize,
+        detail: String,
+    },
     #[error("frame from {peer}: stream ended inside a frame ({have_bytes} of {need_bytes} bytes)")]
-    Truncated { peer: String, have_bytes: usize, need_bytes: usize },
+    Truncated {
+        peer: String,
+        have_bytes: usize,
+        need_bytes: usize,
+    },
     #[error("frame from {peer}: a {kind:?} frame is not allowed on this stream")]
     UnexpectedKind { peer: String, kind: FrameKind },
 }
@@ -144,7 +159,10 @@ pub enum FrameError {
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
     #[error("message encodes to {frame_bytes} bytes, over frame_bytes_max {frame_bytes_max}")]
-    TooLarge { frame_bytes: usize, frame_bytes_max: usize },
+    TooLarge {
+        frame_bytes: usize,
+        frame_bytes_max: usize,
+    },
     #[error("rkyv could not serialize the message: {0}")]
     Serialize(String),
 }
@@ -170,23 +188,41 @@ pub fn parse_header(
 ) -> Result<FrameHeader, FrameError> {
     let magic: [u8; 4] = [header[0], header[1], header[2], header[3]];
     if magic != FRAME_MAGIC {
-        return Err(FrameError::BadMagic { peer: peer.to_string(), found: magic });
+        return Err(FrameError::BadMagic {
+            peer: peer.to_string(),
+            found: magic,
+        });
     }
     if header[4] != FRAME_VERSION {
-        return Err(FrameError::UnsupportedVersion { peer: peer.to_string(), found: header[4] });
+        return Err(FrameError::UnsupportedVersion {
+            peer: peer.to_string(),
+            found: header[4],
+        });
     }
-    let kind = FrameKind::from_byte(header[5])
-        .ok_or_else(|| FrameError::UnknownKind { peer: peer.to_string(), found: header[5] })?;
+    let kind = FrameKind::from_byte(header[5]).ok_or_else(|| FrameError::UnknownKind {
+        peer: peer.to_string(),
+        found: header[5],
+    })?;
     if header[6..8] != [0, 0] || header[12..16] != [0, 0, 0, 0] {
-        return Err(FrameError::ReservedNotZero { peer: peer.to_string() });
+        return Err(FrameError::ReservedNotZero {
+            peer: peer.to_string(),
+        });
     }
     let body_bytes = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as u64;
     let frame_bytes = (FRAME_HEADER_BYTES as u64 + body_bytes).div_ceil(FRAME_ALIGN_BYTES as u64)
         * FRAME_ALIGN_BYTES as u64;
     if frame_bytes > frame_bytes_max as u64 {
-        return Err(FrameError::TooLarge { peer: peer.to_string(), frame_bytes, frame_bytes_max });
+        return Err(FrameError::TooLarge {
+            peer: peer.to_string(),
+            frame_bytes,
+            frame_bytes_max,
+        });
     }
-    Ok(FrameHeader { kind, body_bytes: body_bytes as usize, frame_bytes: frame_bytes as usize })
+    Ok(FrameHeader {
+        kind,
+        body_bytes: body_bytes as usize,
+        frame_bytes: frame_bytes as usize,
+    })
 }
 
 fn invalid(peer: &str, kind: FrameKind, frame_bytes: usize, error: rancor::Error) -> FrameError {
@@ -216,9 +252,9 @@ fn access_body<'a>(
         FrameKind::ClientResponses => Frame::ClientResponses(
             rkyv::access::<ArchivedClientResponseBatch, rancor::Error>(body).map_err(fail)?,
         ),
-        FrameKind::NotLeader => Frame::NotLeader(
-            rkyv::access::<ArchivedNotLeader, rancor::Error>(body).map_err(fail)?,
-        ),
+        FrameKind::NotLeader => {
+            Frame::NotLeader(rkyv::access::<ArchivedNotLeader, rancor::Error>(body).map_err(fail)?)
+        }
     })
 }
 
@@ -244,11 +280,16 @@ impl FrameEncoder {
         frame_bytes_max: usize,
     ) -> Result<usize, EncodeError> {
         let start = out.len();
-        assert_eq!(start % FRAME_ALIGN_BYTES, 0, "frame buffers hold whole frames only");
+        assert_eq!(
+            start % FRAME_ALIGN_BYTES,
+            0,
+            "frame buffers hold whole frames only"
+        );
         out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
         // Serializing straight into `out` after the header: rkyv aligns relative to the buffer
         // start, and the body starts at a multiple of 16, so the receiver sees the same layout.
-        let result = to_bytes_in_with_alloc::<_, _, rancor::Error>(value, &mut *out, self.arena.acquire());
+        let result =
+            to_bytes_in_with_alloc::<_, _, rancor::Error>(value, &mut *out, self.arena.acquire());
         if let Err(error) = result {
             out.truncate(start);
             return Err(EncodeError::Serialize(error.to_string()));
@@ -257,7 +298,10 @@ impl FrameEncoder {
         let frame_bytes = padded(FRAME_HEADER_BYTES + body_bytes);
         if frame_bytes > frame_bytes_max || body_bytes > u32::MAX as usize {
             out.truncate(start);
-            return Err(EncodeError::TooLarge { frame_bytes, frame_bytes_max });
+            return Err(EncodeError::TooLarge {
+                frame_bytes,
+                frame_bytes_max,
+            });
         }
         let header = &mut out[start..start + FRAME_HEADER_BYTES];
         header[0..4].copy_from_slice(&FRAME_MAGIC);
@@ -270,7 +314,10 @@ impl FrameEncoder {
 }
 
 /// Encodes one message as a standalone frame (convenience; hot paths reuse a [`FrameEncoder`]).
-pub fn encode_frame<T: FrameBody>(value: &T, frame_bytes_max: usize) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_frame<T: FrameBody>(
+    value: &T,
+    frame_bytes_max: usize,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     FrameEncoder::new().encode(value, &mut out, frame_bytes_max)?;
     Ok(out)
@@ -324,10 +371,14 @@ impl FrameReader {
         }
         let needed_bytes = self.pending_frame_bytes.max(FRAME_HEADER_BYTES);
         let free_bytes = self.buffer.len() - self.end;
-        if self.start > 0 && (free_bytes < READ_BYTES_MIN || self.buffer.len() - self.start < needed_bytes) {
+        if self.start > 0
+            && (free_bytes < READ_BYTES_MIN || self.buffer.len() - self.start < needed_bytes)
+        {
             // Move the partial frame to the front. `start` is a multiple of 16, so alignment of
             // the bodies that follow is preserved.
-            self.buffer.as_mut_slice().copy_within(self.start..self.end, 0);
+            self.buffer
+                .as_mut_slice()
+                .copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
@@ -343,7 +394,10 @@ impl FrameReader {
 
     /// Records that `bytes` were written at the start of the last [`FrameReader::read_space`].
     pub fn filled(&mut self, bytes: usize) {
-        assert!(self.end + bytes <= self.buffer.len(), "filled more than read_space offered");
+        assert!(
+            self.end + bytes <= self.buffer.len(),
+            "filled more than read_space offered"
+        );
         self.end += bytes;
     }
 

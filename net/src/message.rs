@@ -32,7 +32,10 @@ pub enum RaftBody {
         last_log_term: u64,
         leadership_transfer: bool,
     },
-    VoteResponse { pre_vote: bool, granted: bool },
+    VoteResponse {
+        pre_vote: bool,
+        granted: bool,
+    },
     /// AppendEntries; empty `entries` is a consistency probe.
     AppendRequest {
         prev_log_index: u64,
@@ -46,14 +49,24 @@ pub enum RaftBody {
         conflict_index: u64,
         conflict_term: Option<u64>,
     },
-    Heartbeat { leader_commit: u64, read_round: u64 },
-    HeartbeatResponse { read_round: u64 },
+    Heartbeat {
+        leader_commit: u64,
+        read_round: u64,
+    },
+    HeartbeatResponse {
+        read_round: u64,
+    },
     /// Leadership transfer: start an election now.
     TimeoutNow,
     /// A follower asks the leader for a read index on behalf of its clients (thesis 6.4).
-    ReadIndexRequest { request_id: u64 },
+    ReadIndexRequest {
+        request_id: u64,
+    },
     /// The leader's answer: the index to wait for, or `None` when it cannot serve reads now.
-    ReadIndexResponse { request_id: u64, read_index: Option<u64> },
+    ReadIndexResponse {
+        request_id: u64,
+        read_index: Option<u64>,
+    },
 }
 
 /// One log slot.
@@ -125,7 +138,10 @@ pub enum ClientError {
     /// The command bytes do not parse as a command.
     InvalidCommand { reason: String },
     /// The command is larger than the server accepts.
-    TooLarge { command_bytes: u64, command_bytes_max: u64 },
+    TooLarge {
+        command_bytes: u64,
+        command_bytes_max: u64,
+    },
     /// The cluster cannot serve the request now (no quorum, shutting down); retry later.
     Unavailable { reason: String },
     /// The client session is unknown or expired; start a new session.

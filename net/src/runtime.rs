@@ -62,7 +62,9 @@ struct UdpSocket {
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket").field("local_addr", &self.io.get_ref().local_addr()).finish()
+        f.debug_struct("UdpSocket")
+            .field("local_addr", &self.io.get_ref().local_addr())
+            .finish()
     }
 }
 
@@ -70,7 +72,11 @@ impl UdpSocket {
     fn new(socket: std::net::UdpSocket) -> io::Result<Self> {
         let state = UdpSocketState::new((&socket).into())?;
         let io = Async::new_nonblocking(socket)?;
-        Ok(UdpSocket { io, state, send_blocked: AtomicBool::new(false) })
+        Ok(UdpSocket {
+            io,
+            state,
+            send_blocked: AtomicBool::new(false),
+        })
     }
 }
 
@@ -205,7 +211,9 @@ where
         .io_memory(EXECUTOR_IO_MEMORY_BYTES);
     let name = name.to_string();
     std::thread::Builder::new().name(name).spawn(move || {
-        let executor = builder.make().expect("glommio executor starts (io_uring available)");
+        let executor = builder
+            .make()
+            .expect("glommio executor starts (io_uring available)");
         executor.run(make())
     })
 }

@@ -51,7 +51,9 @@ impl Identity {
         if name == CLIENT_NAME {
             return Some(Identity::Client);
         }
-        let digits = name.strip_prefix(NODE_NAME_PREFIX)?.strip_suffix(NAME_SUFFIX)?;
+        let digits = name
+            .strip_prefix(NODE_NAME_PREFIX)?
+            .strip_suffix(NAME_SUFFIX)?;
         // Only canonical decimal: "node-03.tern" would be a second name for node 3.
         if digits.starts_with('0') || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
             return None;
@@ -132,7 +134,9 @@ pub(crate) fn server_crypto(
                 .build()
                 .map_err(|error| TlsError::Verifier(error.to_string()))?
         }
-        Security::Insecure => Arc::new(AnyCertificate { provider: provider.clone() }),
+        Security::Insecure => Arc::new(AnyCertificate {
+            provider: provider.clone(),
+        }),
     };
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -174,7 +178,9 @@ pub(crate) fn client_crypto(
 /// The identity in a connected peer's certificate. In secure mode rustls has already verified
 /// the chain against the cluster CA, so the name was given by the CA.
 pub fn peer_identity(connection: &quinn::Connection) -> Result<Identity, TlsError> {
-    let any = connection.peer_identity().ok_or(TlsError::NoPeerCertificate)?;
+    let any = connection
+        .peer_identity()
+        .ok_or(TlsError::NoPeerCertificate)?;
     let chain = any
         .downcast::<Vec<CertificateDer<'static>>>()
         .map_err(|_| TlsError::BadPeerCertificate("not an X.509 chain".into()))?;
@@ -237,7 +243,9 @@ impl ServerCertVerifier for AnyCertificate {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

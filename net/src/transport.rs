@@ -102,18 +102,25 @@ impl Limits {
     pub fn validate(&self) -> Result<(), String> {
         let header_bytes = crate::frame::FRAME_HEADER_BYTES;
         if self.frame_bytes_max <= header_bytes || self.frame_bytes_max > u32::MAX as usize {
-            return Err(format!("frame_bytes_max {} must be in {}..=u32::MAX", self.frame_bytes_max, header_bytes + 1));
+            return Err(format!(
+                "frame_bytes_max {} must be in {}..=u32::MAX",
+                self.frame_bytes_max,
+                header_bytes + 1
+            ));
         }
         if self.send_queue_frames_max == 0 || self.send_queue_bytes_max == 0 {
             return Err("send_queue_frames_max and send_queue_bytes_max must be at least 1".into());
         }
-        if self.stream_window_bytes == 0 || self.connection_window_bytes < self.stream_window_bytes {
+        if self.stream_window_bytes == 0 || self.connection_window_bytes < self.stream_window_bytes
+        {
             return Err("need 0 < stream_window_bytes <= connection_window_bytes".into());
         }
         if self.keep_alive_interval_ms == 0 || self.keep_alive_interval_ms >= self.idle_timeout_ms {
             return Err("need 0 < keep_alive_interval_ms < idle_timeout_ms".into());
         }
-        if self.reconnect_backoff_ms_min == 0 || self.reconnect_backoff_ms_min > self.reconnect_backoff_ms_max {
+        if self.reconnect_backoff_ms_min == 0
+            || self.reconnect_backoff_ms_min > self.reconnect_backoff_ms_max
+        {
             return Err("need 0 < reconnect_backoff_ms_min <= reconnect_backoff_ms_max".into());
         }
         Ok(())
@@ -147,7 +154,10 @@ pub enum TransportError {
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     #[error("binding {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid limits: {0}")]
     Limits(String),
     #[error("node {node_id} cannot list itself or node 0 as a peer")]
@@ -155,7 +165,11 @@ pub enum TransportError {
     #[error("connecting to {addr}: {detail}")]
     Connect { addr: SocketAddr, detail: String },
     #[error("{addr} answered as {found}, but we dialed {expected}")]
-    IdentityMismatch { addr: SocketAddr, expected: Identity, found: Identity },
+    IdentityMismatch {
+        addr: SocketAddr,
+        expected: Identity,
+        found: Identity,
+    },
     #[error("connection to {addr}: {detail}")]
     Connection { addr: SocketAddr, detail: String },
     #[error("bad frame: {0}")]
@@ -171,7 +185,11 @@ pub enum SendError {
     UnknownPeer(NodeId),
     /// Backpressure: the peer's queue is full. Retry later, or use [`Transport::send_wait`].
     #[error("send queue to node {peer} is full ({frames} frames, {bytes} bytes)")]
-    QueueFull { peer: NodeId, frames: usize, bytes: usize },
+    QueueFull {
+        peer: NodeId,
+        frames: usize,
+        bytes: usize,
+    },
     #[error("{0}")]
     Encode(#[from] EncodeError),
     #[error("the transport or session is closed")]
@@ -220,7 +238,10 @@ impl Notify {
     }
 
     fn listen(&self) -> Listen<'_> {
-        Listen { notify: self, generation: self.generation.get() }
+        Listen {
+            notify: self,
+            generation: self.generation.get(),
+        }
     }
 }
 
@@ -290,14 +311,18 @@ impl OutQueue {
         }
         let mut pending = self.pending.borrow_mut();
         let before_bytes = pending.len();
-        self.encoder.borrow_mut().encode(message, &mut pending, self.frame_bytes_max)?;
+        self.encoder
+            .borrow_mut()
+            .encode(message, &mut pending, self.frame_bytes_max)?;
         if before_bytes > 0 && pending.len() > self.bytes_max {
             pending.truncate(before_bytes);
             return Ok(Err(Full::Bytes));
         }
         self.frames.set(self.frames.get() + 1);
-        self.frames_high_water.set(self.frames_high_water.get().max(self.frames.get()));
-        self.bytes_high_water.set(self.bytes_high_water.get().max(pending.len()));
+        self.frames_high_water
+            .set(self.frames_high_water.get().max(self.frames.get()));
+        self.bytes_high_water
+            .set(self.bytes_high_water.get().max(pending.len()));
         drop(pending);
         self.filled.notify();
         Ok(Ok(()))
@@ -328,7 +353,11 @@ impl OutQueue {
 
     /// Writes batches into `stream` until the queue is closed, the connection dies or a write
     /// fails. Returns whether the queue was closed.
-    async fn drain_into(&self, stream: &mut quinn::SendStream, connection: &quinn::Connection) -> bool {
+    async fn drain_into(
+        &self,
+        stream: &mut quinn::SendStream,
+        connection: &quinn::Connection,
+    ) -> bool {
         let mut batch = Vec::new();
         loop {
             let filled = self.filled.listen();
@@ -340,7 +369,15 @@ impl OutQueue {
                     connection.closed().await;
                     false
                 };
-                if !futures_lite::future::or(async { filled.await; true }, lost).await {
+                if !futures_lite::future::or(
+                    async {
+                        filled.await;
+                        true
+                    },
+                    lost,
+                )
+                .await
+                {
                     return false;
                 }
                 continue;
@@ -425,15 +462,20 @@ fn make_endpoint(
     };
     let mut client_config = quinn::ClientConfig::new(tls::client_crypto(security, identity)?);
     client_config.transport_config(transport);
-    let socket = runtime::bind_udp(listen_addr)
-        .map_err(|source| TransportError::Bind { addr: listen_addr, source })?;
+    let socket = runtime::bind_udp(listen_addr).map_err(|source| TransportError::Bind {
+        addr: listen_addr,
+        source,
+    })?;
     let endpoint = quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
         server_config,
         socket,
         Arc::new(GlommioRuntime),
     )
-    .map_err(|source| TransportError::Bind { addr: listen_addr, source })?;
+    .map_err(|source| TransportError::Bind {
+        addr: listen_addr,
+        source,
+    })?;
     Ok((endpoint, client_config))
 }
 
@@ -449,12 +491,21 @@ async fn connect(
     let connecting = endpoint
         .connect_with(client_config.clone(), addr, &expected.dns_name())
         .map_err(|error| connect_error(error.to_string()))?;
-    let connection = connecting.await.map_err(|error| connect_error(error.to_string()))?;
+    let connection = connecting
+        .await
+        .map_err(|error| connect_error(error.to_string()))?;
     // In secure mode webpki already matched the name; this also covers insecure mode.
     let found = tls::peer_identity(&connection)?;
     if found != expected {
-        connection.close(VarInt::from_u32(close_code::REFUSED_IDENTITY), b"not who we dialed");
-        return Err(TransportError::IdentityMismatch { addr, expected, found });
+        connection.close(
+            VarInt::from_u32(close_code::REFUSED_IDENTITY),
+            b"not who we dialed",
+        );
+        return Err(TransportError::IdentityMismatch {
+            addr,
+            expected,
+            found,
+        });
     }
     Ok(connection)
 }
@@ -468,9 +519,13 @@ pub async fn dial(
     expected: Identity,
     limits: &Limits,
 ) -> Result<(quinn::Endpoint, quinn::Connection), TransportError> {
-    let local: SocketAddr = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }
-        .parse()
-        .expect("literal address");
+    let local: SocketAddr = if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    }
+    .parse()
+    .expect("literal address");
     let (endpoint, client_config) = make_endpoint(local, security, identity, limits, false)?;
     let connection = connect(&endpoint, &client_config, addr, expected).await?;
     Ok((endpoint, connection))
@@ -479,12 +534,20 @@ pub async fn dial(
 impl Transport {
     /// Binds the endpoint and starts the link tasks. Call from inside a glommio executor
     /// (see [`runtime::run_executor`]).
-    pub fn start(config: TransportConfig, inbound: Rc<dyn Inbound>) -> Result<Transport, TransportError> {
+    pub fn start(
+        config: TransportConfig,
+        inbound: Rc<dyn Inbound>,
+    ) -> Result<Transport, TransportError> {
         config.limits.validate().map_err(TransportError::Limits)?;
         let node_id = config.node_id;
         let identity = Identity::Node(node_id);
-        let (endpoint, client_config) =
-            make_endpoint(config.listen_addr, &config.security, identity, &config.limits, true)?;
+        let (endpoint, client_config) = make_endpoint(
+            config.listen_addr,
+            &config.security,
+            identity,
+            &config.limits,
+            true,
+        )?;
         let mut links = HashMap::new();
         for &(peer, addr) in &config.peers {
             if peer == node_id || peer == 0 {
@@ -535,7 +598,11 @@ impl Transport {
 
     /// Queues `message` for `to` without waiting; [`SendError::QueueFull`] is backpressure.
     pub fn send(&self, to: NodeId, message: &RaftMessage) -> Result<(), SendError> {
-        let link = self.shared.links.get(&to).ok_or(SendError::UnknownPeer(to))?;
+        let link = self
+            .shared
+            .links
+            .get(&to)
+            .ok_or(SendError::UnknownPeer(to))?;
         if self.shared.closed.get() {
             return Err(SendError::Closed);
         }
@@ -543,14 +610,23 @@ impl Transport {
             Ok(()) => Ok(()),
             Err(_) => {
                 let stats = link.queue.stats();
-                Err(SendError::QueueFull { peer: to, frames: stats.frames, bytes: stats.bytes })
+                Err(SendError::QueueFull {
+                    peer: to,
+                    frames: stats.frames,
+                    bytes: stats.bytes,
+                })
             }
         }
     }
 
     /// Queues `message` for `to`, waiting while the queue is full.
     pub async fn send_wait(&self, to: NodeId, message: &RaftMessage) -> Result<(), SendError> {
-        let link = self.shared.links.get(&to).ok_or(SendError::UnknownPeer(to))?.clone();
+        let link = self
+            .shared
+            .links
+            .get(&to)
+            .ok_or(SendError::UnknownPeer(to))?
+            .clone();
         loop {
             let drained = link.queue.drained.listen();
             match self.send(to, message) {
@@ -568,7 +644,10 @@ impl Transport {
     /// Whether the link to `peer` has a live connection now.
     pub fn is_connected(&self, peer: NodeId) -> bool {
         self.shared.links.get(&peer).is_some_and(|link| {
-            link.connection.borrow().as_ref().is_some_and(|(c, _)| c.close_reason().is_none())
+            link.connection
+                .borrow()
+                .as_ref()
+                .is_some_and(|(c, _)| c.close_reason().is_none())
         })
     }
 
@@ -584,7 +663,9 @@ impl Transport {
             link.queue.close();
             link.connected.notify();
         }
-        self.shared.endpoint.close(VarInt::from_u32(close_code::SHUTDOWN), b"shutdown");
+        self.shared
+            .endpoint
+            .close(VarInt::from_u32(close_code::SHUTDOWN), b"shutdown");
     }
 }
 
@@ -605,10 +686,21 @@ async fn dial_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
     let limits = &shared.limits;
     let mut backoff_ms = limits.reconnect_backoff_ms_min.max(1);
     while !shared.closed.get() {
-        match connect(&shared.endpoint, &shared.client_config, link.addr, Identity::Node(link.peer)).await {
+        match connect(
+            &shared.endpoint,
+            &shared.client_config,
+            link.addr,
+            Identity::Node(link.peer),
+        )
+        .await
+        {
             Ok(connection) => {
                 backoff_ms = limits.reconnect_backoff_ms_min.max(1);
-                tracing::debug!(node = shared.node_id, peer = link.peer, "link connected (dialed)");
+                tracing::debug!(
+                    node = shared.node_id,
+                    peer = link.peer,
+                    "link connected (dialed)"
+                );
                 install_connection(&shared, &link, connection.clone());
                 let reason = connection.closed().await;
                 tracing::info!(node = shared.node_id, peer = link.peer, %reason, "link lost; redialing");
@@ -629,9 +721,14 @@ async fn dial_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
 fn install_connection(shared: &Rc<Shared>, link: &Rc<PeerLink>, connection: quinn::Connection) {
     let generation = link.generation.get() + 1;
     link.generation.set(generation);
-    let previous = link.connection.replace(Some((connection.clone(), generation)));
+    let previous = link
+        .connection
+        .replace(Some((connection.clone(), generation)));
     if let Some((old, _)) = previous {
-        old.close(VarInt::from_u32(close_code::REPLACED), b"replaced by a newer connection");
+        old.close(
+            VarInt::from_u32(close_code::REPLACED),
+            b"replaced by a newer connection",
+        );
     }
     shared.count(|stats| stats.peer_connections += 1);
     link.connected.notify();
@@ -647,7 +744,8 @@ async fn write_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
             return;
         }
         let current = link.connection.borrow().clone();
-        let Some((connection, generation)) = current.filter(|(_, generation)| *generation > generation_done)
+        let Some((connection, generation)) =
+            current.filter(|(_, generation)| *generation > generation_done)
         else {
             connected.await;
             continue;
@@ -667,7 +765,12 @@ async fn write_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
 /// The receiving side of a link: reads every stream the peer opens on `connection`.
 async fn read_link(shared: Rc<Shared>, link: Rc<PeerLink>, connection: quinn::Connection) {
     while let Ok(stream) = connection.accept_uni().await {
-        runtime::spawn(read_peer_stream(shared.clone(), link.clone(), connection.clone(), stream));
+        runtime::spawn(read_peer_stream(
+            shared.clone(),
+            link.clone(),
+            connection.clone(),
+            stream,
+        ));
     }
 }
 
@@ -728,7 +831,10 @@ fn deliver_raft_frames(
                 shared.inbound.raft(peer, message);
             }
             Ok(Some(other)) => {
-                break Err(FrameError::UnexpectedKind { peer: label.to_string(), kind: other.kind() })
+                break Err(FrameError::UnexpectedKind {
+                    peer: label.to_string(),
+                    kind: other.kind(),
+                })
             }
             Err(error) => break Err(error),
         }
@@ -772,11 +878,18 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
         Identity::Client => serve_client(shared, connection).await,
         Identity::Node(peer) => {
             let Some(link) = shared.links.get(&peer).cloned() else {
-                refuse_identity(&shared, &connection, &format!("node {peer} is not a configured peer"));
+                refuse_identity(
+                    &shared,
+                    &connection,
+                    &format!("node {peer} is not a configured peer"),
+                );
                 return;
             };
             if peer > shared.node_id {
-                let reason = format!("node {peer} dialed, but the lower id ({}) dials", shared.node_id);
+                let reason = format!(
+                    "node {peer} dialed, but the lower id ({}) dials",
+                    shared.node_id
+                );
                 refuse_identity(&shared, &connection, &reason);
                 return;
             }
@@ -789,7 +902,10 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
 fn refuse_identity(shared: &Shared, connection: &quinn::Connection, reason: &str) {
     tracing::warn!(node = shared.node_id, remote = %connection.remote_address(), reason, "refused connection");
     shared.count(|stats| stats.identities_refused += 1);
-    connection.close(VarInt::from_u32(close_code::REFUSED_IDENTITY), b"identity refused");
+    connection.close(
+        VarInt::from_u32(close_code::REFUSED_IDENTITY),
+        b"identity refused",
+    );
 }
 
 /// The server side of a client session: answers go through [`ClientSession`].
@@ -823,7 +939,11 @@ impl ClientSession {
             Ok(()) => Ok(()),
             Err(_) => {
                 let stats = self.queue.stats();
-                Err(SendError::QueueFull { peer: 0, frames: stats.frames, bytes: stats.bytes })
+                Err(SendError::QueueFull {
+                    peer: 0,
+                    frames: stats.frames,
+                    bytes: stats.bytes,
+                })
             }
         }
     }
@@ -831,7 +951,12 @@ impl ClientSession {
 
 async fn serve_client(shared: Rc<Shared>, connection: quinn::Connection) {
     while let Ok((send, receive)) = connection.accept_bi().await {
-        runtime::spawn(serve_client_stream(shared.clone(), connection.clone(), send, receive));
+        runtime::spawn(serve_client_stream(
+            shared.clone(),
+            connection.clone(),
+            send,
+            receive,
+        ));
     }
 }
 
@@ -843,7 +968,10 @@ async fn serve_client_stream(
 ) {
     let remote = connection.remote_address();
     let label = format!("client ({remote})");
-    let session = ClientSession { queue: Rc::new(OutQueue::new(label.clone(), &shared.limits)), remote };
+    let session = ClientSession {
+        queue: Rc::new(OutQueue::new(label.clone(), &shared.limits)),
+        remote,
+    };
     let writer_queue = session.queue.clone();
     let writer_connection = connection.clone();
     runtime::spawn(async move {
@@ -883,7 +1011,10 @@ fn deliver_client_frames(
             None => return Ok(()),
             Some(Frame::ClientRequests(batch)) => shared.inbound.client_requests(session, batch),
             Some(other) => {
-                return Err(FrameError::UnexpectedKind { peer: label.to_string(), kind: other.kind() })
+                return Err(FrameError::UnexpectedKind {
+                    peer: label.to_string(),
+                    kind: other.kind(),
+                })
             }
         }
     }
@@ -919,11 +1050,22 @@ impl Client {
         limits: &Limits,
     ) -> Result<Client, TransportError> {
         limits.validate().map_err(TransportError::Limits)?;
-        let (endpoint, connection) = dial(security, Identity::Client, addr, Identity::Node(server), limits).await?;
-        let (send, receive) = connection
-            .open_bi()
-            .await
-            .map_err(|error| TransportError::Connection { addr, detail: error.to_string() })?;
+        let (endpoint, connection) = dial(
+            security,
+            Identity::Client,
+            addr,
+            Identity::Node(server),
+            limits,
+        )
+        .await?;
+        let (send, receive) =
+            connection
+                .open_bi()
+                .await
+                .map_err(|error| TransportError::Connection {
+                    addr,
+                    detail: error.to_string(),
+                })?;
         Ok(Client {
             _endpoint: endpoint,
             connection,
@@ -940,12 +1082,16 @@ impl Client {
     /// Sends one request batch.
     pub async fn send(&mut self, batch: &ClientRequestBatch) -> Result<(), TransportError> {
         self.buffer.clear();
-        self.encoder.encode(batch, &mut self.buffer, self.frame_bytes_max)?;
+        self.encoder
+            .encode(batch, &mut self.buffer, self.frame_bytes_max)?;
         let addr = self.connection.remote_address();
         self.send
             .write_all(&self.buffer)
             .await
-            .map_err(|error| TransportError::Connection { addr, detail: error.to_string() })
+            .map_err(|error| TransportError::Connection {
+                addr,
+                detail: error.to_string(),
+            })
     }
 
     /// Waits for the next reply.
@@ -960,9 +1106,17 @@ impl Client {
                 Ok(Some(bytes)) => self.reader.filled(bytes),
                 Ok(None) => {
                     self.reader.finish()?;
-                    return Err(TransportError::Connection { addr, detail: "server closed the stream".into() });
+                    return Err(TransportError::Connection {
+                        addr,
+                        detail: "server closed the stream".into(),
+                    });
                 }
-                Err(error) => return Err(TransportError::Connection { addr, detail: error.to_string() }),
+                Err(error) => {
+                    return Err(TransportError::Connection {
+                        addr,
+                        detail: error.to_string(),
+                    })
+                }
             }
         }
     }

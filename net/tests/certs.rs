@@ -13,25 +13,53 @@ fn generator_writes_refuses_overwrite_and_ids_round_trip() {
     let before = std::fs::read(directory.path().join("ca.pem")).unwrap();
     let error = write_cluster_certificates(directory.path(), &[1], false).unwrap_err();
     assert!(matches!(error, CertError::Exists { .. }), "{error}");
-    assert_eq!(std::fs::read(directory.path().join("ca.pem")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(directory.path().join("ca.pem")).unwrap(),
+        before
+    );
     write_cluster_certificates(directory.path(), &[1, 2, 3], true).unwrap();
-    assert_ne!(std::fs::read(directory.path().join("ca.pem")).unwrap(), before);
+    assert_ne!(
+        std::fs::read(directory.path().join("ca.pem")).unwrap(),
+        before
+    );
     for identity in [Identity::Node(1), Identity::Node(3), Identity::Client] {
         let credentials = load_credentials(directory.path(), identity).unwrap();
-        assert_eq!(identity_of_certificate(&credentials.certificate_chain[0]).unwrap(), identity);
+        assert_eq!(
+            identity_of_certificate(&credentials.certificate_chain[0]).unwrap(),
+            identity
+        );
     }
-    assert!(write_cluster_certificates(directory.path(), &[0], true).is_err(), "node id 0 is invalid");
+    assert!(
+        write_cluster_certificates(directory.path(), &[0], true).is_err(),
+        "node id 0 is invalid"
+    );
 }
 
 /// Proves only canonical names parse, so one id has exactly one name.
 #[test]
 fn identity_names_are_canonical() {
-    assert_eq!(Identity::from_dns_name("node-7.tern"), Some(Identity::Node(7)));
-    assert_eq!(Identity::from_dns_name("client.tern"), Some(Identity::Client));
-    for bad in ["node-07.tern", "node-.tern", "node-1x.tern", "node-1.tern.evil", "node-+1.tern", "node-99999999999999999999.tern"] {
+    assert_eq!(
+        Identity::from_dns_name("node-7.tern"),
+        Some(Identity::Node(7))
+    );
+    assert_eq!(
+        Identity::from_dns_name("client.tern"),
+        Some(Identity::Client)
+    );
+    for bad in [
+        "node-07.tern",
+        "node-.tern",
+        "node-1x.tern",
+        "node-1.tern.evil",
+        "node-+1.tern",
+        "node-99999999999999999999.tern",
+    ] {
         assert_eq!(Identity::from_dns_name(bad), None, "{bad}");
     }
-    assert_eq!(Identity::from_dns_name(&Identity::Node(42).dns_name()), Some(Identity::Node(42)));
+    assert_eq!(
+        Identity::from_dns_name(&Identity::Node(42).dns_name()),
+        Some(Identity::Node(42))
+    );
 }
 
 /// Proves inconsistent limits are refused by name (and the defaults pass).
@@ -40,10 +68,24 @@ fn limits_are_validated() {
     use tern_net::transport::Limits;
     Limits::default().validate().unwrap();
     let bad = [
-        Limits { frame_bytes_max: 8, ..Limits::default() },
-        Limits { send_queue_frames_max: 0, ..Limits::default() },
-        Limits { keep_alive_interval_ms: 10_000, idle_timeout_ms: 5_000, ..Limits::default() },
-        Limits { reconnect_backoff_ms_min: 500, reconnect_backoff_ms_max: 100, ..Limits::default() },
+        Limits {
+            frame_bytes_max: 8,
+            ..Limits::default()
+        },
+        Limits {
+            send_queue_frames_max: 0,
+            ..Limits::default()
+        },
+        Limits {
+            keep_alive_interval_ms: 10_000,
+            idle_timeout_ms: 5_000,
+            ..Limits::default()
+        },
+        Limits {
+            reconnect_backoff_ms_min: 500,
+            reconnect_backoff_ms_max: 100,
+            ..Limits::default()
+        },
     ];
     for limits in bad {
         assert!(limits.validate().is_err(), "{limits:?}");

@@ -29,7 +29,10 @@ fn two_endpoints_exchange_every_raft_message_type() {
             nodes[1].send_wait(1, &message).await.unwrap();
         }
         let expected = every_raft_message(1, 2).len();
-        wait_until("all messages", || recorders.iter().all(|r| r.raft_count() == expected)).await;
+        wait_until("all messages", || {
+            recorders.iter().all(|r| r.raft_count() == expected)
+        })
+        .await;
         assert_eq!(recorders[1].raft_from(1), every_raft_message(1, 2));
         assert_eq!(recorders[0].raft_from(2), every_raft_message(2, 1));
         assert_eq!(nodes[0].stats().bad_frames + nodes[1].stats().bad_frames, 0);
@@ -43,7 +46,11 @@ fn three_endpoints_and_a_client_exchange_every_message_type() {
     run(|| async {
         let ca = ClusterCa::generate("test").unwrap();
         let addrs = free_addrs(3);
-        let recorders = [Recorder::default(), Recorder::default(), Recorder::default()];
+        let recorders = [
+            Recorder::default(),
+            Recorder::default(),
+            Recorder::default(),
+        ];
         let nodes: Vec<Transport> = (1..=3)
             .map(|id| {
                 let config = config(id, &addrs, secure(&ca, Identity::Node(id)), test_limits());
@@ -53,26 +60,43 @@ fn three_endpoints_and_a_client_exchange_every_message_type() {
         for from in 1..=3u64 {
             for to in (1..=3u64).filter(|&to| to != from) {
                 for message in every_raft_message(from, to) {
-                    nodes[from as usize - 1].send_wait(to, &message).await.unwrap();
+                    nodes[from as usize - 1]
+                        .send_wait(to, &message)
+                        .await
+                        .unwrap();
                 }
             }
         }
         let per_pair = every_raft_message(1, 2).len();
-        wait_until("all messages", || recorders.iter().all(|r| r.raft_count() == 2 * per_pair)).await;
+        wait_until("all messages", || {
+            recorders.iter().all(|r| r.raft_count() == 2 * per_pair)
+        })
+        .await;
         for to in 1..=3u64 {
             for from in (1..=3u64).filter(|&from| from != to) {
-                assert_eq!(recorders[to as usize - 1].raft_from(from), every_raft_message(from, to));
+                assert_eq!(
+                    recorders[to as usize - 1].raft_from(from),
+                    every_raft_message(from, to)
+                );
             }
         }
 
         let client_security = secure(&ca, Identity::Client);
-        let mut client = Client::connect(&client_security, addrs[2], 3, &test_limits()).await.unwrap();
+        let mut client = Client::connect(&client_security, addrs[2], 3, &test_limits())
+            .await
+            .unwrap();
         client.send(&client_request_batch()).await.unwrap();
-        assert_eq!(client.receive().await.unwrap(), ClientReply::Responses(client_response_batch()));
+        assert_eq!(
+            client.receive().await.unwrap(),
+            ClientReply::Responses(client_response_batch())
+        );
         let mut other = client_request_batch();
         other.client_id = 5;
         client.send(&other).await.unwrap();
-        assert_eq!(client.receive().await.unwrap(), ClientReply::NotLeader(not_leader()));
+        assert_eq!(
+            client.receive().await.unwrap(),
+            ClientReply::NotLeader(not_leader())
+        );
         let got: Vec<_> = recorders[2]
             .received
             .lock()
@@ -81,7 +105,13 @@ fn three_endpoints_and_a_client_exchange_every_message_type() {
             .filter(|r| matches!(r, Received::Client(_)))
             .cloned()
             .collect();
-        assert_eq!(got, vec![Received::Client(client_request_batch()), Received::Client(other)]);
+        assert_eq!(
+            got,
+            vec![
+                Received::Client(client_request_batch()),
+                Received::Client(other)
+            ]
+        );
     });
 }
 
@@ -91,7 +121,11 @@ fn three_endpoints_and_a_client_exchange_every_message_type() {
 fn insecure_mode_works_and_still_checks_identity() {
     run(|| async {
         let addrs = free_addrs(3);
-        let recorders = [Recorder::default(), Recorder::default(), Recorder::default()];
+        let recorders = [
+            Recorder::default(),
+            Recorder::default(),
+            Recorder::default(),
+        ];
         let nodes: Vec<Transport> = (1..=2)
             .map(|id| {
                 let config = config(id, &addrs[..2], Security::Insecure, test_limits());
@@ -112,7 +146,10 @@ fn insecure_mode_works_and_still_checks_identity() {
         )
         .await;
         assert!(
-            matches!(result, Err(tern_net::transport::TransportError::IdentityMismatch { .. })),
+            matches!(
+                result,
+                Err(tern_net::transport::TransportError::IdentityMismatch { .. })
+            ),
             "{:?}",
             result.err()
         );
@@ -129,7 +166,11 @@ fn dead_peer_does_not_block_the_others() {
         let recorder2 = Recorder::default();
         let mut limits = test_limits();
         limits.send_queue_frames_max = 32;
-        let node1 = Transport::start(config(1, &addrs, secure(&ca, Identity::Node(1)), limits.clone()), Rc::new(Recorder::default())).unwrap();
+        let node1 = Transport::start(
+            config(1, &addrs, secure(&ca, Identity::Node(1)), limits.clone()),
+            Rc::new(Recorder::default()),
+        )
+        .unwrap();
         let mut config2 = config(2, &addrs, secure(&ca, Identity::Node(2)), limits);
         config2.peers.retain(|(id, _)| *id == 1);
         let _node2 = Transport::start(config2, Rc::new(recorder2.clone())).unwrap();
@@ -141,7 +182,10 @@ fn dead_peer_does_not_block_the_others() {
         }
         for (index, message) in every_raft_message(1, 2).into_iter().enumerate() {
             node1.send_wait(2, &message).await.unwrap();
-            wait_until("delivery to the live peer", || recorder2.raft_count() == index + 1).await;
+            wait_until("delivery to the live peer", || {
+                recorder2.raft_count() == index + 1
+            })
+            .await;
         }
         assert_eq!(recorder2.raft_from(1), every_raft_message(1, 2));
         assert!(!node1.is_connected(3));

@@ -17,11 +17,17 @@ fn all_frames() -> (Vec<u8>, Vec<Owned>) {
         encoder.encode(&message, &mut out, FRAME_BYTES_MAX).unwrap();
         sent.push(Owned::Raft(message));
     }
-    encoder.encode(&client_request_batch(), &mut out, FRAME_BYTES_MAX).unwrap();
+    encoder
+        .encode(&client_request_batch(), &mut out, FRAME_BYTES_MAX)
+        .unwrap();
     sent.push(Owned::ClientRequests(client_request_batch()));
-    encoder.encode(&client_response_batch(), &mut out, FRAME_BYTES_MAX).unwrap();
+    encoder
+        .encode(&client_response_batch(), &mut out, FRAME_BYTES_MAX)
+        .unwrap();
     sent.push(Owned::ClientResponses(client_response_batch()));
-    encoder.encode(&not_leader(), &mut out, FRAME_BYTES_MAX).unwrap();
+    encoder
+        .encode(&not_leader(), &mut out, FRAME_BYTES_MAX)
+        .unwrap();
     sent.push(Owned::NotLeader(not_leader()));
     (out, sent)
 }
@@ -67,8 +73,14 @@ fn oversized_length_is_refused_before_allocation() {
     let mut reader = FrameReader::new("peer-x", FRAME_BYTES_MAX);
     reader.push(&bytes[..FRAME_HEADER_BYTES]);
     let error = reader.next_frame().unwrap_err();
-    assert!(matches!(error, FrameError::TooLarge { ref peer, .. } if peer == "peer-x"), "{error}");
-    assert!(reader.read_space().len() < FRAME_BYTES_MAX, "buffer grew for a refused frame");
+    assert!(
+        matches!(error, FrameError::TooLarge { ref peer, .. } if peer == "peer-x"),
+        "{error}"
+    );
+    assert!(
+        reader.read_space().len() < FRAME_BYTES_MAX,
+        "buffer grew for a refused frame"
+    );
 }
 
 /// Proves each header check fires with its own error.
@@ -78,8 +90,12 @@ fn bad_headers_are_named() {
     type Check = fn(&FrameError) -> bool;
     let cases: Vec<(usize, u8, Check)> = vec![
         (0, b'x', |e| matches!(e, FrameError::BadMagic { .. })),
-        (4, 9, |e| matches!(e, FrameError::UnsupportedVersion { found: 9, .. })),
-        (5, 200, |e| matches!(e, FrameError::UnknownKind { found: 200, .. })),
+        (4, 9, |e| {
+            matches!(e, FrameError::UnsupportedVersion { found: 9, .. })
+        }),
+        (5, 200, |e| {
+            matches!(e, FrameError::UnknownKind { found: 200, .. })
+        }),
         (6, 1, |e| matches!(e, FrameError::ReservedNotZero { .. })),
         (13, 1, |e| matches!(e, FrameError::ReservedNotZero { .. })),
     ];
@@ -90,7 +106,10 @@ fn bad_headers_are_named() {
         reader.push(&bad);
         let error = reader.next_frame().unwrap_err();
         assert!(check(&error), "offset {offset}: {error}");
-        assert!(error.to_string().contains("from p"), "error names the peer: {error}");
+        assert!(
+            error.to_string().contains("from p"),
+            "error names the peer: {error}"
+        );
     }
 }
 
@@ -107,7 +126,11 @@ fn invalid_archive_is_refused() {
     reader.push(&bytes);
     let error = reader.next_frame().unwrap_err();
     match &error {
-        FrameError::InvalidArchive { expected, frame_bytes, .. } => {
+        FrameError::InvalidArchive {
+            expected,
+            frame_bytes,
+            ..
+        } => {
             assert_eq!(*expected, "RaftMessage");
             assert!(*frame_bytes > FRAME_HEADER_BYTES);
         }
@@ -134,7 +157,10 @@ fn encoder_refuses_oversized_messages() {
     let mut out = Vec::new();
     let big = tern_net::message::ClientRequestBatch {
         client_id: 1,
-        requests: vec![tern_net::message::ClientRequest { sequence: 1, command: vec![1; 4096] }],
+        requests: vec![tern_net::message::ClientRequest {
+            sequence: 1,
+            command: vec![1; 4096],
+        }],
     };
     assert!(encoder.encode(&big, &mut out, 1024).is_err());
     assert!(out.is_empty());

@@ -23,14 +23,23 @@ fn hostile_inputs() -> Vec<(&'static str, Vec<u8>)> {
         *byte = 0xa5;
     }
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let random = proptest::collection::vec(any::<u8>(), 1..4096).new_tree(&mut runner).unwrap().current();
+    let random = proptest::collection::vec(any::<u8>(), 1..4096)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
     vec![
         ("random bytes", random),
         ("truncated frame", valid[..valid.len() / 2].to_vec()),
         ("oversized length", oversized),
         ("invalid archive", invalid_archive),
-        ("message claiming another sender", encode_frame(&every_raft_message(1, 5)[0], 1 << 20).unwrap()),
-        ("client frame on a peer stream", encode_frame(&client_request_batch(), 1 << 20).unwrap()),
+        (
+            "message claiming another sender",
+            encode_frame(&every_raft_message(1, 5)[0], 1 << 20).unwrap(),
+        ),
+        (
+            "client frame on a peer stream",
+            encode_frame(&client_request_batch(), 1 << 20).unwrap(),
+        ),
     ]
 }
 
@@ -54,23 +63,44 @@ fn hostile_peer_bytes_close_only_that_connection() {
         let attacker = secure(&ca, Identity::Node(2));
 
         for (index, (what, bytes)) in hostile_inputs().into_iter().enumerate() {
-            let (_endpoint, connection) = dial(&attacker, Identity::Node(2), addrs[4], Identity::Node(5), &limits).await.unwrap();
+            let (_endpoint, connection) = dial(
+                &attacker,
+                Identity::Node(2),
+                addrs[4],
+                Identity::Node(5),
+                &limits,
+            )
+            .await
+            .unwrap();
             let mut stream = connection.open_uni().await.unwrap();
             let _ = stream.write_all(&bytes).await;
             let _ = stream.finish();
             match guarded("the server to close the connection", connection.closed()).await {
                 ConnectionError::ApplicationClosed(close) => {
-                    assert_eq!(close.error_code, VarInt::from_u32(close_code::BAD_FRAME), "{what}")
+                    assert_eq!(
+                        close.error_code,
+                        VarInt::from_u32(close_code::BAD_FRAME),
+                        "{what}"
+                    )
                 }
                 other => panic!("{what}: expected BAD_FRAME, got {other}"),
             }
             // The healthy link still delivers.
-            node1.send_wait(5, &every_raft_message(1, 5)[index % 12]).await.unwrap();
+            node1
+                .send_wait(5, &every_raft_message(1, 5)[index % 12])
+                .await
+                .unwrap();
             let healthy_sent = index + 1;
-            wait_until("healthy delivery", || recorder5.raft_from(1).len() == healthy_sent).await;
+            wait_until("healthy delivery", || {
+                recorder5.raft_from(1).len() == healthy_sent
+            })
+            .await;
         }
         assert_eq!(node5.stats().bad_frames, hostile_inputs().len() as u64);
-        assert!(recorder5.raft_from(2).is_empty(), "nothing from the attacker was delivered");
+        assert!(
+            recorder5.raft_from(2).is_empty(),
+            "nothing from the attacker was delivered"
+        );
     });
 }
 
@@ -82,25 +112,50 @@ fn hostile_client_bytes_close_only_that_client() {
         let ca = ClusterCa::generate("test").unwrap();
         let addrs = free_addrs(1);
         let recorder = Recorder::default();
-        let node = Transport::start(config(1, &addrs, secure(&ca, Identity::Node(1)), test_limits()), Rc::new(recorder)).unwrap();
+        let node = Transport::start(
+            config(1, &addrs, secure(&ca, Identity::Node(1)), test_limits()),
+            Rc::new(recorder),
+        )
+        .unwrap();
         let client_security: Security = secure(&ca, Identity::Client);
-        let mut good = tern_net::transport::Client::connect(&client_security, addrs[0], 1, &test_limits()).await.unwrap();
+        let mut good =
+            tern_net::transport::Client::connect(&client_security, addrs[0], 1, &test_limits())
+                .await
+                .unwrap();
         for (what, bytes) in [
             ("garbage", vec![0x42u8; 100]),
-            ("raft frame from a client", encode_frame(&every_raft_message(2, 1)[0], 1 << 20).unwrap()),
+            (
+                "raft frame from a client",
+                encode_frame(&every_raft_message(2, 1)[0], 1 << 20).unwrap(),
+            ),
         ] {
-            let (_endpoint, connection) = dial(&client_security, Identity::Client, addrs[0], Identity::Node(1), &test_limits()).await.unwrap();
+            let (_endpoint, connection) = dial(
+                &client_security,
+                Identity::Client,
+                addrs[0],
+                Identity::Node(1),
+                &test_limits(),
+            )
+            .await
+            .unwrap();
             let (mut send, _receive) = connection.open_bi().await.unwrap();
             send.write_all(&bytes).await.unwrap();
             let _ = send.finish();
             match guarded("the server to close the connection", connection.closed()).await {
                 ConnectionError::ApplicationClosed(close) => {
-                    assert_eq!(close.error_code, VarInt::from_u32(close_code::BAD_FRAME), "{what}")
+                    assert_eq!(
+                        close.error_code,
+                        VarInt::from_u32(close_code::BAD_FRAME),
+                        "{what}"
+                    )
                 }
                 other => panic!("{what}: expected BAD_FRAME, got {other}"),
             }
             good.send(&client_request_batch()).await.unwrap();
-            assert!(matches!(good.receive().await.unwrap(), tern_net::transport::ClientReply::Responses(_)));
+            assert!(matches!(
+                good.receive().await.unwrap(),
+                tern_net::transport::ClientReply::Responses(_)
+            ));
         }
         assert_eq!(node.stats().bad_frames, 2);
     });

@@ -29,7 +29,11 @@ fn spawn_node(
     incarnation: u64,
 ) -> std::thread::JoinHandle<()> {
     run_executor(&format!("node-{id}"), move || async move {
-        let node = Transport::start(config(id, &addrs, security, test_limits()), Rc::new(recorder.clone())).unwrap();
+        let node = Transport::start(
+            config(id, &addrs, security, test_limits()),
+            Rc::new(recorder.clone()),
+        )
+        .unwrap();
         let mut round = 0;
         while !stop.load(Ordering::SeqCst) {
             round += 1;
@@ -38,7 +42,10 @@ fn spawn_node(
                 from: id,
                 to: peer,
                 term: incarnation,
-                body: RaftBody::Heartbeat { leader_commit: heard, read_round: round },
+                body: RaftBody::Heartbeat {
+                    leader_commit: heard,
+                    read_round: round,
+                },
             };
             let _ = node.send(peer, &message);
             runtime::sleep(Duration::from_millis(5)).await;
@@ -50,7 +57,10 @@ fn spawn_node(
 fn wait_blocking(what: &str, condition: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + HANG_GUARD;
     while !condition() {
-        assert!(std::time::Instant::now() < deadline, "hang guard: timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hang guard: timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -62,7 +72,9 @@ const CHILD_ENV: &str = "TERN_NET_TEST_CHILD";
 #[test]
 #[ignore = "started as a child process by killed_peer_reconnects"]
 fn child_node_process() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let parts: Vec<&str> = spec.split(',').collect();
     let incarnation: u64 = parts[0].parse().unwrap();
     let directory = std::path::PathBuf::from(parts[1]);
@@ -70,12 +82,29 @@ fn child_node_process() {
     let credentials = tern_net::certs::load_credentials(&directory, Identity::Node(2)).unwrap();
     let security = tern_net::tls::Security::MutualTls(credentials);
     let stop = Arc::new(AtomicBool::new(false));
-    spawn_node(2, 1, addrs, security, Recorder::default(), stop, incarnation).join().unwrap();
+    spawn_node(
+        2,
+        1,
+        addrs,
+        security,
+        Recorder::default(),
+        stop,
+        incarnation,
+    )
+    .join()
+    .unwrap();
 }
 
 fn heard_back(recorder: &Recorder, incarnation: u64) -> bool {
     recorder.raft_from(2).iter().any(|message| {
-        message.term == incarnation && matches!(message.body, RaftBody::Heartbeat { leader_commit: 1, .. })
+        message.term == incarnation
+            && matches!(
+                message.body,
+                RaftBody::Heartbeat {
+                    leader_commit: 1,
+                    ..
+                }
+            )
     })
 }
 
@@ -87,22 +116,44 @@ fn killed_peer_reconnects() {
     init_logging();
     let directory = tempfile::tempdir().unwrap();
     tern_net::certs::write_cluster_certificates(directory.path(), &[1, 2], false).unwrap();
-    let credentials = tern_net::certs::load_credentials(directory.path(), Identity::Node(1)).unwrap();
+    let credentials =
+        tern_net::certs::load_credentials(directory.path(), Identity::Node(1)).unwrap();
     let addrs = free_addrs(2);
     let recorder1 = Recorder::default();
     let stop1 = Arc::new(AtomicBool::new(false));
-    let node1 = spawn_node(1, 2, addrs.clone(), tern_net::tls::Security::MutualTls(credentials), recorder1.clone(), stop1.clone(), 1);
+    let node1 = spawn_node(
+        1,
+        2,
+        addrs.clone(),
+        tern_net::tls::Security::MutualTls(credentials),
+        recorder1.clone(),
+        stop1.clone(),
+        1,
+    );
 
     for incarnation in 1..=2u64 {
-        let spec = format!("{incarnation},{},{},{}", directory.path().display(), addrs[0], addrs[1]);
+        let spec = format!(
+            "{incarnation},{},{},{}",
+            directory.path().display(),
+            addrs[0],
+            addrs[1]
+        );
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_node_process", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "child_node_process",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, spec)
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
         // Node 2 tells us it heard node 1 by setting leader_commit = 1 in its heartbeats.
-        wait_blocking("node 2 incarnation hears node 1 and answers", || heard_back(&recorder1, incarnation));
+        wait_blocking("node 2 incarnation hears node 1 and answers", || {
+            heard_back(&recorder1, incarnation)
+        });
         child.kill().unwrap();
         child.wait().unwrap();
     }
@@ -132,9 +183,18 @@ fn stalled_receiver(frames_max: usize, bytes_max: usize) {
     let receiver = Recorder::default();
     let stop2 = Arc::new(AtomicBool::new(false));
     let node2 = {
-        let (security, addrs, receiver, stop2) = (secure(&ca, Identity::Node(2)), addrs.clone(), receiver.clone(), stop2.clone());
+        let (security, addrs, receiver, stop2) = (
+            secure(&ca, Identity::Node(2)),
+            addrs.clone(),
+            receiver.clone(),
+            stop2.clone(),
+        );
         run_executor("node-2", move || async move {
-            let node = Transport::start(config(2, &addrs, security, test_limits()), Rc::new(receiver)).unwrap();
+            let node = Transport::start(
+                config(2, &addrs, security, test_limits()),
+                Rc::new(receiver),
+            )
+            .unwrap();
             while !stop2.load(Ordering::SeqCst) {
                 runtime::sleep(Duration::from_millis(5)).await;
             }
@@ -147,8 +207,13 @@ fn stalled_receiver(frames_max: usize, bytes_max: usize) {
     let accepted = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(AtomicBool::new(false));
     let node1 = {
-        let (security, addrs, receiver, accepted, release) =
-            (secure(&ca, Identity::Node(1)), addrs.clone(), receiver.clone(), accepted.clone(), release.clone());
+        let (security, addrs, receiver, accepted, release) = (
+            secure(&ca, Identity::Node(1)),
+            addrs.clone(),
+            receiver.clone(),
+            accepted.clone(),
+            release.clone(),
+        );
         run_executor("node-1", move || async move {
             let mut limits = test_limits();
             limits.send_queue_frames_max = frames_max;
@@ -157,7 +222,11 @@ fn stalled_receiver(frames_max: usize, bytes_max: usize) {
             limits.connection_window_bytes = STREAM_WINDOW_BYTES;
             // A stalled peer must not be declared dead during the test.
             limits.idle_timeout_ms = 120_000;
-            let node = Transport::start(config(1, &addrs, security, limits), Rc::new(Recorder::default())).unwrap();
+            let node = Transport::start(
+                config(1, &addrs, security, limits),
+                Rc::new(Recorder::default()),
+            )
+            .unwrap();
             let payload_message = |round: u64| RaftMessage {
                 from: 1,
                 to: 2,
@@ -181,9 +250,12 @@ fn stalled_receiver(frames_max: usize, bytes_max: usize) {
             let mut refused = false;
             // Upper bound on what can be accepted while the receiver reads nothing: the queue,
             // the batch being written, and the flow-control window, plus slack for headers.
-            let frame_bytes = tern_net::frame::encode_frame(&payload_message(1), 1 << 20).unwrap().len();
+            let frame_bytes = tern_net::frame::encode_frame(&payload_message(1), 1 << 20)
+                .unwrap()
+                .len();
             let queue_frames_bound = frames_max.min(bytes_max / frame_bytes + 1);
-            let accept_bound = 2 * queue_frames_bound + STREAM_WINDOW_BYTES as usize / frame_bytes + 16;
+            let accept_bound =
+                2 * queue_frames_bound + STREAM_WINDOW_BYTES as usize / frame_bytes + 16;
             while sent < 100_000 {
                 match node.send(2, &payload_message(sent)) {
                     Ok(()) => sent += 1,
@@ -204,31 +276,48 @@ fn stalled_receiver(frames_max: usize, bytes_max: usize) {
                 runtime::yield_now().await;
             }
             assert!(refused, "queue never pushed back ({sent} sends accepted)");
-            assert!(sent as usize <= accept_bound, "{sent} sends accepted, more than the bound {accept_bound}");
+            assert!(
+                sent as usize <= accept_bound,
+                "{sent} sends accepted, more than the bound {accept_bound}"
+            );
             let stats = node.queue_stats(2).unwrap();
             assert!(stats.frames_high_water <= frames_max, "{stats:?}");
-            assert!(stats.bytes_high_water <= bytes_max.max(frame_bytes), "{stats:?}");
+            assert!(
+                stats.bytes_high_water <= bytes_max.max(frame_bytes),
+                "{stats:?}"
+            );
 
             // send_wait waits (does not queue past the bound) while the receiver is stalled.
             let blocked_message = payload_message(sent);
             let waiting = node.send_wait(2, &blocked_message);
             futures_lite::pin!(waiting);
-            assert!(futures_lite::future::poll_once(&mut waiting).await.is_none());
+            assert!(futures_lite::future::poll_once(&mut waiting)
+                .await
+                .is_none());
             release.store(true, Ordering::SeqCst);
             waiting.await.unwrap();
             sent += 1;
             accepted.store(sent as usize, Ordering::SeqCst);
-            wait_until("every accepted message delivered", || receiver.raft_count() == sent as usize).await;
+            wait_until("every accepted message delivered", || {
+                receiver.raft_count() == sent as usize
+            })
+            .await;
         })
         .unwrap()
     };
     // Also stop waiting if node 1 failed: its join below reports why.
-    wait_blocking("node 1 asks to release the receiver", || release.load(Ordering::SeqCst) || node1.is_finished());
+    wait_blocking("node 1 asks to release the receiver", || {
+        release.load(Ordering::SeqCst) || node1.is_finished()
+    });
     receiver.stalled.store(false, Ordering::SeqCst);
     node1.join().unwrap();
     stop2.store(true, Ordering::SeqCst);
     node2.join().unwrap();
     assert_eq!(receiver.raft_count(), accepted.load(Ordering::SeqCst));
     let rounds: Vec<u64> = receiver.raft_from(1).iter().map(|m| m.term).collect();
-    assert_eq!(rounds, (0..rounds.len() as u64).collect::<Vec<_>>(), "delivered in order, no gaps");
+    assert_eq!(
+        rounds,
+        (0..rounds.len() as u64).collect::<Vec<_>>(),
+        "delivered in order, no gaps"
+    );
 }

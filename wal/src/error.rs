@@ -65,12 +65,26 @@ pub enum WalError {
 }
 
 impl WalError {
-    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, offset: u64, source: io::Error) -> Self {
-        WalError::Io { operation, path: path.into(), offset, source: Arc::new(source) }
+    pub(crate) fn io(
+        operation: &'static str,
+        path: impl Into<PathBuf>,
+        offset: u64,
+        source: io::Error,
+    ) -> Self {
+        WalError::Io {
+            operation,
+            path: path.into(),
+            offset,
+            source: Arc::new(source),
+        }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, what: impl Into<String>) -> Self {
-        WalError::Corrupt { path: path.into(), offset, what: what.into() }
+        WalError::Corrupt {
+            path: path.into(),
+            offset,
+            what: what.into(),
+        }
     }
 
     pub(crate) fn invalid(what: impl Into<String>) -> Self {

@@ -67,25 +67,39 @@ impl SegmentHeader {
     /// offset).
     pub fn decode(bytes: &[u8]) -> Result<SegmentHeader, String> {
         if bytes.len() < SEGMENT_HEADER_BYTES {
-            return Err(format!("file is {} bytes, shorter than the {SEGMENT_HEADER_BYTES}-byte segment header", bytes.len()));
+            return Err(format!(
+                "file is {} bytes, shorter than the {SEGMENT_HEADER_BYTES}-byte segment header",
+                bytes.len()
+            ));
         }
         if bytes[0..8] != SEGMENT_MAGIC {
-            return Err(format!("bad magic {:02x?} (expected {:02x?})", &bytes[0..8], SEGMENT_MAGIC));
+            return Err(format!(
+                "bad magic {:02x?} (expected {:02x?})",
+                &bytes[0..8],
+                SEGMENT_MAGIC
+            ));
         }
         let version = read_u32(bytes, 8);
         if version != FORMAT_VERSION {
-            return Err(format!("format version {version}, this build reads only version {FORMAT_VERSION}"));
+            return Err(format!(
+                "format version {version}, this build reads only version {FORMAT_VERSION}"
+            ));
         }
         let stored = read_u32(bytes, 12);
         let computed = header_crc(&bytes[..SEGMENT_HEADER_BYTES]);
         if stored != computed {
-            return Err(format!("header CRC {stored:#010x} does not match computed {computed:#010x}"));
+            return Err(format!(
+                "header CRC {stored:#010x} does not match computed {computed:#010x}"
+            ));
         }
         let first_index = read_u64(bytes, 24);
         if first_index == 0 {
             return Err("header first_index is 0; indexes start at 1".to_string());
         }
-        Ok(SegmentHeader { seq: read_u64(bytes, 16), first_index })
+        Ok(SegmentHeader {
+            seq: read_u64(bytes, 16),
+            first_index,
+        })
     }
 }
 
@@ -166,7 +180,9 @@ pub enum Parsed {
 /// Parses the record starting at `offset` in a segment's bytes. Never panics, whatever the
 /// bytes are.
 pub fn parse_record(segment: &[u8], offset: usize) -> Parsed {
-    let Some(remaining) = segment.len().checked_sub(offset) else { return Parsed::End };
+    let Some(remaining) = segment.len().checked_sub(offset) else {
+        return Parsed::End;
+    };
     if remaining < RECORD_HEADER_BYTES {
         // Too short for a header: only zeros may be here.
         return if segment[offset..].iter().all(|b| *b == 0) {
@@ -196,7 +212,9 @@ pub fn parse_record(segment: &[u8], offset: usize) -> Parsed {
     hasher.update(&segment[payload_offset..payload_offset + payload_bytes]);
     let computed_crc = hasher.finalize();
     if computed_crc != stored_crc {
-        return Parsed::Bad(format!("record CRC {stored_crc:#010x} does not match computed {computed_crc:#010x}"));
+        return Parsed::Bad(format!(
+            "record CRC {stored_crc:#010x} does not match computed {computed_crc:#010x}"
+        ));
     }
     let next_offset = payload_offset + payload_bytes;
     if index == 0 {
@@ -205,16 +223,35 @@ pub fn parse_record(segment: &[u8], offset: usize) -> Parsed {
         }
         let group_start = read_u64(segment, payload_offset);
         if group_start > offset as u64 {
-            return Parsed::Bad(format!("commit marker's group start {group_start} lies after the marker"));
+            return Parsed::Bad(format!(
+                "commit marker's group start {group_start} lies after the marker"
+            ));
         }
-        return Parsed::Marker { group_start: group_start as usize, group_crc: read_u32(segment, payload_offset + 8), next_offset };
+        return Parsed::Marker {
+            group_start: group_start as usize,
+            group_crc: read_u32(segment, payload_offset + 8),
+            next_offset,
+        };
     }
-    Parsed::Record { index, term, payload_offset, payload_bytes, next_offset }
+    Parsed::Record {
+        index,
+        term,
+        payload_offset,
+        payload_bytes,
+        next_offset,
+    }
 }
 
 /// Whether the group closed by the marker at `marker_offset` is byte for byte what was written.
-pub fn marker_group_is_intact(segment: &[u8], group_start: usize, group_crc: u32, marker_offset: usize) -> bool {
-    group_start <= marker_offset && marker_offset <= segment.len() && crc32fast::hash(&segment[group_start..marker_offset]) == group_crc
+pub fn marker_group_is_intact(
+    segment: &[u8],
+    group_start: usize,
+    group_crc: u32,
+    marker_offset: usize,
+) -> bool {
+    group_start <= marker_offset
+        && marker_offset <= segment.len()
+        && crc32fast::hash(&segment[group_start..marker_offset]) == group_crc
 }
 
 /// Looks for a commit marker after `offset` whose group is intact: a group commit that completed
@@ -223,8 +260,16 @@ pub fn marker_group_is_intact(segment: &[u8], group_start: usize, group_crc: u32
 pub fn find_intact_group_after(segment: &[u8], offset: usize) -> Option<usize> {
     let mut at = offset + 1;
     while at + MARKER_BYTES <= segment.len() {
-        if read_u32(segment, at) as usize == MARKER_PAYLOAD_BYTES && read_u64(segment, at + 8) == 0 && read_u64(segment, at + 16) == 0 {
-            if let Parsed::Marker { group_start, group_crc, .. } = parse_record(segment, at) {
+        if read_u32(segment, at) as usize == MARKER_PAYLOAD_BYTES
+            && read_u64(segment, at + 8) == 0
+            && read_u64(segment, at + 16) == 0
+        {
+            if let Parsed::Marker {
+                group_start,
+                group_crc,
+                ..
+            } = parse_record(segment, at)
+            {
                 if marker_group_is_intact(segment, group_start, group_crc, at) {
                     return Some(at);
                 }
@@ -313,14 +358,23 @@ pub fn decode_hard_state(bytes: &[u8]) -> Option<HardStateSlot> {
         1 => Some(read_u64(bytes, 32)),
         _ => return None,
     };
-    let state = HardState { term: read_u64(bytes, 16), voted_for, commit: read_u64(bytes, 40) };
+    let state = HardState {
+        term: read_u64(bytes, 16),
+        voted_for,
+        commit: read_u64(bytes, 40),
+    };
     let truncation_offset = read_u64(bytes, 56);
     // A real truncation offset is at least the segment header's size, so 0 means none.
     let truncation = (truncation_offset != 0).then(|| (read_u64(bytes, 48), truncation_offset));
     let state = (read_u64(bytes, 64) == 1).then_some(state);
     // Segment seqs start at 1, so 0 means none.
     let segments = (read_u64(bytes, 80) != 0).then(|| (read_u64(bytes, 72), read_u64(bytes, 80)));
-    Some(HardStateSlot { state, sequence: read_u64(bytes, 8), truncation, segments })
+    Some(HardStateSlot {
+        state,
+        sequence: read_u64(bytes, 8),
+        truncation,
+        segments,
+    })
 }
 
 #[cfg(test)]
@@ -334,26 +388,41 @@ mod tests {
         let mut bytes = Vec::new();
         encode_record(&mut bytes, 7, 3, b"hello");
         match parse_record(&bytes, 0) {
-            Parsed::Record { index: 7, term: 3, payload_offset: 24, payload_bytes: 5, next_offset: 29 } => {}
+            Parsed::Record {
+                index: 7,
+                term: 3,
+                payload_offset: 24,
+                payload_bytes: 5,
+                next_offset: 29,
+            } => {}
             other => panic!("unexpected {other:?}"),
         }
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(!matches!(parse_record(&damaged, 0), Parsed::Record { .. }), "bit {bit} flip went unnoticed");
+            assert!(
+                !matches!(parse_record(&damaged, 0), Parsed::Record { .. }),
+                "bit {bit} flip went unnoticed"
+            );
         }
     }
 
     /// Headers round-trip and reject wrong magic, version and CRC.
     #[test]
     fn header_round_trip_and_damage() {
-        let header = SegmentHeader { seq: 9, first_index: 100 };
+        let header = SegmentHeader {
+            seq: 9,
+            first_index: 100,
+        };
         let bytes = header.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
         for byte in 0..SEGMENT_HEADER_BYTES {
             let mut damaged = bytes;
             damaged[byte] ^= 0x10;
-            assert!(SegmentHeader::decode(&damaged).is_err(), "byte {byte} damage went unnoticed");
+            assert!(
+                SegmentHeader::decode(&damaged).is_err(),
+                "byte {byte} damage went unnoticed"
+            );
         }
         assert!(SegmentHeader::decode(&bytes[..10]).is_err());
     }
@@ -362,14 +431,23 @@ mod tests {
     #[test]
     fn hard_state_slots() {
         let slot = HardStateSlot {
-            state: Some(HardState { term: 5, voted_for: Some(2), commit: 40 }),
+            state: Some(HardState {
+                term: 5,
+                voted_for: Some(2),
+                commit: 40,
+            }),
             sequence: 11,
             truncation: Some((3, 4096)),
             segments: Some((2, 3)),
         };
         let bytes = encode_hard_state(&slot);
         assert_eq!(decode_hard_state(&bytes), Some(slot));
-        let empty = HardStateSlot { state: None, sequence: 1, truncation: None, segments: None };
+        let empty = HardStateSlot {
+            state: None,
+            sequence: 1,
+            truncation: None,
+            segments: None,
+        };
         assert_eq!(decode_hard_state(&encode_hard_state(&empty)), Some(empty));
         let mut torn = bytes.clone();
         torn[20] ^= 1;
@@ -388,7 +466,13 @@ mod tests {
         encode_marker(&mut bytes, 50);
         let marker_at = 50 + record_bytes(1);
         bytes.extend_from_slice(&[0u8; 30]);
-        assert!(matches!(parse_record(&bytes, marker_at), Parsed::Marker { group_start: 50, .. }));
+        assert!(matches!(
+            parse_record(&bytes, marker_at),
+            Parsed::Marker {
+                group_start: 50,
+                ..
+            }
+        ));
         assert_eq!(find_intact_group_after(&bytes, 0), Some(marker_at));
         bytes[60] ^= 1;
         assert_eq!(find_intact_group_after(&bytes, 0), None);

@@ -33,7 +33,9 @@ pub const IO_MEMORY_BYTES: usize = 2 << 20;
 
 /// An executor builder with [`IO_MEMORY_BYTES`] set, for programs and tests that run the WAL.
 pub fn executor_builder(name: &str) -> glommio::LocalExecutorBuilder {
-    glommio::LocalExecutorBuilder::default().name(name).io_memory(IO_MEMORY_BYTES)
+    glommio::LocalExecutorBuilder::default()
+        .name(name)
+        .io_memory(IO_MEMORY_BYTES)
 }
 
 /// Which kind of file an operation touches, so a fault hook can target one kind.
@@ -93,18 +95,31 @@ pub(crate) struct DiskFile {
 
 impl DiskFile {
     /// Opens an existing file for reading and writing.
-    pub(crate) async fn open(path: &Path, kind: FileKind, hook: Option<FaultHook>) -> Result<DiskFile> {
+    pub(crate) async fn open(
+        path: &Path,
+        kind: FileKind,
+        hook: Option<FaultHook>,
+    ) -> Result<DiskFile> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .dma_open(path)
             .await
             .map_err(|error| WalError::io("open", path, 0, error.into()))?;
-        Ok(DiskFile { file, path: path.to_path_buf(), kind, hook })
+        Ok(DiskFile {
+            file,
+            path: path.to_path_buf(),
+            kind,
+            hook,
+        })
     }
 
     /// Creates (or truncates) a file.
-    pub(crate) async fn create(path: &Path, kind: FileKind, hook: Option<FaultHook>) -> Result<DiskFile> {
+    pub(crate) async fn create(
+        path: &Path,
+        kind: FileKind,
+        hook: Option<FaultHook>,
+    ) -> Result<DiskFile> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -113,7 +128,12 @@ impl DiskFile {
             .dma_open(path)
             .await
             .map_err(|error| WalError::io("create", path, 0, error.into()))?;
-        Ok(DiskFile { file, path: path.to_path_buf(), kind, hook })
+        Ok(DiskFile {
+            file,
+            path: path.to_path_buf(),
+            kind,
+            hook,
+        })
     }
 
     /// The file's path.
@@ -129,11 +149,21 @@ impl DiskFile {
     /// Writes `bytes` bytes at `offset` (a multiple of the alignment): `fill` is called once,
     /// synchronously, to fill the buffer, then the write runs; the tail up to the alignment is
     /// zeros.
-    pub(crate) async fn write_filled(&self, offset: u64, bytes: usize, fill: impl FnOnce(&mut [u8])) -> Result<()> {
+    pub(crate) async fn write_filled(
+        &self,
+        offset: u64,
+        bytes: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<()> {
         let alignment = self.alignment();
         debug_assert_eq!(offset as usize % alignment, 0);
         let padded = bytes.div_ceil(alignment) * alignment;
-        self.check_hook(&FileOp::Write { kind: self.kind, path: &self.path, offset, bytes: padded })?;
+        self.check_hook(&FileOp::Write {
+            kind: self.kind,
+            path: &self.path,
+            offset,
+            bytes: padded,
+        })?;
         let mut buffer = self.file.alloc_dma_buffer(padded);
         let slice = buffer.as_bytes_mut();
         fill(&mut slice[..bytes]);
@@ -146,7 +176,10 @@ impl DiskFile {
         if written != padded {
             // O_DIRECT writes to a regular file are all or nothing except at ENOSPC; treat a short
             // write as the failure it is rather than retrying into a full disk.
-            let error = io::Error::new(io::ErrorKind::WriteZero, format!("short write: {written} of {padded} bytes"));
+            let error = io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write: {written} of {padded} bytes"),
+            );
             return Err(WalError::io("write", &self.path, offset, error));
         }
         Ok(())
@@ -154,13 +187,20 @@ impl DiskFile {
 
     /// fdatasync: the data written so far is on stable storage when this returns Ok.
     pub(crate) async fn sync(&self) -> Result<()> {
-        self.check_hook(&FileOp::Sync { kind: self.kind, path: &self.path })?;
-        self.file.fdatasync().await.map_err(|error| WalError::io("fdatasync", &self.path, 0, error.into()))
+        self.check_hook(&FileOp::Sync {
+            kind: self.kind,
+            path: &self.path,
+        })?;
+        self.file
+            .fdatasync()
+            .await
+            .map_err(|error| WalError::io("fdatasync", &self.path, 0, error.into()))
     }
 
     /// Renames the file (the directory must be synced afterwards for the name to be durable).
     pub(crate) fn rename(&mut self, target: &Path) -> Result<()> {
-        fs::rename(&self.path, target).map_err(|error| WalError::io("rename", &self.path, 0, error))?;
+        fs::rename(&self.path, target)
+            .map_err(|error| WalError::io("rename", &self.path, 0, error))?;
         self.path = target.to_path_buf();
         self.kind = FileKind::Segment;
         Ok(())
@@ -175,7 +215,9 @@ impl DiskFile {
     }
 
     fn check_hook(&self, operation: &FileOp<'_>) -> Result<()> {
-        let Some(hook) = &self.hook else { return Ok(()) };
+        let Some(hook) = &self.hook else {
+            return Ok(());
+        };
         hook(operation).map_err(|error| match operation {
             FileOp::Write { offset, .. } => WalError::io("write", &self.path, *offset, error),
             FileOp::Sync { .. } => WalError::io("fdatasync", &self.path, 0, error),
@@ -189,12 +231,17 @@ const PREALLOCATION_CHUNK_BYTES: usize = 1 << 20;
 
 /// Creates `path` and fills it with `segment_bytes` zeros, then syncs it: later writes to it
 /// overwrite allocated blocks, which costs tens of microseconds instead of milliseconds.
-pub(crate) async fn preallocate(path: PathBuf, segment_bytes: usize, hook: Option<FaultHook>) -> Result<DiskFile> {
+pub(crate) async fn preallocate(
+    path: PathBuf,
+    segment_bytes: usize,
+    hook: Option<FaultHook>,
+) -> Result<DiskFile> {
     let mut file = DiskFile::create(&path, FileKind::Preallocation, hook).await?;
     let mut offset = 0;
     while offset < segment_bytes {
         let bytes = PREALLOCATION_CHUNK_BYTES.min(segment_bytes - offset);
-        file.write_filled(offset as u64, bytes, |buffer| buffer.fill(0)).await?;
+        file.write_filled(offset as u64, bytes, |buffer| buffer.fill(0))
+            .await?;
         offset += bytes;
     }
     file.sync().await?;
@@ -204,8 +251,11 @@ pub(crate) async fn preallocate(path: PathBuf, segment_bytes: usize, hook: Optio
 
 /// fsyncs a directory so that creations, renames and removals in it are durable.
 pub(crate) fn sync_directory(directory: &Path) -> Result<()> {
-    let handle = fs::File::open(directory).map_err(|error| WalError::io("open directory", directory, 0, error))?;
-    handle.sync_all().map_err(|error| WalError::io("fsync directory", directory, 0, error))
+    let handle = fs::File::open(directory)
+        .map_err(|error| WalError::io("open directory", directory, 0, error))?;
+    handle
+        .sync_all()
+        .map_err(|error| WalError::io("fsync directory", directory, 0, error))
 }
 
 /// Takes an exclusive advisory lock (flock) on `directory/LOCK`, so that two `Wal`s (in one
@@ -222,7 +272,10 @@ pub(crate) fn lock_directory(directory: &Path) -> Result<fs::File> {
     // Safety: flock on a file descriptor we own; no memory is involved.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let error = io::Error::last_os_error();
-        let error = io::Error::new(error.kind(), format!("{error}: another Wal (in this or another process) has this directory open"));
+        let error = io::Error::new(
+            error.kind(),
+            format!("{error}: another Wal (in this or another process) has this directory open"),
+        );
         return Err(WalError::io("lock", &path, 0, error));
     }
     Ok(file)

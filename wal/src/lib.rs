@@ -43,5 +43,7 @@ mod wal;
 
 pub use error::{Result, WalError};
 pub use format::HardState;
-pub use io::{executor_builder, FaultHook, FileKind, FileOp, GLOMMIO_IOPOLL_LOG_FILTER, IO_MEMORY_BYTES};
+pub use io::{
+    executor_builder, FaultHook, FileKind, FileOp, GLOMMIO_IOPOLL_LOG_FILTER, IO_MEMORY_BYTES,
+};
 pub use wal::{Durable, Entry, Recovered, Wal, WalOptions, WalStats};

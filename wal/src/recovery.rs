@@ -13,7 +13,9 @@ use memmap2::Mmap;
 
 use crate::{
     error::{Result, WalError},
-    format::{self, HardStateSlot, Parsed, SegmentHeader, HARD_STATE_SLOT_BYTES, SEGMENT_HEADER_BYTES},
+    format::{
+        self, HardStateSlot, Parsed, SegmentHeader, HARD_STATE_SLOT_BYTES, SEGMENT_HEADER_BYTES,
+    },
     wal::{EntryMeta, Segment, SegmentBytes},
 };
 
@@ -47,9 +49,11 @@ pub(crate) struct RecoveredLog {
 
 /// Reads and checks the whole directory (creating it if missing).
 pub(crate) fn recover(directory: &Path) -> Result<RecoveredLog> {
-    fs::create_dir_all(directory).map_err(|error| WalError::io("create directory", directory, 0, error))?;
+    fs::create_dir_all(directory)
+        .map_err(|error| WalError::io("create directory", directory, 0, error))?;
     let mut sequence_numbers = Vec::new();
-    let listing = fs::read_dir(directory).map_err(|error| WalError::io("list directory", directory, 0, error))?;
+    let listing = fs::read_dir(directory)
+        .map_err(|error| WalError::io("list directory", directory, 0, error))?;
     for item in listing {
         let item = item.map_err(|error| WalError::io("list directory", directory, 0, error))?;
         let name = item.file_name().to_string_lossy().into_owned();
@@ -58,14 +62,20 @@ pub(crate) fn recover(directory: &Path) -> Result<RecoveredLog> {
         } else if name.ends_with(".tmp") {
             // A segment being preallocated, or one whose first write never became durable under
             // its final name: nothing in it was ever acknowledged.
-            fs::remove_file(item.path()).map_err(|error| WalError::io("remove", item.path(), 0, error))?;
+            fs::remove_file(item.path())
+                .map_err(|error| WalError::io("remove", item.path(), 0, error))?;
         }
     }
     sequence_numbers.sort_unstable();
     let hard_state = read_hard_state(&directory.join(HARD_STATE_FILE))?;
     let truncation = hard_state.and_then(|slot| slot.truncation);
     let recorded_segments = hard_state.and_then(|slot| slot.segments);
-    check_recorded_segments(directory, &mut sequence_numbers, recorded_segments, truncation.is_some())?;
+    check_recorded_segments(
+        directory,
+        &mut sequence_numbers,
+        recorded_segments,
+        truncation.is_some(),
+    )?;
     if let Some((truncated_seq, _)) = truncation {
         // A suffix truncation was under way: it had removed, or was removing, every later
         // segment; finish that (newest first, as it does).
@@ -94,45 +104,87 @@ pub(crate) fn recover(directory: &Path) -> Result<RecoveredLog> {
         let path = directory.join(segment_file_name(seq));
         let is_last = position + 1 == count;
         // An interrupted truncation's segment ends at the truncation offset, whatever follows.
-        let limit = truncation.filter(|(truncated_seq, _)| *truncated_seq == seq).map(|(_, offset)| offset as usize);
+        let limit = truncation
+            .filter(|(truncated_seq, _)| *truncated_seq == seq)
+            .map(|(_, offset)| offset as usize);
         let segment = load_segment(&path, seq, is_last, limit, &mut log)?;
         log.segments.push(segment);
     }
     Ok(log)
 }
 
-fn load_segment(path: &Path, seq: u64, is_last: bool, limit: Option<usize>, log: &mut RecoveredLog) -> Result<Segment> {
+fn load_segment(
+    path: &Path,
+    seq: u64,
+    is_last: bool,
+    limit: Option<usize>,
+    log: &mut RecoveredLog,
+) -> Result<Segment> {
     let file = fs::File::open(path).map_err(|error| WalError::io("open", path, 0, error))?;
     // Safety of the mapping: segment files are only ever modified by this process, through the
     // WAL, which never rewrites a byte a mapped (sealed) segment holds.
     let map = unsafe { Mmap::map(&file) }.map_err(|error| WalError::io("mmap", path, 0, error))?;
     let capacity = map.len();
     if capacity > u32::MAX as usize {
-        return Err(WalError::corrupt(path, 0, format!("segment is {capacity} bytes, more than the 4 GiB a segment may hold")));
+        return Err(WalError::corrupt(
+            path,
+            0,
+            format!("segment is {capacity} bytes, more than the 4 GiB a segment may hold"),
+        ));
     }
-    let header = SegmentHeader::decode(&map).map_err(|what| WalError::corrupt(path, 0, format!("bad segment header: {what}")))?;
+    let header = SegmentHeader::decode(&map)
+        .map_err(|what| WalError::corrupt(path, 0, format!("bad segment header: {what}")))?;
     if header.seq != seq {
-        return Err(WalError::corrupt(path, 0, format!("header says segment {} but the file name says {seq}", header.seq)));
+        return Err(WalError::corrupt(
+            path,
+            0,
+            format!(
+                "header says segment {} but the file name says {seq}",
+                header.seq
+            ),
+        ));
     }
     check_continuity(path, &header, log)?;
     if log.segments.is_empty() {
         log.first_index = header.first_index;
     }
 
-    let data = &map[..limit.unwrap_or(capacity).clamp(SEGMENT_HEADER_BYTES, capacity)];
+    let data = &map[..limit
+        .unwrap_or(capacity)
+        .clamp(SEGMENT_HEADER_BYTES, capacity)];
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut next_index = header.first_index;
     let end_reason = loop {
         match format::parse_record(data, offset) {
-            Parsed::Record { index, term, payload_bytes, next_offset, .. } => {
+            Parsed::Record {
+                index,
+                term,
+                payload_bytes,
+                next_offset,
+                ..
+            } => {
                 if index != next_index {
-                    return Err(WalError::corrupt(path, offset as u64, format!("record has index {index}, expected {next_index} (out of sequence)")));
+                    return Err(WalError::corrupt(
+                        path,
+                        offset as u64,
+                        format!(
+                            "record has index {index}, expected {next_index} (out of sequence)"
+                        ),
+                    ));
                 }
-                log.entries.push_back(EntryMeta { term, offset: offset as u32, payload_bytes: payload_bytes as u32 });
+                log.entries.push_back(EntryMeta {
+                    term,
+                    offset: offset as u32,
+                    payload_bytes: payload_bytes as u32,
+                });
                 next_index += 1;
                 offset = next_offset;
             }
-            Parsed::Marker { group_start, group_crc, next_offset } => {
+            Parsed::Marker {
+                group_start,
+                group_crc,
+                next_offset,
+            } => {
                 if !format::marker_group_is_intact(data, group_start, group_crc, offset) {
                     break Some(format!("the group commit closed by the marker here (from byte {group_start}) fails its CRC"));
                 }
@@ -149,11 +201,17 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, limit: Option<usize>, log:
         return Err(WalError::corrupt(
             path,
             offset as u64,
-            format!("{what}, but a complete later group commit (its marker at byte {found_at}) follows"),
+            format!(
+                "{what}, but a complete later group commit (its marker at byte {found_at}) follows"
+            ),
         ));
     }
     if let (Some(what), false) = (&end_reason, is_last) {
-        return Err(WalError::corrupt(path, offset as u64, format!("{what}, in a sealed segment (one that a later segment follows)")));
+        return Err(WalError::corrupt(
+            path,
+            offset as u64,
+            format!("{what}, in a sealed segment (one that a later segment follows)"),
+        ));
     }
     if is_last && map[offset..].iter().any(|byte| *byte != 0) {
         let what = end_reason.unwrap_or_else(|| "non-zero bytes after the last record".to_string());
@@ -164,7 +222,11 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, limit: Option<usize>, log:
         zero_tail(path, &map, offset)?;
         log.torn_tail = Some((path.to_path_buf(), offset as u64));
     }
-    let bytes = if is_last { SegmentBytes::Memory(map[..offset].to_vec()) } else { SegmentBytes::Mapped(map) };
+    let bytes = if is_last {
+        SegmentBytes::Memory(map[..offset].to_vec())
+    } else {
+        SegmentBytes::Mapped(map)
+    };
     Ok(Segment {
         seq,
         first_index: header.first_index,
@@ -181,8 +243,15 @@ fn load_segment(path: &Path, seq: u64, is_last: bool, limit: Option<usize>, log:
 /// Compares the segment files found with the oldest and newest seq the hard state recorded:
 /// segments older than the recorded oldest are leftovers of an interrupted compaction (removed
 /// here); a missing oldest or newest segment is an error.
-fn check_recorded_segments(directory: &Path, found: &mut Vec<u64>, recorded: Option<(u64, u64)>, truncating: bool) -> Result<()> {
-    let Some((oldest, newest)) = recorded else { return Ok(()) };
+fn check_recorded_segments(
+    directory: &Path,
+    found: &mut Vec<u64>,
+    recorded: Option<(u64, u64)>,
+    truncating: bool,
+) -> Result<()> {
+    let Some((oldest, newest)) = recorded else {
+        return Ok(());
+    };
     while let Some(&seq) = found.first() {
         if seq >= oldest {
             break;
@@ -210,7 +279,9 @@ fn check_recorded_segments(directory: &Path, found: &mut Vec<u64>, recorded: Opt
 }
 
 fn check_continuity(path: &Path, header: &SegmentHeader, log: &RecoveredLog) -> Result<()> {
-    let Some(previous) = log.segments.last() else { return Ok(()) };
+    let Some(previous) = log.segments.last() else {
+        return Ok(());
+    };
     let expected = log.first_index + log.entries.len() as u64;
     if header.first_index > expected {
         return Err(WalError::corrupt(
@@ -241,14 +312,23 @@ fn check_continuity(path: &Path, header: &SegmentHeader, log: &RecoveredLog) -> 
 }
 
 fn zero_tail(path: &Path, map: &[u8], from: usize) -> Result<()> {
-    let Some(last_nonzero) = map.iter().rposition(|byte| *byte != 0) else { return Ok(()) };
+    let Some(last_nonzero) = map.iter().rposition(|byte| *byte != 0) else {
+        return Ok(());
+    };
     if last_nonzero < from {
         return Ok(());
     }
-    let writer = fs::OpenOptions::new().write(true).open(path).map_err(|error| WalError::io("open", path, 0, error))?;
+    let writer = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|error| WalError::io("open", path, 0, error))?;
     let zeros = vec![0u8; last_nonzero + 1 - from];
-    writer.write_all_at(&zeros, from as u64).map_err(|error| WalError::io("write", path, from as u64, error))?;
-    writer.sync_data().map_err(|error| WalError::io("fdatasync", path, 0, error))
+    writer
+        .write_all_at(&zeros, from as u64)
+        .map_err(|error| WalError::io("write", path, from as u64, error))?;
+    writer
+        .sync_data()
+        .map_err(|error| WalError::io("fdatasync", path, 0, error))
 }
 
 /// Reads the two hard-state slots and returns the newer valid one.
@@ -258,16 +338,31 @@ fn read_hard_state(path: &Path) -> Result<Option<HardStateSlot>> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(WalError::io("read", path, 0, error)),
     };
-    let slot = |number: usize| bytes.get(number * HARD_STATE_SLOT_BYTES..(number + 1) * HARD_STATE_SLOT_BYTES).unwrap_or(&[]);
-    let decoded = [format::decode_hard_state(slot(0)), format::decode_hard_state(slot(1))];
-    let newest = decoded.iter().flatten().max_by_key(|slot| slot.sequence).copied();
+    let slot = |number: usize| {
+        bytes
+            .get(number * HARD_STATE_SLOT_BYTES..(number + 1) * HARD_STATE_SLOT_BYTES)
+            .unwrap_or(&[])
+    };
+    let decoded = [
+        format::decode_hard_state(slot(0)),
+        format::decode_hard_state(slot(1)),
+    ];
+    let newest = decoded
+        .iter()
+        .flatten()
+        .max_by_key(|slot| slot.sequence)
+        .copied();
     if newest.is_none() {
         // Both slots unreadable. Only the very first write can leave that state legitimately,
         // and then the other slot is still all zeros. Two damaged slots would reset the term and
         // vote, which could let this node vote twice in one term: refuse.
         let empty = |number: usize| slot(number).iter().all(|byte| *byte == 0);
         if !empty(0) && !empty(1) {
-            return Err(WalError::corrupt(path, 0, "both hard-state slots fail their CRC"));
+            return Err(WalError::corrupt(
+                path,
+                0,
+                "both hard-state slots fail their CRC",
+            ));
         }
     }
     Ok(newest)

@@ -23,7 +23,10 @@ use memmap2::Mmap;
 
 use crate::{
     error::{Result, WalError},
-    format::{self, HardState, HardStateSlot, SegmentHeader, HARD_STATE_SLOT_BYTES, MARKER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES},
+    format::{
+        self, HardState, HardStateSlot, SegmentHeader, HARD_STATE_SLOT_BYTES, MARKER_BYTES,
+        RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    },
     io::{self, DiskFile, FaultHook, FileKind, Task},
     recovery::{self, segment_file_name, HARD_STATE_FILE},
 };
@@ -44,7 +47,11 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes: 64 << 20, batch_bytes_max: 1 << 20, fault_hook: None }
+        WalOptions {
+            segment_bytes: 64 << 20,
+            batch_bytes_max: 1 << 20,
+            fault_hook: None,
+        }
     }
 }
 
@@ -65,11 +72,20 @@ const SEGMENT_BYTES_MAX: usize = (u32::MAX as usize) - 4095;
 impl WalOptions {
     fn validate(&self) -> Result<()> {
         let bad = |what: String| Err(WalError::Options { what });
-        if self.segment_bytes % 4096 != 0 || self.segment_bytes < 8192 || self.segment_bytes > SEGMENT_BYTES_MAX {
-            return bad(format!("segment_bytes is {}, must be a multiple of 4096 in [8192, {SEGMENT_BYTES_MAX}]", self.segment_bytes));
+        if self.segment_bytes % 4096 != 0
+            || self.segment_bytes < 8192
+            || self.segment_bytes > SEGMENT_BYTES_MAX
+        {
+            return bad(format!(
+                "segment_bytes is {}, must be a multiple of 4096 in [8192, {SEGMENT_BYTES_MAX}]",
+                self.segment_bytes
+            ));
         }
         if self.batch_bytes_max % 4096 != 0 || self.batch_bytes_max == 0 {
-            return bad(format!("batch_bytes_max is {}, must be a positive multiple of 4096", self.batch_bytes_max));
+            return bad(format!(
+                "batch_bytes_max is {}, must be a positive multiple of 4096",
+                self.batch_bytes_max
+            ));
         }
         Ok(())
     }
@@ -175,9 +191,17 @@ enum Operation {
     Write { seq: u64, end: usize },
     /// Remove segments `remove` (newest first), then zero segment `seq` from `offset` to
     /// `zero_end`.
-    Truncate { seq: u64, offset: usize, zero_end: usize, remove: Vec<(u64, PathBuf)> },
+    Truncate {
+        seq: u64,
+        offset: usize,
+        zero_end: usize,
+        remove: Vec<(u64, PathBuf)>,
+    },
     /// Remove whole segments at the front of the log (oldest first).
-    Remove { segments: Vec<(u64, PathBuf)>, oldest_remaining: u64 },
+    Remove {
+        segments: Vec<(u64, PathBuf)>,
+        oldest_remaining: u64,
+    },
     /// Write the hard state.
     HardState(HardState),
 }
@@ -215,7 +239,9 @@ impl State {
     }
 
     fn poisoned(&self) -> Option<WalError> {
-        self.failure.as_ref().map(|(cause, _)| WalError::Poisoned { cause: cause.clone() })
+        self.failure.as_ref().map(|(cause, _)| WalError::Poisoned {
+            cause: cause.clone(),
+        })
     }
 
     fn take_ticket(&mut self) -> u64 {
@@ -227,7 +253,11 @@ impl State {
     fn enqueue(&mut self, ticket: u64, operation: Operation) {
         // Appends to the same segment coalesce into one write of the newest end.
         if let (Operation::Write { seq, end }, Some(last)) = (&operation, self.queue.last_mut()) {
-            if let Operation::Write { seq: last_seq, end: last_end } = &mut last.operation {
+            if let Operation::Write {
+                seq: last_seq,
+                end: last_end,
+            } = &mut last.operation
+            {
                 if last_seq == seq {
                     *last_end = *end;
                     last.ticket = ticket;
@@ -243,12 +273,18 @@ impl State {
 
     /// The position in `segments` of the segment holding `index`.
     fn segment_of(&self, index: u64) -> usize {
-        self.segments.partition_point(|segment| segment.first_index <= index).saturating_sub(1)
+        self.segments
+            .partition_point(|segment| segment.first_index <= index)
+            .saturating_sub(1)
     }
 
     fn check_index(&self, index: u64) -> Result<()> {
         if index < self.first_index || index > self.last_index() {
-            return Err(WalError::OutOfRange { index, first_index: self.first_index, last_index: self.last_index() });
+            return Err(WalError::OutOfRange {
+                index,
+                first_index: self.first_index,
+                last_index: self.last_index(),
+            });
         }
         Ok(())
     }
@@ -256,12 +292,20 @@ impl State {
     fn push_entry(&mut self, entry: &Entry) -> u64 {
         let record_bytes = format::record_bytes(entry.payload.len());
         // Room for the record and for the commit marker that will close its group.
-        let rotate = self.segments.back().is_none_or(|segment| segment.data_end + record_bytes + MARKER_BYTES > segment.capacity);
+        let rotate = self.segments.back().is_none_or(|segment| {
+            segment.data_end + record_bytes + MARKER_BYTES > segment.capacity
+        });
         if rotate {
             let seq = self.next_seq;
             self.next_seq += 1;
             let mut bytes = Vec::with_capacity(self.segment_bytes);
-            bytes.extend_from_slice(&SegmentHeader { seq, first_index: entry.index }.encode());
+            bytes.extend_from_slice(
+                &SegmentHeader {
+                    seq,
+                    first_index: entry.index,
+                }
+                .encode(),
+            );
             self.segments.push_back(Segment {
                 seq,
                 first_index: entry.index,
@@ -274,12 +318,18 @@ impl State {
                 bytes: SegmentBytes::Memory(bytes),
             });
         }
-        let Some(segment) = self.segments.back_mut() else { unreachable!("a segment was pushed just above") };
+        let Some(segment) = self.segments.back_mut() else {
+            unreachable!("a segment was pushed just above")
+        };
         let memory = segment.memory_mut();
         let offset = memory.len();
         format::encode_record(memory, entry.index, entry.term, &entry.payload);
         segment.data_end = memory.len();
-        self.entries.push_back(EntryMeta { term: entry.term, offset: offset as u32, payload_bytes: entry.payload.len() as u32 });
+        self.entries.push_back(EntryMeta {
+            term: entry.term,
+            offset: offset as u32,
+            payload_bytes: entry.payload.len() as u32,
+        });
         segment.seq
     }
 
@@ -288,10 +338,22 @@ impl State {
         let meta = self.entries[(index - self.first_index) as usize];
         let segment = &self.segments[self.segment_of(index)];
         let start = meta.offset as usize + RECORD_HEADER_BYTES;
-        let payload = segment.bytes.as_slice().get(start..start + meta.payload_bytes as usize).ok_or_else(|| {
-            WalError::corrupt(&segment.path, meta.offset as u64, "record lies past the end of the mapped segment (was the file shortened?)")
-        })?;
-        Ok(Entry { index, term: meta.term, payload: payload.to_vec() })
+        let payload = segment
+            .bytes
+            .as_slice()
+            .get(start..start + meta.payload_bytes as usize)
+            .ok_or_else(|| {
+                WalError::corrupt(
+                    &segment.path,
+                    meta.offset as u64,
+                    "record lies past the end of the mapped segment (was the file shortened?)",
+                )
+            })?;
+        Ok(Entry {
+            index,
+            term: meta.term,
+            payload: payload.to_vec(),
+        })
     }
 }
 
@@ -306,10 +368,14 @@ impl Wal {
     /// Opens (creating if needed) the log in `directory`, replaying and checking every segment.
     /// Must run inside a glommio executor. Fails with [`WalError::Corrupt`] on damage that could
     /// mean a lost acknowledged entry.
-    pub async fn open(directory: impl AsRef<Path>, options: WalOptions) -> Result<(Wal, Recovered)> {
+    pub async fn open(
+        directory: impl AsRef<Path>,
+        options: WalOptions,
+    ) -> Result<(Wal, Recovered)> {
         options.validate()?;
         let directory = directory.as_ref().to_path_buf();
-        std::fs::create_dir_all(&directory).map_err(|error| WalError::io("create directory", &directory, 0, error))?;
+        std::fs::create_dir_all(&directory)
+            .map_err(|error| WalError::io("create directory", &directory, 0, error))?;
         let lock = io::lock_directory(&directory)?;
         let log = recovery::recover(&directory)?;
         let hard_state_file = open_hard_state_file(&directory, options.fault_hook.clone()).await?;
@@ -350,7 +416,12 @@ impl Wal {
             hard_state_dirty: false,
             _lock: lock,
         };
-        let on_disk_range = shared.borrow().segments.front().zip(shared.borrow().segments.back()).map(|(first, last)| (first.seq, last.seq));
+        let on_disk_range = shared
+            .borrow()
+            .segments
+            .front()
+            .zip(shared.borrow().segments.back())
+            .map(|(first, last)| (first.seq, last.seq));
         let truncating = log.hard_state.is_some_and(|slot| slot.truncation.is_some());
         if truncating || on_disk_range != disk.segment_range {
             // Recovery finished an interrupted truncation or compaction: record what is on disk
@@ -363,7 +434,13 @@ impl Wal {
         }
         disk.start_spare();
         let flusher = io::spawn(run_flusher(shared.clone(), disk));
-        Ok((Wal { shared, flusher: Some(flusher) }, recovered))
+        Ok((
+            Wal {
+                shared,
+                flusher: Some(flusher),
+            },
+            recovered,
+        ))
     }
 
     /// Appends entries, which must continue the log (the first index is `last_index() + 1`,
@@ -388,13 +465,25 @@ impl Wal {
             let seq = state.push_entry(entry);
             if let Some(touched_seq) = touched.filter(|touched_seq| *touched_seq != seq) {
                 // The entries rotated into a new segment: the old one must be written first.
-                state.enqueue(ticket, Operation::Write { seq: touched_seq, end: usize::MAX });
+                state.enqueue(
+                    ticket,
+                    Operation::Write {
+                        seq: touched_seq,
+                        end: usize::MAX,
+                    },
+                );
             }
             touched = Some(seq);
         }
         if let Some(seq) = touched {
             // `end` is set when the flusher takes the batch and closes the group.
-            state.enqueue(ticket, Operation::Write { seq, end: usize::MAX });
+            state.enqueue(
+                ticket,
+                Operation::Write {
+                    seq,
+                    end: usize::MAX,
+                },
+            );
         }
         let value = state.last_index();
         drop(state);
@@ -434,8 +523,11 @@ impl Wal {
         }
         let meta = state.entries[(from - state.first_index) as usize];
         let position = state.segment_of(from);
-        let remove: Vec<(u64, PathBuf)> =
-            state.segments.drain(position + 1..).map(|segment| (segment.seq, segment.path)).collect();
+        let remove: Vec<(u64, PathBuf)> = state
+            .segments
+            .drain(position + 1..)
+            .map(|segment| (segment.seq, segment.path))
+            .collect();
         let segment = &mut state.segments[position];
         let zero_end = segment.data_end;
         let offset = meta.offset as usize;
@@ -446,7 +538,15 @@ impl Wal {
         let keep = (from - state.first_index) as usize;
         state.entries.truncate(keep);
         let ticket = state.take_ticket();
-        state.enqueue(ticket, Operation::Truncate { seq, offset, zero_end, remove });
+        state.enqueue(
+            ticket,
+            Operation::Truncate {
+                seq,
+                offset,
+                zero_end,
+                remove,
+            },
+        );
         drop(state);
         self.waiting(ticket, from - 1)
     }
@@ -460,8 +560,11 @@ impl Wal {
             return self.ready(Err(error));
         }
         let mut segments = Vec::new();
-        while state.segments.len() >= 2 && state.segments[1].first_index <= index.saturating_add(1) {
-            let Some(segment) = state.segments.pop_front() else { break };
+        while state.segments.len() >= 2 && state.segments[1].first_index <= index.saturating_add(1)
+        {
+            let Some(segment) = state.segments.pop_front() else {
+                break;
+            };
             let next_first = state.segments[0].first_index;
             let count = (next_first - segment.first_index) as usize;
             let drop_count = count.min(state.entries.len());
@@ -476,7 +579,13 @@ impl Wal {
         }
         let ticket = state.take_ticket();
         let oldest_remaining = state.segments[0].seq;
-        state.enqueue(ticket, Operation::Remove { segments, oldest_remaining });
+        state.enqueue(
+            ticket,
+            Operation::Remove {
+                segments,
+                oldest_remaining,
+            },
+        );
         drop(state);
         self.waiting(ticket, value)
     }
@@ -525,17 +634,29 @@ impl Wal {
         }
         let state = self.shared.borrow();
         match &state.failure {
-            Some((cause, _)) => Err(WalError::Poisoned { cause: cause.clone() }),
+            Some((cause, _)) => Err(WalError::Poisoned {
+                cause: cause.clone(),
+            }),
             None => Ok(()),
         }
     }
 
     fn ready(&self, outcome: Result<u64>) -> Durable {
-        Durable { shared: self.shared.clone(), ticket: 0, value: 0, outcome: Some(outcome) }
+        Durable {
+            shared: self.shared.clone(),
+            ticket: 0,
+            value: 0,
+            outcome: Some(outcome),
+        }
     }
 
     fn waiting(&self, ticket: u64, value: u64) -> Durable {
-        Durable { shared: self.shared.clone(), ticket, value, outcome: None }
+        Durable {
+            shared: self.shared.clone(),
+            ticket,
+            value,
+            outcome: None,
+        }
     }
 }
 
@@ -562,10 +683,16 @@ fn check_entries(state: &State, entries: &[Entry]) -> Result<()> {
     let record_bytes_max = state.segment_bytes - SEGMENT_HEADER_BYTES - MARKER_BYTES;
     for (expected, entry) in (state.last_index() + 1..).zip(entries) {
         if entry.index != expected {
-            return Err(WalError::invalid(format!("entry index {} does not continue the log (expected {expected})", entry.index)));
+            return Err(WalError::invalid(format!(
+                "entry index {} does not continue the log (expected {expected})",
+                entry.index
+            )));
         }
         if entry.term < term_before {
-            return Err(WalError::invalid(format!("entry {} has term {}, below the previous entry's term {term_before}", entry.index, entry.term)));
+            return Err(WalError::invalid(format!(
+                "entry {} has term {}, below the previous entry's term {term_before}",
+                entry.index, entry.term
+            )));
         }
         if format::record_bytes(entry.payload.len()) > record_bytes_max {
             return Err(WalError::invalid(format!(
@@ -606,7 +733,9 @@ impl Future for Durable {
             let error = if self.ticket <= *failed_through {
                 (**cause).clone()
             } else {
-                WalError::Poisoned { cause: cause.clone() }
+                WalError::Poisoned {
+                    cause: cause.clone(),
+                }
             };
             return Poll::Ready(Err(error));
         }
@@ -622,7 +751,8 @@ async fn open_hard_state_file(directory: &Path, hook: Option<FaultHook>) -> Resu
     }
     // Create it with both slots empty, durably, so later saves only ever overwrite one slot.
     let file = DiskFile::create(&path, FileKind::HardState, hook).await?;
-    file.write_filled(0, 2 * HARD_STATE_SLOT_BYTES, |buffer| buffer.fill(0)).await?;
+    file.write_filled(0, 2 * HARD_STATE_SLOT_BYTES, |buffer| buffer.fill(0))
+        .await?;
     file.sync().await?;
     io::sync_directory(directory)?;
     Ok(file)
@@ -690,8 +820,16 @@ async fn run_flusher(shared: Rc<RefCell<State>>, mut disk: Disk) {
 /// while this group is in flight belong to the next group).
 fn close_groups(state: &mut State, batch: &mut [Queued]) {
     for queued in batch.iter_mut() {
-        let Operation::Write { seq, end } = &mut queued.operation else { continue };
-        let Some(segment) = state.segments.iter_mut().find(|segment| segment.seq == *seq) else { continue };
+        let Operation::Write { seq, end } = &mut queued.operation else {
+            continue;
+        };
+        let Some(segment) = state
+            .segments
+            .iter_mut()
+            .find(|segment| segment.seq == *seq)
+        else {
+            continue;
+        };
         if let SegmentBytes::Mapped(_) = segment.bytes {
             // Sealed and fully written already: nothing to add.
             continue;
@@ -710,7 +848,12 @@ fn close_groups(state: &mut State, batch: &mut [Queued]) {
 
 /// Records a group's outcome and wakes every waiter; false if the group failed (the log is now
 /// poisoned and the flusher stops).
-fn publish(shared: &Rc<RefCell<State>>, outcome: Result<()>, ticket_max: u64, busy: std::time::Duration) -> bool {
+fn publish(
+    shared: &Rc<RefCell<State>>,
+    outcome: Result<()>,
+    ticket_max: u64,
+    busy: std::time::Duration,
+) -> bool {
     let mut state = shared.borrow_mut();
     state.stats.groups += 1;
     state.stats.flush_busy += busy;
@@ -736,13 +879,21 @@ impl Disk {
                     self.hard_state_written = Some(hard_state);
                     self.write_hard_state_slot(None).await?;
                 }
-                Operation::Truncate { seq, offset, zero_end, remove } => {
+                Operation::Truncate {
+                    seq,
+                    offset,
+                    zero_end,
+                    remove,
+                } => {
                     self.finish_group(shared).await?;
                     // Make the truncation durable first, so a crash while removing or zeroing
                     // (which can leave old complete groups after zeros) is finished by recovery
                     // instead of looking like damage.
-                    self.segment_range = self.segment_range.map(|(oldest, newest)| (oldest, newest.min(seq)));
-                    self.write_hard_state_slot(Some((seq, offset as u64))).await?;
+                    self.segment_range = self
+                        .segment_range
+                        .map(|(oldest, newest)| (oldest, newest.min(seq)));
+                    self.write_hard_state_slot(Some((seq, offset as u64)))
+                        .await?;
                     self.finish_group(shared).await?;
                     for (seq, path) in remove.iter().rev() {
                         self.remove_segment(*seq, path).await?;
@@ -751,11 +902,16 @@ impl Disk {
                     // Cleared before any later append can be acknowledged: later groups sync it.
                     self.write_hard_state_slot(None).await?;
                 }
-                Operation::Remove { segments, oldest_remaining } => {
+                Operation::Remove {
+                    segments,
+                    oldest_remaining,
+                } => {
                     self.finish_group(shared).await?;
                     // Record the new oldest segment first: recovery removes anything older that a
                     // crash left behind, and reports a missing oldest segment.
-                    self.segment_range = self.segment_range.map(|(_, newest)| (oldest_remaining, newest));
+                    self.segment_range = self
+                        .segment_range
+                        .map(|(_, newest)| (oldest_remaining, newest));
                     self.write_hard_state_slot(None).await?;
                     self.finish_group(shared).await?;
                     for (seq, path) in &segments {
@@ -769,8 +925,14 @@ impl Disk {
 
     fn start_spare(&mut self) {
         self.spares_made += 1;
-        let path = self.directory.join(format!("spare-{:016x}.tmp", self.spares_made));
-        let task = io::spawn(io::preallocate(path, self.options.segment_bytes, self.options.fault_hook.clone()));
+        let path = self
+            .directory
+            .join(format!("spare-{:016x}.tmp", self.spares_made));
+        let task = io::spawn(io::preallocate(
+            path,
+            self.options.segment_bytes,
+            self.options.fault_hook.clone(),
+        ));
         self.spare = Some(task);
     }
 
@@ -781,36 +943,67 @@ impl Disk {
         }
         let found = {
             let state = shared.borrow();
-            state.segments.iter().find(|segment| segment.seq == seq).map(|s| (s.on_disk, s.path.clone(), s.disk_end))
+            state
+                .segments
+                .iter()
+                .find(|segment| segment.seq == seq)
+                .map(|s| (s.on_disk, s.path.clone(), s.disk_end))
         };
-        let Some((on_disk, path, disk_end)) = found else { return Ok(false) };
+        let Some((on_disk, path, disk_end)) = found else {
+            return Ok(false);
+        };
         let open = if on_disk {
-            let file = DiskFile::open(&path, FileKind::Segment, self.options.fault_hook.clone()).await?;
-            OpenSegment { file, written_end: disk_end, dirty: false, rename_to: None }
+            let file =
+                DiskFile::open(&path, FileKind::Segment, self.options.fault_hook.clone()).await?;
+            OpenSegment {
+                file,
+                written_end: disk_end,
+                dirty: false,
+                rename_to: None,
+            }
         } else {
             if self.spare.is_none() {
                 self.start_spare();
             }
-            let Some(spare) = self.spare.take() else { unreachable!("started just above") };
+            let Some(spare) = self.spare.take() else {
+                unreachable!("started just above")
+            };
             let file = spare.await?;
             self.start_spare();
-            OpenSegment { file, written_end: 0, dirty: false, rename_to: Some(path) }
+            OpenSegment {
+                file,
+                written_end: 0,
+                dirty: false,
+                rename_to: Some(path),
+            }
         };
         self.files.insert(seq, open);
         Ok(true)
     }
 
-    async fn write_segment(&mut self, shared: &Rc<RefCell<State>>, seq: u64, end: usize) -> Result<()> {
+    async fn write_segment(
+        &mut self,
+        shared: &Rc<RefCell<State>>,
+        seq: u64,
+        end: usize,
+    ) -> Result<()> {
         if !self.open_segment(shared, seq).await? {
             return Ok(());
         }
         let batch_bytes_max = self.options.batch_bytes_max;
-        let Some(open) = self.files.get_mut(&seq) else { return Ok(()) };
+        let Some(open) = self.files.get_mut(&seq) else {
+            return Ok(());
+        };
         let alignment = open.file.alignment();
         loop {
             let available = {
                 let state = shared.borrow();
-                match state.segments.iter().find(|segment| segment.seq == seq).map(|segment| &segment.bytes) {
+                match state
+                    .segments
+                    .iter()
+                    .find(|segment| segment.seq == seq)
+                    .map(|segment| &segment.bytes)
+                {
                     Some(SegmentBytes::Memory(bytes)) => bytes.len().min(end),
                     _ => return Ok(()),
                 }
@@ -821,7 +1014,9 @@ impl Disk {
             let start = open.written_end / alignment * alignment;
             let chunk_end = available.min(start + batch_bytes_max);
             open.file
-                .write_filled(start as u64, chunk_end - start, |buffer| copy_segment_bytes(shared, seq, start, buffer))
+                .write_filled(start as u64, chunk_end - start, |buffer| {
+                    copy_segment_bytes(shared, seq, start, buffer)
+                })
                 .await?;
             open.written_end = chunk_end;
             open.dirty = true;
@@ -839,20 +1034,35 @@ impl Disk {
             segments: self.segment_range,
         });
         let offset = (self.hard_state_sequence % 2) * HARD_STATE_SLOT_BYTES as u64;
-        self.hard_state_file.write_filled(offset, slot.len(), |buffer| buffer.copy_from_slice(&slot)).await?;
+        self.hard_state_file
+            .write_filled(offset, slot.len(), |buffer| buffer.copy_from_slice(&slot))
+            .await?;
         self.hard_state_dirty = true;
         Ok(())
     }
 
     /// Zeros segment `seq` from byte `offset` to `zero_end` (or to what was written, if more),
     /// keeping the bytes before `offset` in the first block, and syncs.
-    async fn zero_from(&mut self, shared: &Rc<RefCell<State>>, seq: u64, offset: usize, zero_end: usize) -> Result<()> {
+    async fn zero_from(
+        &mut self,
+        shared: &Rc<RefCell<State>>,
+        seq: u64,
+        offset: usize,
+        zero_end: usize,
+    ) -> Result<()> {
         if !self.open_segment(shared, seq).await? {
             return Ok(());
         }
         let batch_bytes_max = self.options.batch_bytes_max;
-        let capacity = shared.borrow().segments.iter().find(|s| s.seq == seq).map_or(0, |s| s.capacity);
-        let Some(open) = self.files.get_mut(&seq) else { return Ok(()) };
+        let capacity = shared
+            .borrow()
+            .segments
+            .iter()
+            .find(|s| s.seq == seq)
+            .map_or(0, |s| s.capacity);
+        let Some(open) = self.files.get_mut(&seq) else {
+            return Ok(());
+        };
         let alignment = open.file.alignment();
         let zero_end = zero_end.max(open.written_end).min(capacity);
         let mut start = offset / alignment * alignment;
@@ -909,17 +1119,26 @@ impl Disk {
             }
             Ok::<(), WalError>(())
         };
-        let (segments_synced, hard_state_synced) = futures_lite::future::zip(segment_syncs, hard_state_sync).await;
+        let (segments_synced, hard_state_synced) =
+            futures_lite::future::zip(segment_syncs, hard_state_sync).await;
         segments_synced?;
         hard_state_synced?;
         self.hard_state_dirty = false;
-        let mut renames: Vec<u64> =
-            self.files.iter().filter(|(_, open)| open.rename_to.is_some()).map(|(seq, _)| *seq).collect();
+        let mut renames: Vec<u64> = self
+            .files
+            .iter()
+            .filter(|(_, open)| open.rename_to.is_some())
+            .map(|(seq, _)| *seq)
+            .collect();
         renames.sort_unstable();
         let renamed = renames.first().copied().zip(renames.last().copied());
         for seq in renames {
-            let Some(open) = self.files.get_mut(&seq) else { continue };
-            let Some(target) = open.rename_to.take() else { continue };
+            let Some(open) = self.files.get_mut(&seq) else {
+                continue;
+            };
+            let Some(target) = open.rename_to.take() else {
+                continue;
+            };
             open.file.rename(&target)?;
             io::sync_directory(&self.directory)?;
             let mut state = shared.borrow_mut();
@@ -930,7 +1149,11 @@ impl Disk {
         if let Some((first_renamed, newest)) = renamed {
             // Record the new newest segment before acknowledging anything in it, so a missing
             // last segment file is detected at open.
-            self.segment_range = Some((self.segment_range.map_or(first_renamed, |(oldest, _)| oldest), newest));
+            self.segment_range = Some((
+                self.segment_range
+                    .map_or(first_renamed, |(oldest, _)| oldest),
+                newest,
+            ));
             self.write_hard_state_slot(None).await?;
             self.hard_state_file.sync().await?;
             self.hard_state_dirty = false;
@@ -946,19 +1169,28 @@ impl Disk {
             let mut state = shared.borrow_mut();
             let sealed_count = state.segments.len().saturating_sub(1);
             for segment in state.segments.iter_mut().take(sealed_count) {
-                let SegmentBytes::Memory(_) = segment.bytes else { continue };
-                let Some(open) = self.files.get(&segment.seq) else { continue };
+                let SegmentBytes::Memory(_) = segment.bytes else {
+                    continue;
+                };
+                let Some(open) = self.files.get(&segment.seq) else {
+                    continue;
+                };
                 if open.dirty || open.rename_to.is_some() || open.written_end < segment.data_end {
                     continue;
                 }
-                let mapped = std::fs::File::open(&segment.path).and_then(|file| unsafe { Mmap::map(&file) });
+                let mapped =
+                    std::fs::File::open(&segment.path).and_then(|file| unsafe { Mmap::map(&file) });
                 match mapped {
                     Ok(map) if map.len() >= segment.data_end => {
                         segment.bytes = SegmentBytes::Mapped(map);
                         closable.push(segment.seq);
                     }
-                    Ok(_) => tracing::warn!(path = %segment.path.display(), "sealed segment is shorter than its data; keeping it in memory"),
-                    Err(error) => tracing::warn!(path = %segment.path.display(), %error, "cannot map a sealed segment; keeping it in memory"),
+                    Ok(_) => {
+                        tracing::warn!(path = %segment.path.display(), "sealed segment is shorter than its data; keeping it in memory")
+                    }
+                    Err(error) => {
+                        tracing::warn!(path = %segment.path.display(), %error, "cannot map a sealed segment; keeping it in memory")
+                    }
                 }
             }
         }
@@ -987,7 +1219,9 @@ impl Disk {
 /// Copies segment `seq`'s bytes from `start` into `buffer` (zeros where it has none).
 fn copy_segment_bytes(shared: &Rc<RefCell<State>>, seq: u64, start: usize, buffer: &mut [u8]) {
     let state = shared.borrow();
-    let Some(segment) = state.segments.iter().find(|segment| segment.seq == seq) else { return };
+    let Some(segment) = state.segments.iter().find(|segment| segment.seq == seq) else {
+        return;
+    };
     let bytes = segment.bytes.as_slice();
     let end = bytes.len().min(start + buffer.len());
     if start < end {

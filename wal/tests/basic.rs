@@ -16,28 +16,60 @@ fn appended_entries_survive_reopen_across_segments() {
     let path = directory.path().to_path_buf();
     run(move || async move {
         let (wal, recovered) = Wal::open(&path, small_options()).await.expect("open");
-        assert_eq!((recovered.first_index, recovered.last_index, recovered.hard_state), (1, 0, None));
+        assert_eq!(
+            (
+                recovered.first_index,
+                recovered.last_index,
+                recovered.hard_state
+            ),
+            (1, 0, None)
+        );
         for batch in 0..20u64 {
-            let durable = wal.append(&entries(batch * 5 + 1, 5, 1 + batch / 7, 100 + batch as usize * 13)).await;
+            let durable = wal
+                .append(&entries(
+                    batch * 5 + 1,
+                    5,
+                    1 + batch / 7,
+                    100 + batch as usize * 13,
+                ))
+                .await;
             assert_eq!(durable.expect("append"), batch * 5 + 5);
         }
         assert_eq!(wal.last_index(), 100);
         wal.close().await.expect("close");
-        assert!(segment_files(&path).len() > 3, "small segments should have rotated");
+        assert!(
+            segment_files(&path).len() > 3,
+            "small segments should have rotated"
+        );
 
         let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
-        assert_eq!((recovered.first_index, recovered.last_index, recovered.torn_tail), (1, 100, None));
+        assert_eq!(
+            (
+                recovered.first_index,
+                recovered.last_index,
+                recovered.torn_tail
+            ),
+            (1, 100, None)
+        );
         for batch in 0..20u64 {
             let expected = entries(batch * 5 + 1, 5, 1 + batch / 7, 100 + batch as usize * 13);
-            assert_eq!(wal.read_range(batch * 5 + 1..batch * 5 + 6).expect("read"), expected);
+            assert_eq!(
+                wal.read_range(batch * 5 + 1..batch * 5 + 6).expect("read"),
+                expected
+            );
             assert_eq!(wal.term_at(batch * 5 + 1).expect("term"), 1 + batch / 7);
         }
         // Appending after a reopen continues in the recovered last segment.
-        wal.append(&entries(101, 3, 3, 10)).await.expect("append after reopen");
+        wal.append(&entries(101, 3, 3, 10))
+            .await
+            .expect("append after reopen");
         wal.close().await.expect("close");
         let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
         assert_eq!(recovered.last_index, 103);
-        assert_eq!(wal.read_range(101..104).expect("read"), entries(101, 3, 3, 10));
+        assert_eq!(
+            wal.read_range(101..104).expect("read"),
+            entries(101, 3, 3, 10)
+        );
         wal.close().await.expect("close");
     });
 }
@@ -54,14 +86,19 @@ fn concurrent_appends_share_syncs() {
         options.segment_bytes = 1 << 20;
         options.fault_hook = Some(hook);
         let (wal, _) = Wal::open(&path, options).await.expect("open");
-        let pending: Vec<_> = (1..=200u64).map(|index| wal.append(&entries(index, 1, 1, 64))).collect();
+        let pending: Vec<_> = (1..=200u64)
+            .map(|index| wal.append(&entries(index, 1, 1, 64)))
+            .collect();
         for (position, durable) in pending.into_iter().enumerate() {
             assert_eq!(durable.await.expect("append"), position as u64 + 1);
         }
         wal.close().await.expect("close");
     });
     let syncs = faults.segment_syncs.load(Ordering::SeqCst);
-    assert!(syncs <= 2, "200 appends queued together took {syncs} segment syncs");
+    assert!(
+        syncs <= 2,
+        "200 appends queued together took {syncs} segment syncs"
+    );
 }
 
 /// A suffix truncation removes entries at once and durably; appends after it win on reopen,
@@ -76,9 +113,14 @@ fn truncate_suffix_is_durable_and_appends_follow() {
         let segments_before = segment_files(&path).len();
         wal.truncate_suffix(10).await.expect("truncate");
         assert_eq!(wal.last_index(), 9);
-        assert!(segment_files(&path).len() < segments_before, "later segments should be deleted");
+        assert!(
+            segment_files(&path).len() < segments_before,
+            "later segments should be deleted"
+        );
         assert!(matches!(wal.term_at(10), Err(WalError::OutOfRange { .. })));
-        wal.append(&entries(10, 5, 2, 50)).await.expect("append after truncate");
+        wal.append(&entries(10, 5, 2, 50))
+            .await
+            .expect("append after truncate");
         // Truncating and appending without waiting in between keeps call order.
         let truncation = wal.truncate_suffix(13);
         let append = wal.append(&entries(13, 2, 3, 70));
@@ -113,17 +155,28 @@ fn compact_through_deletes_whole_segments() {
         let before = segment_files(&path).len();
         wal.compact_through(50).await.expect("compact");
         let first = wal.first_index();
-        assert!(first > 1 && first <= 51, "first index {first} after compacting through 50");
+        assert!(
+            first > 1 && first <= 51,
+            "first index {first} after compacting through 50"
+        );
         assert!(segment_files(&path).len() < before);
-        assert!(matches!(wal.read_range(1..2), Err(WalError::OutOfRange { .. })));
-        wal.compact_through(1000).await.expect("compact past the end");
+        assert!(matches!(
+            wal.read_range(1..2),
+            Err(WalError::OutOfRange { .. })
+        ));
+        wal.compact_through(1000)
+            .await
+            .expect("compact past the end");
         assert!(wal.first_index() <= 100, "the last segment must stay");
         assert_eq!(wal.last_index(), 100);
         let first = wal.first_index();
         wal.close().await.expect("close");
         let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
         assert_eq!((recovered.first_index, recovered.last_index), (first, 100));
-        assert_eq!(wal.read_range(first..101).expect("read"), entries(first, 101 - first, 1, 300));
+        assert_eq!(
+            wal.read_range(first..101).expect("read"),
+            entries(first, 101 - first, 1, 300)
+        );
         wal.close().await.expect("close");
     });
 }
@@ -136,12 +189,23 @@ fn hard_state_survives_reopen() {
     run(move || async move {
         let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
         for term in 1..=5 {
-            let state = HardState { term, voted_for: if term % 2 == 0 { Some(term) } else { None }, commit: term * 10 };
+            let state = HardState {
+                term,
+                voted_for: if term % 2 == 0 { Some(term) } else { None },
+                commit: term * 10,
+            };
             wal.save_hard_state(state).await.expect("save");
         }
         wal.close().await.expect("close");
         let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
-        assert_eq!(recovered.hard_state, Some(HardState { term: 5, voted_for: None, commit: 50 }));
+        assert_eq!(
+            recovered.hard_state,
+            Some(HardState {
+                term: 5,
+                voted_for: None,
+                commit: 50
+            })
+        );
         assert_eq!(wal.hard_state().term, 5);
         wal.close().await.expect("close");
     });
@@ -159,12 +223,27 @@ fn invalid_appends_are_refused_without_effect() {
         let gap = wal.append(&entries(5, 1, 5, 10)).await;
         assert!(matches!(gap, Err(WalError::Invalid { .. })), "{gap:?}");
         let lower_term = wal.append(&entries(4, 1, 4, 10)).await;
-        assert!(matches!(lower_term, Err(WalError::Invalid { .. })), "{lower_term:?}");
-        let huge = wal.append(&[Entry { index: 4, term: 5, payload: vec![1; 8192] }]).await;
+        assert!(
+            matches!(lower_term, Err(WalError::Invalid { .. })),
+            "{lower_term:?}"
+        );
+        let huge = wal
+            .append(&[Entry {
+                index: 4,
+                term: 5,
+                payload: vec![1; 8192],
+            }])
+            .await;
         assert!(matches!(huge, Err(WalError::Invalid { .. })), "{huge:?}");
         assert_eq!(wal.last_index(), 3);
-        assert!(matches!(wal.truncate_suffix(9).await, Err(WalError::OutOfRange { .. })));
-        assert!(matches!(wal.read_range(2..5), Err(WalError::OutOfRange { .. })));
+        assert!(matches!(
+            wal.truncate_suffix(9).await,
+            Err(WalError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            wal.read_range(2..5),
+            Err(WalError::OutOfRange { .. })
+        ));
         wal.close().await.expect("close");
     });
 }
@@ -189,10 +268,15 @@ fn a_directory_opens_once_at_a_time() {
     let path = directory.path().to_path_buf();
     run(move || async move {
         let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
-        let second = Wal::open(&path, small_options()).await.err().expect("a second open must fail");
+        let second = Wal::open(&path, small_options())
+            .await
+            .err()
+            .expect("a second open must fail");
         assert!(second.to_string().contains("another Wal"), "{second}");
         wal.close().await.expect("close");
-        let (wal, _) = Wal::open(&path, small_options()).await.expect("reopen after close");
+        let (wal, _) = Wal::open(&path, small_options())
+            .await
+            .expect("reopen after close");
         wal.close().await.expect("close");
     });
 }

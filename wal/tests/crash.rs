@@ -24,20 +24,31 @@ fn workload() -> (tempfile::TempDir, Vec<Entry>) {
     let log = run(move || async move {
         let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
         for batch in 0..12u64 {
-            wal.append(&entries(batch * 6 + 1, 6, 1, 40 + batch as usize * 17)).await.expect("append");
+            wal.append(&entries(batch * 6 + 1, 6, 1, 40 + batch as usize * 17))
+                .await
+                .expect("append");
         }
         wal.truncate_suffix(40).await.expect("truncate");
         wal.append(&entries(40, 20, 2, 90)).await.expect("append");
         wal.compact_through(20).await.expect("compact");
-        wal.truncate_suffix(55).await.expect("truncate within the last segment");
+        wal.truncate_suffix(55)
+            .await
+            .expect("truncate within the last segment");
         for batch in 0..24u64 {
-            wal.append(&entries(55 + batch * 4, 4, 3, 120 + batch as usize)).await.expect("append");
+            wal.append(&entries(55 + batch * 4, 4, 3, 120 + batch as usize))
+                .await
+                .expect("append");
         }
-        let log = wal.read_range(wal.first_index()..wal.last_index() + 1).expect("read");
+        let log = wal
+            .read_range(wal.first_index()..wal.last_index() + 1)
+            .expect("read");
         wal.close().await.expect("close");
         log
     });
-    assert!(segment_files(directory.path()).len() >= 3, "the workload must leave several segments");
+    assert!(
+        segment_files(directory.path()).len() >= 3,
+        "the workload must leave several segments"
+    );
     (directory, log)
 }
 
@@ -53,11 +64,21 @@ struct Layout {
 impl Layout {
     fn of(path: &Path) -> Layout {
         let bytes = fs::read(path).expect("read segment");
-        let mut layout = Layout { items: Vec::new(), last_group_start: SEGMENT_HEADER_BYTES, data_end: SEGMENT_HEADER_BYTES };
+        let mut layout = Layout {
+            items: Vec::new(),
+            last_group_start: SEGMENT_HEADER_BYTES,
+            data_end: SEGMENT_HEADER_BYTES,
+        };
         loop {
             match format::parse_record(&bytes, layout.data_end) {
-                Parsed::Record { next_offset, .. } => layout.items.push((layout.data_end, next_offset, false)),
-                Parsed::Marker { group_start, next_offset, .. } => {
+                Parsed::Record { next_offset, .. } => {
+                    layout.items.push((layout.data_end, next_offset, false))
+                }
+                Parsed::Marker {
+                    group_start,
+                    next_offset,
+                    ..
+                } => {
                     layout.items.push((layout.data_end, next_offset, true));
                     layout.last_group_start = group_start;
                 }
@@ -70,16 +91,26 @@ impl Layout {
 
     /// How many records end at or before byte `at`.
     fn records_before(&self, at: usize) -> usize {
-        self.items.iter().filter(|(_, end, is_marker)| !is_marker && *end <= at).count()
+        self.items
+            .iter()
+            .filter(|(_, end, is_marker)| !is_marker && *end <= at)
+            .count()
     }
 
     fn record_count(&self) -> usize {
-        self.items.iter().filter(|(_, _, is_marker)| !is_marker).count()
+        self.items
+            .iter()
+            .filter(|(_, _, is_marker)| !is_marker)
+            .count()
     }
 
     /// The item holding byte `at`.
     fn item_at(&self, at: usize) -> (usize, usize, bool) {
-        *self.items.iter().find(|(start, end, _)| *start <= at && at < *end).expect("an item holds the byte")
+        *self
+            .items
+            .iter()
+            .find(|(start, end, _)| *start <= at && at < *end)
+            .expect("an item holds the byte")
     }
 }
 
@@ -97,7 +128,10 @@ fn recover(path: PathBuf) -> Outcome {
         wal.append(&entries(next, 1, term, 33)).await?;
         wal.close().await?;
         let (wal, again) = Wal::open(&path, small_options()).await?;
-        assert_eq!(again.torn_tail, None, "the torn tail must have been repaired");
+        assert_eq!(
+            again.torn_tail, None,
+            "the torn tail must have been repaired"
+        );
         assert_eq!(again.last_index, next);
         assert_eq!(wal.read_range(next..next + 1)?, entries(next, 1, term, 33));
         wal.close().await?;
@@ -109,7 +143,10 @@ fn recover(path: PathBuf) -> Outcome {
 struct Random(u64);
 impl Random {
     fn below(&mut self, bound: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % bound.max(1)
     }
 }
@@ -129,9 +166,14 @@ fn cut_at_every_record_boundary_recovers_the_prefix() {
             let copy = copy_directory(directory.path());
             let segment = copy.path().join(last.file_name().expect("name"));
             cut(&segment, boundary, shorten);
-            let (recovered, torn) = recover(copy.path().to_path_buf()).expect("recovery must succeed");
-            let expected = &log[..log.len() - layout.record_count() + layout.records_before(boundary)];
-            assert_eq!(recovered, expected, "cut at boundary {boundary} (shorten: {shorten})");
+            let (recovered, torn) =
+                recover(copy.path().to_path_buf()).expect("recovery must succeed");
+            let expected =
+                &log[..log.len() - layout.record_count() + layout.records_before(boundary)];
+            assert_eq!(
+                recovered, expected,
+                "cut at boundary {boundary} (shorten: {shorten})"
+            );
             assert_eq!(torn, None, "a cut at a boundary is a clean end");
         }
     }
@@ -139,7 +181,12 @@ fn cut_at_every_record_boundary_recovers_the_prefix() {
 
 fn cut(segment: &Path, at: usize, shorten: bool) {
     if shorten {
-        fs::OpenOptions::new().write(true).open(segment).expect("open").set_len(at as u64).expect("set_len");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(segment)
+            .expect("open")
+            .set_len(at as u64)
+            .expect("set_len");
     } else {
         let mut bytes = fs::read(segment).expect("read");
         bytes[at..].fill(0);
@@ -165,7 +212,11 @@ fn cut_at_random_offsets_recovers_the_prefix() {
         assert_eq!(recovered, expected, "cut at {at} (shorten: {shorten})");
         let (item_start, _, _) = layout.item_at(at);
         if item_start != at {
-            assert_eq!(torn, Some((segment.clone(), item_start as u64)), "cut at {at}");
+            assert_eq!(
+                torn,
+                Some((segment.clone(), item_start as u64)),
+                "cut at {at}"
+            );
         }
     }
 }
@@ -189,10 +240,18 @@ fn bit_flips_at_the_tail_cut_only_the_tail() {
         let segment = copy.path().join(last.file_name().expect("name"));
         flip(&segment, byte, random.below(8));
         let (recovered, torn) = recover(copy.path().to_path_buf()).expect("recovery must succeed");
-        let torn_at = if in_group { layout.item_at(byte).0 } else { layout.data_end };
+        let torn_at = if in_group {
+            layout.item_at(byte).0
+        } else {
+            layout.data_end
+        };
         let expected = &log[..log.len() - layout.record_count() + layout.records_before(torn_at)];
         assert_eq!(recovered, expected, "flip at {byte}");
-        assert_eq!(torn, Some((segment.clone(), torn_at as u64)), "flip at {byte}");
+        assert_eq!(
+            torn,
+            Some((segment.clone(), torn_at as u64)),
+            "flip at {byte}"
+        );
     }
 }
 
@@ -204,16 +263,27 @@ fn hole_inside_the_last_group_is_a_torn_tail() {
     let (directory, log) = workload();
     let last = segment_files(directory.path()).pop().expect("a segment");
     let layout = Layout::of(&last);
-    let group_items: Vec<_> = layout.items.iter().filter(|(start, _, _)| *start >= layout.last_group_start).collect();
-    assert!(group_items.len() >= 3, "the last group must have several records");
+    let group_items: Vec<_> = layout
+        .items
+        .iter()
+        .filter(|(start, _, _)| *start >= layout.last_group_start)
+        .collect();
+    assert!(
+        group_items.len() >= 3,
+        "the last group must have several records"
+    );
     let (hole_start, hole_end, _) = *group_items[1];
     let copy = copy_directory(directory.path());
     let segment = copy.path().join(last.file_name().expect("name"));
     let mut bytes = fs::read(&segment).expect("read");
     bytes[hole_start..hole_end].fill(0);
     fs::write(&segment, bytes).expect("write");
-    let (recovered, torn) = recover(copy.path().to_path_buf()).expect("a hole in the last group is a torn tail");
-    assert_eq!(recovered, &log[..log.len() - layout.record_count() + layout.records_before(hole_start)]);
+    let (recovered, torn) =
+        recover(copy.path().to_path_buf()).expect("a hole in the last group is a torn tail");
+    assert_eq!(
+        recovered,
+        &log[..log.len() - layout.record_count() + layout.records_before(hole_start)]
+    );
     assert_eq!(torn, Some((segment, hole_start as u64)));
 }
 
@@ -225,10 +295,21 @@ fn flip(path: &Path, byte: usize, bit: usize) {
 
 fn assert_corrupt(outcome: Outcome, path: &Path, offset: u64, context: &str) {
     match outcome {
-        Err(WalError::Corrupt { path: reported, offset: reported_offset, what }) => {
-            assert_eq!((reported.as_path(), reported_offset), (path, offset), "{context}: {what}");
+        Err(WalError::Corrupt {
+            path: reported,
+            offset: reported_offset,
+            what,
+        }) => {
+            assert_eq!(
+                (reported.as_path(), reported_offset),
+                (path, offset),
+                "{context}: {what}"
+            );
         }
-        other => panic!("{context}: expected a Corrupt error at {} byte {offset}, got {other:?}", path.display()),
+        other => panic!(
+            "{context}: expected a Corrupt error at {} byte {offset}, got {other:?}",
+            path.display()
+        ),
     }
 }
 
@@ -244,8 +325,12 @@ fn bit_flips_in_the_middle_stop_the_open() {
         let layout = Layout::of(original);
         let is_last = position + 1 == segments.len();
         // In the last segment only items before the last group commit count as the middle.
-        let candidates: Vec<_> =
-            layout.items.iter().filter(|(start, _, _)| !is_last || *start < layout.last_group_start).copied().collect();
+        let candidates: Vec<_> = layout
+            .items
+            .iter()
+            .filter(|(start, _, _)| !is_last || *start < layout.last_group_start)
+            .copied()
+            .collect();
         assert!(!candidates.is_empty());
         for case in 0..8 {
             let (start, end, _) = candidates[random.below(candidates.len())];
@@ -259,7 +344,12 @@ fn bit_flips_in_the_middle_stop_the_open() {
                 flip(&segment, start + random.below(end - start), random.below(8));
             }
             let context = format!("segment {position}, item at {start}, case {case}");
-            assert_corrupt(recover(copy.path().to_path_buf()), &segment, start as u64, &context);
+            assert_corrupt(
+                recover(copy.path().to_path_buf()),
+                &segment,
+                start as u64,
+                &context,
+            );
         }
     }
 }
@@ -279,7 +369,9 @@ fn missing_segment_stops_the_open() {
     assert!(outcome.expect_err("error").to_string().contains("missing"));
     for (position, which) in [(0, "oldest"), (segments.len() - 1, "newest")] {
         let copy = copy_directory(directory.path());
-        let removed = copy.path().join(segments[position].file_name().expect("name"));
+        let removed = copy
+            .path()
+            .join(segments[position].file_name().expect("name"));
         fs::remove_file(&removed).expect("remove");
         let outcome = recover(copy.path().to_path_buf());
         assert_corrupt(outcome.clone(), &removed, 0, which);
@@ -299,7 +391,9 @@ fn interrupted_compaction_is_finished_by_recovery() {
     let first = run(move || async move {
         let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
         for batch in 0..10u64 {
-            wal.append(&entries(batch * 10 + 1, 10, 1, 200)).await.expect("append");
+            wal.append(&entries(batch * 10 + 1, 10, 1, 200))
+                .await
+                .expect("append");
         }
         for file in segment_files(&path) {
             fs::copy(&file, saved.join(file.file_name().expect("name"))).expect("save");
@@ -312,10 +406,22 @@ fn interrupted_compaction_is_finished_by_recovery() {
     assert!(first > 1);
     // Put back the oldest segment the compaction removed, as if the crash came before its removal.
     let oldest = segment_files(before_compaction.path()).remove(0);
-    fs::copy(&oldest, directory_path.join(oldest.file_name().expect("name"))).expect("restore");
+    fs::copy(
+        &oldest,
+        directory_path.join(oldest.file_name().expect("name")),
+    )
+    .expect("restore");
     let (log, torn) = recover(directory_path.clone()).expect("recovery finishes the compaction");
-    assert_eq!((log.first().map(|entry| entry.index), torn), (Some(first), None));
-    assert!(!directory_path.join(oldest.file_name().expect("name")).exists(), "the leftover was removed");
+    assert_eq!(
+        (log.first().map(|entry| entry.index), torn),
+        (Some(first), None)
+    );
+    assert!(
+        !directory_path
+            .join(oldest.file_name().expect("name"))
+            .exists(),
+        "the leftover was removed"
+    );
 }
 
 /// A damaged header (any byte of it) stops the open at offset 0 of that file.
@@ -328,14 +434,24 @@ fn bad_header_stops_the_open() {
             let copy = copy_directory(directory.path());
             let segment = copy.path().join(original.file_name().expect("name"));
             flip(&segment, byte, 3);
-            assert_corrupt(recover(copy.path().to_path_buf()), &segment, 0, &format!("segment {position} header byte {byte}"));
+            assert_corrupt(
+                recover(copy.path().to_path_buf()),
+                &segment,
+                0,
+                &format!("segment {position} header byte {byte}"),
+            );
         }
     }
 }
 
 /// Writes a forged segment file holding entries `first..first+count`.
 fn forge_segment(directory: &Path, seq: u64, first: u64, count: u64) -> PathBuf {
-    let mut bytes = SegmentHeader { seq, first_index: first }.encode().to_vec();
+    let mut bytes = SegmentHeader {
+        seq,
+        first_index: first,
+    }
+    .encode()
+    .to_vec();
     for entry in entries(first, count, 1, 10) {
         format::encode_record(&mut bytes, entry.index, entry.term, &entry.payload);
     }
@@ -360,7 +476,8 @@ fn overlap_and_gap_between_segments_stop_the_open() {
     let directory = tempdir();
     forge_segment(directory.path(), 1, 1, 5);
     forge_segment(directory.path(), 2, 6, 3);
-    let (log, torn) = recover(directory.path().to_path_buf()).expect("consecutive segments recover");
+    let (log, torn) =
+        recover(directory.path().to_path_buf()).expect("consecutive segments recover");
     assert_eq!((log.len(), torn), (8, None));
 }
 
@@ -377,7 +494,12 @@ fn out_of_sequence_record_stops_the_open() {
     bytes[data_end..data_end + extra.len()].copy_from_slice(&extra);
     fs::write(&path, bytes).expect("write");
     assert_eq!(layout.record_count(), 3);
-    assert_corrupt(recover(directory.path().to_path_buf()), &path, data_end as u64, "stray index");
+    assert_corrupt(
+        recover(directory.path().to_path_buf()),
+        &path,
+        data_end as u64,
+        "stray index",
+    );
 }
 
 /// A crash in the middle of a suffix truncation (later segments removed, the zeroing of the
@@ -391,25 +513,49 @@ fn interrupted_truncation_is_finished_by_recovery() {
         let faults = Faults::new();
         let hook = faults.hook();
         let log = run(move || async move {
-            let options = tern_wal::WalOptions { fault_hook: Some(hook), ..small_options() };
+            let options = tern_wal::WalOptions {
+                fault_hook: Some(hook),
+                ..small_options()
+            };
             let (wal, _) = Wal::open(&path, options).await.expect("open");
             for batch in 0..12u64 {
-                wal.append(&entries(batch * 5 + 1, 5, 1, 300)).await.expect("append");
+                wal.append(&entries(batch * 5 + 1, 5, 1, 300))
+                    .await
+                    .expect("append");
             }
             let log = wal.read_range(1..61).expect("read");
             // Let the truncation record itself durably, then fail its first segment write (the
             // zeroing), as a crash right after removing the later segments would leave it.
-            faults.fail_writes_after.store(faults.segment_writes.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
-            assert!(wal.truncate_suffix(10).await.is_err(), "the zeroing write was made to fail");
+            faults.fail_writes_after.store(
+                faults
+                    .segment_writes
+                    .load(std::sync::atomic::Ordering::SeqCst),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+            assert!(
+                wal.truncate_suffix(10).await.is_err(),
+                "the zeroing write was made to fail"
+            );
             assert!(wal.close().await.is_err());
             log
         });
         let segments = segment_files(directory.path());
-        assert_eq!(segments.len(), 1, "the later segments were removed before the zeroing");
+        assert_eq!(
+            segments.len(),
+            1,
+            "the later segments were removed before the zeroing"
+        );
         let layout = Layout::of(&segments[0]);
-        let records: Vec<_> = layout.items.iter().filter(|(_, _, is_marker)| !is_marker).collect();
+        let records: Vec<_> = layout
+            .items
+            .iter()
+            .filter(|(_, _, is_marker)| !is_marker)
+            .collect();
         let (offset, end, _) = *records[9];
-        assert!(layout.data_end > end, "old groups remain after the truncation point");
+        assert!(
+            layout.data_end > end,
+            "old groups remain after the truncation point"
+        );
         if hole {
             // A torn zeroing: the first truncated record zeroed, later old groups intact.
             let mut bytes = fs::read(&segments[0]).expect("read");
@@ -419,14 +565,22 @@ fn interrupted_truncation_is_finished_by_recovery() {
         let path = directory.path().to_path_buf();
         let segment = segments[0].clone();
         run(move || async move {
-            let (wal, recovered) = Wal::open(&path, small_options()).await.expect("recovery finishes the truncation");
+            let (wal, recovered) = Wal::open(&path, small_options())
+                .await
+                .expect("recovery finishes the truncation");
             assert_eq!((recovered.first_index, recovered.last_index), (1, 9));
             assert_eq!(recovered.torn_tail, Some((segment, offset as u64)));
             assert_eq!(wal.read_range(1..10).expect("read"), log[..9]);
-            wal.append(&entries(10, 3, 2, 50)).await.expect("append after recovery");
+            wal.append(&entries(10, 3, 2, 50))
+                .await
+                .expect("append after recovery");
             wal.close().await.expect("close");
             let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
-            assert_eq!((recovered.last_index, recovered.torn_tail), (12, None), "the marker was cleared");
+            assert_eq!(
+                (recovered.last_index, recovered.torn_tail),
+                (12, None),
+                "the marker was cleared"
+            );
             assert_eq!(wal.read_range(10..13).expect("read"), entries(10, 3, 2, 50));
             wal.close().await.expect("close");
         });

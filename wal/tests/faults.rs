@@ -11,12 +11,18 @@ use common::*;
 use tern_wal::{Entry, FileKind, FileOp, HardState, Wal, WalError, WalOptions};
 
 fn options_with(faults: &Arc<Faults>) -> WalOptions {
-    WalOptions { fault_hook: Some(faults.hook()), ..small_options() }
+    WalOptions {
+        fault_hook: Some(faults.hook()),
+        ..small_options()
+    }
 }
 
 /// Runs: 30 acknowledged entries, then arms the fault, then 10 concurrent appends that must all
 /// fail, then checks poisoning and what a reopen recovers.
-fn failing_appends_are_never_durable(arm: impl Fn(&Faults) + Send + 'static, operation: &'static str) {
+fn failing_appends_are_never_durable(
+    arm: impl Fn(&Faults) + Send + 'static,
+    operation: &'static str,
+) {
     let directory = tempdir();
     let path = directory.path().to_path_buf();
     let faults = Faults::new();
@@ -24,32 +30,67 @@ fn failing_appends_are_never_durable(arm: impl Fn(&Faults) + Send + 'static, ope
     let attempted = run(move || async move {
         let (wal, _) = Wal::open(&path, options).await.expect("open");
         for index in 1..=30 {
-            wal.append(&entries(index, 1, 1, 100)).await.expect("append before the fault");
+            wal.append(&entries(index, 1, 1, 100))
+                .await
+                .expect("append before the fault");
         }
         arm(&faults);
-        let pending: Vec<_> = (31..=40).map(|index| wal.append(&entries(index, 1, 1, 100))).collect();
+        let pending: Vec<_> = (31..=40)
+            .map(|index| wal.append(&entries(index, 1, 1, 100)))
+            .collect();
         for durable in pending {
             match durable.await {
-                Ok(index) => panic!("entry {index} reported durable although its {operation} failed"),
-                Err(WalError::Io { operation: failed, .. }) => assert_eq!(failed, operation),
+                Ok(index) => {
+                    panic!("entry {index} reported durable although its {operation} failed")
+                }
+                Err(WalError::Io {
+                    operation: failed, ..
+                }) => assert_eq!(failed, operation),
                 Err(WalError::Poisoned { .. }) => {}
                 Err(other) => panic!("unexpected error {other}"),
             }
         }
         let later = wal.append(&entries(41, 1, 1, 100)).await;
-        assert!(matches!(later, Err(WalError::Poisoned { .. })), "append after the failure: {later:?}");
-        let hard_state = wal.save_hard_state(HardState { term: 2, voted_for: None, commit: 0 }).await;
-        assert!(matches!(hard_state, Err(WalError::Poisoned { .. })), "hard state after the failure: {hard_state:?}");
-        let message = wal.close().await.expect_err("close reports the poisoning").to_string();
-        assert!(message.contains("injected fault") && message.contains(".seg"), "message names the cause and file: {message}");
+        assert!(
+            matches!(later, Err(WalError::Poisoned { .. })),
+            "append after the failure: {later:?}"
+        );
+        let hard_state = wal
+            .save_hard_state(HardState {
+                term: 2,
+                voted_for: None,
+                commit: 0,
+            })
+            .await;
+        assert!(
+            matches!(hard_state, Err(WalError::Poisoned { .. })),
+            "hard state after the failure: {hard_state:?}"
+        );
+        let message = wal
+            .close()
+            .await
+            .expect_err("close reports the poisoning")
+            .to_string();
+        assert!(
+            message.contains("injected fault") && message.contains(".seg"),
+            "message names the cause and file: {message}"
+        );
         entries(1, 40, 1, 100)
     });
     let path = directory.path().to_path_buf();
     run(move || async move {
         let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
-        assert!(recovered.last_index >= 30, "acknowledged entries lost: last index {}", recovered.last_index);
+        assert!(
+            recovered.last_index >= 30,
+            "acknowledged entries lost: last index {}",
+            recovered.last_index
+        );
         let log = wal.read_range(1..recovered.last_index + 1).expect("read");
-        assert_eq!(log, attempted[..log.len()], "the recovered log must be a prefix of what was appended");
+        assert_eq!(
+            log,
+            attempted[..log.len()],
+            "the recovered log must be a prefix of what was appended"
+        );
         wal.close().await.expect("close");
     });
 }
@@ -57,14 +98,30 @@ fn failing_appends_are_never_durable(arm: impl Fn(&Faults) + Send + 'static, ope
 /// A failing segment write fails the appends it covered and poisons the log.
 #[test]
 fn failed_write_is_reported_and_poisons() {
-    failing_appends_are_never_durable(|faults| faults.fail_writes_after.store(faults.segment_writes.load(Ordering::SeqCst), Ordering::SeqCst), "write");
+    failing_appends_are_never_durable(
+        |faults| {
+            faults.fail_writes_after.store(
+                faults.segment_writes.load(Ordering::SeqCst),
+                Ordering::SeqCst,
+            )
+        },
+        "write",
+    );
 }
 
 /// A failing fdatasync fails the appends it covered and poisons the log, although the write
 /// itself succeeded (the data may well be in the page cache: it must still not count).
 #[test]
 fn failed_sync_is_reported_and_poisons() {
-    failing_appends_are_never_durable(|faults| faults.fail_syncs_after.store(faults.segment_syncs.load(Ordering::SeqCst), Ordering::SeqCst), "fdatasync");
+    failing_appends_are_never_durable(
+        |faults| {
+            faults.fail_syncs_after.store(
+                faults.segment_syncs.load(Ordering::SeqCst),
+                Ordering::SeqCst,
+            )
+        },
+        "fdatasync",
+    );
 }
 
 /// A failing hard-state sync fails the save, and appends after it.
@@ -76,10 +133,31 @@ fn failed_hard_state_sync_is_reported() {
     let options = options_with(&faults);
     run(move || async move {
         let (wal, _) = Wal::open(&path, options).await.expect("open");
-        wal.save_hard_state(HardState { term: 1, voted_for: Some(1), commit: 0 }).await.expect("save");
+        wal.save_hard_state(HardState {
+            term: 1,
+            voted_for: Some(1),
+            commit: 0,
+        })
+        .await
+        .expect("save");
         faults.fail_hard_state_syncs.store(1, Ordering::SeqCst);
-        let failed = wal.save_hard_state(HardState { term: 2, voted_for: Some(3), commit: 0 }).await;
-        assert!(matches!(failed, Err(WalError::Io { operation: "fdatasync", .. })), "{failed:?}");
+        let failed = wal
+            .save_hard_state(HardState {
+                term: 2,
+                voted_for: Some(3),
+                commit: 0,
+            })
+            .await;
+        assert!(
+            matches!(
+                failed,
+                Err(WalError::Io {
+                    operation: "fdatasync",
+                    ..
+                })
+            ),
+            "{failed:?}"
+        );
         let later = wal.append(&entries(1, 1, 2, 10)).await;
         assert!(matches!(later, Err(WalError::Poisoned { .. })), "{later:?}");
         assert!(wal.close().await.is_err());
@@ -97,15 +175,29 @@ fn failed_preallocation_fails_the_append_that_needs_it() {
     let directory = tempdir();
     let path = directory.path().to_path_buf();
     let hook: tern_wal::FaultHook = Arc::new(|operation: &FileOp<'_>| match operation {
-        FileOp::Write { kind: FileKind::Preallocation, .. } => Err(std::io::Error::other("injected ENOSPC")),
+        FileOp::Write {
+            kind: FileKind::Preallocation,
+            ..
+        } => Err(std::io::Error::other("injected ENOSPC")),
         _ => Ok(()),
     });
     run(move || async move {
-        let options = WalOptions { fault_hook: Some(hook), ..small_options() };
+        let options = WalOptions {
+            fault_hook: Some(hook),
+            ..small_options()
+        };
         let (wal, _) = Wal::open(&path, options).await.expect("open");
-        let failed = wal.append(&[Entry { index: 1, term: 1, payload: vec![1; 10] }]).await;
+        let failed = wal
+            .append(&[Entry {
+                index: 1,
+                term: 1,
+                payload: vec![1; 10],
+            }])
+            .await;
         match failed {
-            Err(error @ WalError::Io { .. }) => assert!(error.to_string().contains("injected ENOSPC"), "{error}"),
+            Err(error @ WalError::Io { .. }) => {
+                assert!(error.to_string().contains("injected ENOSPC"), "{error}")
+            }
             other => panic!("expected the preallocation failure, got {other:?}"),
         }
         assert!(wal.close().await.is_err());

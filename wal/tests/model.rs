@@ -10,12 +10,22 @@ use tern_wal::{Entry, HardState, Wal};
 #[derive(Debug, Clone)]
 enum Step {
     /// Append `count` entries with payloads of `length` bytes, raising the term by `term_raise`.
-    Append { count: u64, length: usize, term_raise: u64 },
+    Append {
+        count: u64,
+        length: usize,
+        term_raise: u64,
+    },
     /// Truncate at a position chosen as a fraction (per mille) of the current log.
-    Truncate { per_mille: u64 },
+    Truncate {
+        per_mille: u64,
+    },
     /// Compact through a position chosen the same way.
-    Compact { per_mille: u64 },
-    SaveHardState { term: u64 },
+    Compact {
+        per_mille: u64,
+    },
+    SaveHardState {
+        term: u64,
+    },
     Reopen,
 }
 
@@ -40,10 +50,17 @@ async fn check(wal: &Wal, model: &Model) {
     let last = model.log.len() as u64;
     assert_eq!(wal.last_index(), last, "last index");
     let first = wal.first_index();
-    assert!(first <= model.compacted_through + 1, "first index {first} beyond what compaction allows");
+    assert!(
+        first <= model.compacted_through + 1,
+        "first index {first} beyond what compaction allows"
+    );
     assert!(first >= 1 && first <= last + 1);
     let read = wal.read_range(first..last + 1).expect("read");
-    assert_eq!(read, model.log[(first - 1) as usize..], "entries from {first}");
+    assert_eq!(
+        read,
+        model.log[(first - 1) as usize..],
+        "entries from {first}"
+    );
     assert_eq!(wal.hard_state(), model.hard_state.unwrap_or_default());
 }
 
@@ -51,13 +68,21 @@ fn run_steps(steps: Vec<Step>) {
     let directory = tempdir();
     let path = directory.path().to_path_buf();
     run(move || async move {
-        let mut model = Model { log: Vec::new(), compacted_through: 0, hard_state: None };
+        let mut model = Model {
+            log: Vec::new(),
+            compacted_through: 0,
+            hard_state: None,
+        };
         let (mut wal, _) = Wal::open(&path, small_options()).await.expect("open");
         for step in steps {
             let first = wal.first_index();
             let last = model.log.len() as u64;
             match step {
-                Step::Append { count, length, term_raise } => {
+                Step::Append {
+                    count,
+                    length,
+                    term_raise,
+                } => {
                     let term = model.log.last().map_or(1, |entry| entry.term) + term_raise;
                     let batch = entries(last + 1, count, term, length);
                     model.log.extend(batch.iter().cloned());
@@ -74,16 +99,27 @@ fn run_steps(steps: Vec<Step>) {
                     wal.compact_through(through).await.expect("compact");
                 }
                 Step::SaveHardState { term } => {
-                    let state = HardState { term, voted_for: Some(term % 3), commit: last };
+                    let state = HardState {
+                        term,
+                        voted_for: Some(term % 3),
+                        commit: last,
+                    };
                     model.hard_state = Some(state);
                     wal.save_hard_state(state).await.expect("save");
                 }
                 Step::Reopen => {
                     let first_before = wal.first_index();
                     wal.close().await.expect("close");
-                    let (reopened, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
-                    assert_eq!(recovered.torn_tail, None, "a clean close leaves no torn tail");
-                    assert_eq!(recovered.first_index, first_before, "reopen keeps the first index");
+                    let (reopened, recovered) =
+                        Wal::open(&path, small_options()).await.expect("reopen");
+                    assert_eq!(
+                        recovered.torn_tail, None,
+                        "a clean close leaves no torn tail"
+                    );
+                    assert_eq!(
+                        recovered.first_index, first_before,
+                        "reopen keeps the first index"
+                    );
                     assert_eq!(recovered.hard_state, model.hard_state);
                     wal = reopened;
                 }

@@ -107,7 +107,8 @@ impl Config {
 
     /// Ticks a lease read may rely on after the heartbeat round that confirmed leadership began.
     pub fn lease_duration_ticks(&self) -> u64 {
-        self.election_timeout_ticks_min.saturating_sub(self.clock_drift_margin_ticks)
+        self.election_timeout_ticks_min
+            .saturating_sub(self.clock_drift_margin_ticks)
     }
 
     /// Checks every rule; the error names the field and the fix.
@@ -125,7 +126,10 @@ impl Config {
         let mut sorted = self.voters.clone();
         sorted.sort_unstable();
         if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
-            return fail(format!("voters {:?} lists a node twice: list each once", self.voters));
+            return fail(format!(
+                "voters {:?} lists a node twice: list each once",
+                self.voters
+            ));
         }
         if !self.voters.contains(&self.id) {
             return fail(format!(
@@ -204,28 +208,52 @@ mod tests {
             ("voters is empty", Box::new(|c| c.voters.clear())),
             ("lists a node twice", Box::new(|c| c.voters = vec![1, 2, 2])),
             ("is not in voters", Box::new(|c| c.id = 9)),
-            ("heartbeat_interval_ticks", Box::new(|c| c.heartbeat_interval_ticks = 0)),
-            ("must exceed twice", Box::new(|c| c.heartbeat_interval_ticks = 100)),
-            ("election_timeout_ticks_max", Box::new(|c| c.election_timeout_ticks_max = 150)),
-            ("lease_reads needs check_quorum", Box::new(|c| {
-                c.lease_reads = true;
-                c.check_quorum = false;
-            })),
-            ("clock_drift_margin_ticks", Box::new(|c| {
-                c.lease_reads = true;
-                c.clock_drift_margin_ticks = 150;
-            })),
+            (
+                "heartbeat_interval_ticks",
+                Box::new(|c| c.heartbeat_interval_ticks = 0),
+            ),
+            (
+                "must exceed twice",
+                Box::new(|c| c.heartbeat_interval_ticks = 100),
+            ),
+            (
+                "election_timeout_ticks_max",
+                Box::new(|c| c.election_timeout_ticks_max = 150),
+            ),
+            (
+                "lease_reads needs check_quorum",
+                Box::new(|c| {
+                    c.lease_reads = true;
+                    c.check_quorum = false;
+                }),
+            ),
+            (
+                "clock_drift_margin_ticks",
+                Box::new(|c| {
+                    c.lease_reads = true;
+                    c.clock_drift_margin_ticks = 150;
+                }),
+            ),
             ("append_entries_max", Box::new(|c| c.append_entries_max = 0)),
             ("append_bytes_max", Box::new(|c| c.append_bytes_max = 0)),
-            ("inflight_messages_max", Box::new(|c| c.inflight_messages_max = 0)),
-            ("uncommitted_entries_max", Box::new(|c| c.uncommitted_entries_max = 0)),
+            (
+                "inflight_messages_max",
+                Box::new(|c| c.inflight_messages_max = 0),
+            ),
+            (
+                "uncommitted_entries_max",
+                Box::new(|c| c.uncommitted_entries_max = 0),
+            ),
             ("pending_reads_max", Box::new(|c| c.pending_reads_max = 0)),
         ];
         for (expected, break_it) in cases {
             let mut config = valid();
             break_it(&mut config);
             let error = config.validate().expect_err(expected).to_string();
-            assert!(error.contains(expected), "{error:?} should mention {expected:?}");
+            assert!(
+                error.contains(expected),
+                "{error:?} should mention {expected:?}"
+            );
         }
     }
 }

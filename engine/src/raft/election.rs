@@ -43,14 +43,16 @@ impl Raft {
     /// election timeout.
     pub(super) fn heard_from_leader_recently(&self) -> bool {
         self.role == Role::Leader
-            || (self.leader.is_some() && self.election_elapsed_ticks < self.config.election_timeout_ticks_min)
+            || (self.leader.is_some()
+                && self.election_elapsed_ticks < self.config.election_timeout_ticks_min)
     }
 
     fn reset_election_timer(&mut self) {
         self.election_elapsed_ticks = 0;
-        self.election_timeout_ticks = self
-            .rng
-            .range(self.config.election_timeout_ticks_min, self.config.election_timeout_ticks_max);
+        self.election_timeout_ticks = self.rng.range(
+            self.config.election_timeout_ticks_min,
+            self.config.election_timeout_ticks_max,
+        );
     }
 
     /// Becomes a follower in `term` (adopting it when newer: 5.1), following `leader` if known.
@@ -113,7 +115,12 @@ impl Raft {
             if to == self.id {
                 continue;
             }
-            let body = MessageBody::VoteRequest { pre_vote, last_log_index, last_log_term, leadership_transfer };
+            let body = MessageBody::VoteRequest {
+                pre_vote,
+                last_log_index,
+                last_log_term,
+                leadership_transfer,
+            };
             self.send_with_term(to, campaign_term, body);
         }
     }
@@ -126,39 +133,67 @@ impl Raft {
     }
 
     fn tally_granted(&self) -> usize {
-        self.votes.iter().filter(|vote| **vote == Some(true)).count()
+        self.votes
+            .iter()
+            .filter(|vote| **vote == Some(true))
+            .count()
     }
 
     fn tally_rejected(&self) -> usize {
-        self.votes.iter().filter(|vote| **vote == Some(false)).count()
+        self.votes
+            .iter()
+            .filter(|vote| **vote == Some(false))
+            .count()
     }
 
     /// Section 5.2 and 5.4.1: one vote per term, first come first served, and only for a log at
     /// least as up to date as ours. A pre-vote is granted to any later term with such a log and
     /// records nothing.
     pub(super) fn handle_vote_request(&mut self, message: &Message) {
-        let MessageBody::VoteRequest { pre_vote, last_log_index, last_log_term, .. } = message.body else {
+        let MessageBody::VoteRequest {
+            pre_vote,
+            last_log_index,
+            last_log_term,
+            ..
+        } = message.body
+        else {
             return;
         };
         let from = message.from;
         let can_vote = self.voted_for == Some(from)
             || (self.voted_for.is_none() && self.leader.is_none())
             || (pre_vote && message.term > self.term);
-        let up_to_date = self.log.is_up_to_date(last_log_index, last_log_term) || self.bug(Bug::VoteForStaleLog);
+        let up_to_date =
+            self.log.is_up_to_date(last_log_index, last_log_term) || self.bug(Bug::VoteForStaleLog);
         if !(can_vote && up_to_date) {
-            self.send(from, MessageBody::VoteResponse { pre_vote, granted: false });
+            self.send(
+                from,
+                MessageBody::VoteResponse {
+                    pre_vote,
+                    granted: false,
+                },
+            );
             return;
         }
         if !pre_vote {
             self.voted_for = Some(from);
             self.election_elapsed_ticks = 0;
         }
-        self.send_with_term(from, message.term, MessageBody::VoteResponse { pre_vote, granted: true });
+        self.send_with_term(
+            from,
+            message.term,
+            MessageBody::VoteResponse {
+                pre_vote,
+                granted: true,
+            },
+        );
     }
 
     /// Counts a vote of the current (pre-)campaign; a majority wins, a majority against ends it.
     pub(super) fn handle_vote_response(&mut self, message: &Message) {
-        let MessageBody::VoteResponse { pre_vote, granted } = message.body else { return };
+        let MessageBody::VoteResponse { pre_vote, granted } = message.body else {
+            return;
+        };
         let expected_term = match (self.role, pre_vote, granted) {
             (Role::PreCandidate, true, true) => self.term.checked_add(1),
             (Role::PreCandidate, true, false) | (Role::Candidate, false, _) => Some(self.term),
@@ -167,7 +202,9 @@ impl Raft {
         if expected_term != Some(message.term) {
             return;
         }
-        let Some(position) = self.voter_position(message.from) else { return };
+        let Some(position) = self.voter_position(message.from) else {
+            return;
+        };
         if self.votes[position].is_none() {
             self.votes[position] = Some(granted);
         }
@@ -198,7 +235,11 @@ impl Raft {
             *progress = Progress::new(next_index, inflight_messages_max, now_ticks);
         }
         self.reads.reset_rounds();
-        let entry = Entry { index: next_index, term: self.term, payload: Payload::Noop };
+        let entry = Entry {
+            index: next_index,
+            term: self.term,
+            payload: Payload::Noop,
+        };
         self.log.append(entry);
         self.after_leader_append();
     }
@@ -206,7 +247,9 @@ impl Raft {
     /// Fails every waiting read: leadership is lost, so none can be confirmed here.
     pub(super) fn fail_pending_reads(&mut self, leader_hint: Option<NodeId>) {
         for id in self.reads.drain_all() {
-            self.out.reads.push(ReadOutcome::NotLeader { id, leader_hint });
+            self.out
+                .reads
+                .push(ReadOutcome::NotLeader { id, leader_hint });
         }
     }
 }

@@ -32,23 +32,40 @@ impl Raft {
         let match_index = request_last.max(committed);
         // Only what is known to match the leader may be learned committed.
         self.log.commit_to(leader_commit.min(match_index));
-        let body = MessageBody::AppendResponse { success: true, match_index, conflict_index: 0, conflict_term: None };
+        let body = MessageBody::AppendResponse {
+            success: true,
+            match_index,
+            conflict_index: 0,
+            conflict_term: None,
+        };
         self.send(from, body);
         Ok(())
     }
 
     /// Section 5.3's check: we must hold `prev_log_index` with `prev_log_term`. On failure,
     /// the rejection carries where the leader should retry from.
-    fn check_consistency(&self, prev_log_index: LogIndex, prev_log_term: Term) -> Option<MessageBody> {
+    fn check_consistency(
+        &self,
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+    ) -> Option<MessageBody> {
         let (conflict_index, conflict_term) = match self.log.term(prev_log_index) {
             None => (self.log.last_index() + 1, None),
             Some(term) if term != prev_log_term => {
-                let first = self.log.first_index_of_term(term).max(self.log.committed + 1);
+                let first = self
+                    .log
+                    .first_index_of_term(term)
+                    .max(self.log.committed + 1);
                 (first.min(prev_log_index), Some(term))
             }
             Some(_) => return None,
         };
-        Some(MessageBody::AppendResponse { success: false, match_index: 0, conflict_index, conflict_term })
+        Some(MessageBody::AppendResponse {
+            success: false,
+            match_index: 0,
+            conflict_index,
+            conflict_term,
+        })
     }
 
     /// Appends what we lack; truncates our log only from the first entry whose term differs
@@ -72,11 +89,19 @@ impl Raft {
             }
             let kept_suffix = self.conflicting_suffix_to_keep(&entries);
             self.log.truncate(index);
-            entries.into_iter().skip(first_new).for_each(|entry| self.log.append(entry));
-            kept_suffix.into_iter().for_each(|entry| self.log.append(entry));
+            entries
+                .into_iter()
+                .skip(first_new)
+                .for_each(|entry| self.log.append(entry));
+            kept_suffix
+                .into_iter()
+                .for_each(|entry| self.log.append(entry));
             return Ok(());
         }
-        entries.into_iter().skip(first_new).for_each(|entry| self.log.append(entry));
+        entries
+            .into_iter()
+            .skip(first_new)
+            .for_each(|entry| self.log.append(entry));
         Ok(())
     }
 
@@ -86,13 +111,22 @@ impl Raft {
         if !self.bug(Bug::KeepConflictingSuffix) {
             return Vec::new();
         }
-        let Some(request_last) = entries.last().map(|entry| entry.index) else { return Vec::new() };
-        (request_last + 1..=self.log.last_index()).filter_map(|index| self.log.entry(index).cloned()).collect()
+        let Some(request_last) = entries.last().map(|entry| entry.index) else {
+            return Vec::new();
+        };
+        (request_last + 1..=self.log.last_index())
+            .filter_map(|index| self.log.entry(index).cloned())
+            .collect()
     }
 
     /// A heartbeat from our leader: learn its commit index (already capped by the leader at
     /// what it knows we match) and echo the read round.
-    pub(super) fn handle_heartbeat(&mut self, from: NodeId, leader_commit: LogIndex, read_round: u64) {
+    pub(super) fn handle_heartbeat(
+        &mut self,
+        from: NodeId,
+        leader_commit: LogIndex,
+        read_round: u64,
+    ) {
         self.log.commit_to(leader_commit.min(self.log.last_index()));
         self.send(from, MessageBody::HeartbeatResponse { read_round });
     }

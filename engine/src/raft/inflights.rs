@@ -13,7 +13,10 @@ pub(crate) struct Inflights {
 
 impl Inflights {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { last_indexes: VecDeque::new(), capacity }
+        Self {
+            last_indexes: VecDeque::new(),
+            capacity,
+        }
     }
 
     pub(crate) fn is_full(&self) -> bool {

@@ -86,7 +86,12 @@ impl RaftLog {
 
     /// Up to `count_max` entries from `first`, stopping before `bytes_max` payload bytes would be
     /// exceeded (the first entry always goes, so one large entry is never stuck).
-    pub(crate) fn entries_from(&self, first: LogIndex, count_max: usize, bytes_max: usize) -> Vec<Entry> {
+    pub(crate) fn entries_from(
+        &self,
+        first: LogIndex,
+        count_max: usize,
+        bytes_max: usize,
+    ) -> Vec<Entry> {
         let Some(start) = position(first).filter(|start| *start < self.entries.len()) else {
             return Vec::new();
         };
@@ -189,7 +194,11 @@ mod tests {
         let entries = terms
             .iter()
             .enumerate()
-            .map(|(position, term)| Entry { index: position as LogIndex + 1, term: *term, payload: Payload::Noop })
+            .map(|(position, term)| Entry {
+                index: position as LogIndex + 1,
+                term: *term,
+                payload: Payload::Noop,
+            })
             .collect();
         RaftLog::recovered(entries, 0)
     }

@@ -57,9 +57,9 @@ mod read_only;
 mod replication;
 mod step;
 
-pub use config::{Config, ConfigError};
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBug;
+pub use config::{Config, ConfigError};
 pub use ready::{ReadConsistency, ReadId, ReadOutcome, Ready};
 pub use types::{Entry, HardState, LogIndex, Message, MessageBody, NodeId, Payload, Role, Term};
 
@@ -84,7 +84,9 @@ pub enum ProposeError {
     #[error("a leadership transfer is in progress; retry shortly")]
     TransferInProgress,
     /// Too many entries wait for commit (`uncommitted_entries_max`).
-    #[error("{uncommitted} entries wait for commit (uncommitted_entries_max {max}); retry shortly")]
+    #[error(
+        "{uncommitted} entries wait for commit (uncommitted_entries_max {max}); retry shortly"
+    )]
     Backpressure { uncommitted: u64, max: u64 },
     /// A proposal without commands.
     #[error("empty proposal: a proposal carries at least one command")]
@@ -96,7 +98,11 @@ pub enum ProposeError {
 pub enum StepError {
     /// The message is addressed to another member.
     #[error("message from {from} to {to}: this is node {me}")]
-    WrongRecipient { from: NodeId, to: NodeId, me: NodeId },
+    WrongRecipient {
+        from: NodeId,
+        to: NodeId,
+        me: NodeId,
+    },
     /// The sender is not a voter of this cluster.
     #[error("message from {from}, which is not a voter of this cluster")]
     UnknownSender { from: NodeId },
@@ -223,8 +229,10 @@ impl Raft {
         let id = config.id;
         let voter_count = config.voters.len();
         let mut rng = rng::SeededRng::new(config.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let election_timeout_ticks =
-            rng.range(config.election_timeout_ticks_min, config.election_timeout_ticks_max);
+        let election_timeout_ticks = rng.range(
+            config.election_timeout_ticks_min,
+            config.election_timeout_ticks_max,
+        );
         let hard_state = recovered.hard_state;
         let log = log::RaftLog::recovered(recovered.entries, hard_state.commit);
         let progress = (0..voter_count)
@@ -280,9 +288,14 @@ impl Raft {
     /// Backpressure: refused when entries already wait for commit and this batch would take
     /// their number past `uncommitted_entries_max` (a batch alone may exceed it, so a large
     /// batch is never stuck).
-    pub fn propose(&mut self, commands: Vec<Bytes>) -> Result<(LogIndex, LogIndex, Term), ProposeError> {
+    pub fn propose(
+        &mut self,
+        commands: Vec<Bytes>,
+    ) -> Result<(LogIndex, LogIndex, Term), ProposeError> {
         if self.role != Role::Leader {
-            return Err(ProposeError::NotLeader { leader_hint: self.leader });
+            return Err(ProposeError::NotLeader {
+                leader_hint: self.leader,
+            });
         }
         if self.transfer.is_some() {
             return Err(ProposeError::TransferInProgress);
@@ -306,7 +319,11 @@ impl Raft {
 
     /// Asks for a linearizable read. The answer comes later in `Ready::reads` (also the refusal
     /// when this member is not the leader).
-    pub fn request_read(&mut self, id: ReadId, consistency: ReadConsistency) -> Result<(), ReadError> {
+    pub fn request_read(
+        &mut self,
+        id: ReadId,
+        consistency: ReadConsistency,
+    ) -> Result<(), ReadError> {
         self.start_read(id, consistency)
     }
 
@@ -314,7 +331,9 @@ impl Raft {
     /// Proposals are refused until it completes; it is abandoned after an election timeout.
     pub fn transfer_leadership(&mut self, target: NodeId) -> Result<(), TransferError> {
         if self.role != Role::Leader {
-            return Err(TransferError::NotLeader { leader_hint: self.leader });
+            return Err(TransferError::NotLeader {
+                leader_hint: self.leader,
+            });
         }
         let Some(position) = self.voter_position(target) else {
             return Err(TransferError::UnknownTarget(target));
@@ -322,7 +341,10 @@ impl Raft {
         if target == self.id {
             return Ok(());
         }
-        self.transfer = Some(Transfer { target, elapsed_ticks: 0 });
+        self.transfer = Some(Transfer {
+            target,
+            elapsed_ticks: 0,
+        });
         let match_index = self.progress[position].match_index;
         if match_index == self.log.last_index() {
             self.send_timeout_now(target);
@@ -337,7 +359,10 @@ impl Raft {
     /// The driver made everything through `index` (whose entry has `term`) durable.
     pub fn on_persisted(&mut self, index: LogIndex, term: Term) {
         self.log.persisted_to(index, term);
-        if self.term_vote_unconfirmed_after.is_some_and(|handed| self.log.persisted > handed) {
+        if self
+            .term_vote_unconfirmed_after
+            .is_some_and(|handed| self.log.persisted > handed)
+        {
             self.term_vote_unconfirmed_after = None;
         }
         if self.role == Role::Leader {
@@ -371,7 +396,10 @@ impl Raft {
         let hard_state = self.hard_state();
         if hard_state != self.hard_state_handed {
             let term_or_vote = (hard_state.term, hard_state.voted_for)
-                != (self.hard_state_handed.term, self.hard_state_handed.voted_for);
+                != (
+                    self.hard_state_handed.term,
+                    self.hard_state_handed.voted_for,
+                );
             if term_or_vote {
                 self.term_vote_unconfirmed_after = Some(handed_before);
             }
@@ -418,7 +446,11 @@ impl Raft {
     }
 
     fn hard_state(&self) -> HardState {
-        HardState { term: self.term, voted_for: self.voted_for, commit: self.log.committed }
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+            commit: self.log.committed,
+        }
     }
 
     /// True when the planted bug `bug` is switched on (never, without the feature).
@@ -450,11 +482,19 @@ impl Raft {
         let depends_on_persist = matches!(
             body,
             MessageBody::AppendResponse { success: true, .. }
-                | MessageBody::VoteResponse { pre_vote: false, granted: true }
+                | MessageBody::VoteResponse {
+                    pre_vote: false,
+                    granted: true
+                }
         ) || self.term != self.hard_state_handed.term
             || self.voted_for != self.hard_state_handed.voted_for
             || self.term_vote_unconfirmed_after.is_some();
-        let message = Message { from: self.id, to, term, body };
+        let message = Message {
+            from: self.id,
+            to,
+            term,
+            body,
+        };
         if depends_on_persist {
             self.out.messages_after_persist.push(message);
         } else {
@@ -472,7 +512,10 @@ fn validate_recovered(config: &Config, recovered: &Recovered) -> Result<(), Conf
     for (position, entry) in recovered.entries.iter().enumerate() {
         let expected = position as LogIndex + 1;
         if entry.index != expected {
-            return fail(format!("entry at position {position} has index {}, expected {expected}", entry.index));
+            return fail(format!(
+                "entry at position {position} has index {}, expected {expected}",
+                entry.index
+            ));
         }
         if entry.term < previous_term || entry.term > hard_state.term {
             return fail(format!(

@@ -9,7 +9,11 @@ pub(crate) fn majority(voter_count: usize) -> usize {
 /// quorum-th. Used for the commit index (match indexes) and for acknowledged read rounds.
 pub(crate) fn quorum_value(values: &mut [u64], quorum: usize) -> u64 {
     values.sort_unstable_by(|a, b| b.cmp(a));
-    quorum.checked_sub(1).and_then(|position| values.get(position)).copied().unwrap_or(0)
+    quorum
+        .checked_sub(1)
+        .and_then(|position| values.get(position))
+        .copied()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -88,18 +88,27 @@ impl ReadQueue {
     }
 
     fn push_confirmed(&mut self, index: LogIndex, id: ReadId) {
-        let position = self.waiting_apply.partition_point(|(waiting, _)| *waiting <= index);
+        let position = self
+            .waiting_apply
+            .partition_point(|(waiting, _)| *waiting <= index);
         self.waiting_apply.insert(position, (index, id));
     }
 }
 
 impl Raft {
-    pub(super) fn start_read(&mut self, id: ReadId, consistency: ReadConsistency) -> Result<(), ReadError> {
+    pub(super) fn start_read(
+        &mut self,
+        id: ReadId,
+        consistency: ReadConsistency,
+    ) -> Result<(), ReadError> {
         if consistency == ReadConsistency::Lease && !self.config.lease_reads {
             return Err(ReadError::LeaseReadsDisabled);
         }
         if self.role != Role::Leader {
-            self.out.reads.push(ReadOutcome::NotLeader { id, leader_hint: self.leader });
+            self.out.reads.push(ReadOutcome::NotLeader {
+                id,
+                leader_hint: self.leader,
+            });
             return Ok(());
         }
         let pending = self.reads.len();
@@ -129,9 +138,15 @@ impl Raft {
     /// ReadIndex: remember the commit index, and confirm with a heartbeat round whose messages
     /// leave after the read arrived (joining a round whose heartbeats have not left yet).
     fn start_read_index(&mut self, id: ReadId) {
-        let round = if self.reads.round_open { self.reads.round } else { self.begin_read_round() };
+        let round = if self.reads.round_open {
+            self.reads.round
+        } else {
+            self.begin_read_round()
+        };
         let index = self.log.committed;
-        self.reads.waiting_quorum.push_back(PendingRead { id, index, round });
+        self.reads
+            .waiting_quorum
+            .push_back(PendingRead { id, index, round });
         self.confirm_reads();
     }
 
@@ -147,7 +162,11 @@ impl Raft {
         }
         self.scratch.clear();
         for (position, voter) in self.config.voters.iter().enumerate() {
-            let acked = if *voter == self.id { self.reads.round } else { self.progress[position].acked_round };
+            let acked = if *voter == self.id {
+                self.reads.round
+            } else {
+                self.progress[position].acked_round
+            };
             self.scratch.push(acked);
         }
         let acknowledged = quorum::quorum_value(&mut self.scratch, self.quorum);
@@ -197,12 +216,16 @@ impl Raft {
             let start = if *voter == self.id {
                 self.now_ticks.saturating_add(1)
             } else {
-                self.progress[position].acked_round_start_tick.map_or(0, |tick| tick.saturating_add(1))
+                self.progress[position]
+                    .acked_round_start_tick
+                    .map_or(0, |tick| tick.saturating_add(1))
             };
             self.scratch.push(start);
         }
         let shifted_start = quorum::quorum_value(&mut self.scratch, self.quorum);
-        let Some(lease_start) = shifted_start.checked_sub(1) else { return false };
+        let Some(lease_start) = shifted_start.checked_sub(1) else {
+            return false;
+        };
         self.now_ticks < lease_start.saturating_add(self.config.lease_duration_ticks())
     }
 }

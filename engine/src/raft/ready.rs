@@ -23,7 +23,10 @@ pub enum ReadOutcome {
     /// emits this only when the driver has reported `on_applied(i)` with `i >= index`.
     Ready { id: ReadId, index: LogIndex },
     /// The read cannot be served here: retry at `leader_hint` if known.
-    NotLeader { id: ReadId, leader_hint: Option<NodeId> },
+    NotLeader {
+        id: ReadId,
+        leader_hint: Option<NodeId>,
+    },
 }
 
 /// The work one `Raft::ready()` hands to the driver.

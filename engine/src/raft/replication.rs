@@ -10,7 +10,11 @@ impl Raft {
     /// Appends one entry of the current term to the leader's log (persisted via the next Ready).
     pub(super) fn append_as_leader(&mut self, payload: Payload) {
         let index = self.log.last_index() + 1;
-        self.log.append(Entry { index, term: self.term, payload });
+        self.log.append(Entry {
+            index,
+            term: self.term,
+            payload,
+        });
     }
 
     /// After appending: replicate at once; a single voter (or the planted bug) may commit now.
@@ -45,8 +49,11 @@ impl Raft {
         }
         let prev_log_index = next_index - 1;
         let prev_log_term = self.log.term(prev_log_index).unwrap_or(0);
-        let entries =
-            self.log.entries_from(next_index, self.config.append_entries_max, self.config.append_bytes_max);
+        let entries = self.log.entries_from(
+            next_index,
+            self.config.append_entries_max,
+            self.config.append_bytes_max,
+        );
         let sent_last = prev_log_index + entries.len() as LogIndex;
         let progress = &mut self.progress[position];
         match state {
@@ -61,7 +68,15 @@ impl Raft {
         }
         let leader_commit = self.log.committed;
         let to = self.config.voters[position];
-        self.send(to, MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, leader_commit });
+        self.send(
+            to,
+            MessageBody::AppendRequest {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            },
+        );
         true
     }
 
@@ -83,7 +98,9 @@ impl Raft {
         conflict_index: LogIndex,
         conflict_term: Option<Term>,
     ) -> Result<(), StepError> {
-        let Some(position) = self.voter_position(from) else { return Ok(()) };
+        let Some(position) = self.voter_position(from) else {
+            return Ok(());
+        };
         if success {
             if match_index > self.log.last_index() {
                 let reason = format!("match_index {match_index} beyond the leader's log");
@@ -114,7 +131,12 @@ impl Raft {
     /// Section 5.3 with the fast-backtracking hints: when the leader holds entries of the
     /// follower's conflicting term, retry after its last one; otherwise from the follower's first
     /// index of that term (or its log end when it is too short).
-    fn on_append_rejected(&mut self, position: usize, conflict_index: LogIndex, conflict_term: Option<Term>) {
+    fn on_append_rejected(
+        &mut self,
+        position: usize,
+        conflict_index: LogIndex,
+        conflict_term: Option<Term>,
+    ) {
         let progress = &self.progress[position];
         let stale = match progress.state {
             ProgressState::Replicate => conflict_index <= progress.match_index,
@@ -142,7 +164,11 @@ impl Raft {
         };
         self.scratch.clear();
         for (position, voter) in self.config.voters.iter().enumerate() {
-            let value = if *voter == self.id { own_match } else { self.progress[position].match_index };
+            let value = if *voter == self.id {
+                own_match
+            } else {
+                self.progress[position].match_index
+            };
             self.scratch.push(value);
         }
         let candidate = quorum::quorum_value(&mut self.scratch, self.quorum);
@@ -184,7 +210,8 @@ impl Raft {
             .iter()
             .zip(&self.progress)
             .filter(|(voter, progress)| {
-                **voter == self.id || self.now_ticks.saturating_sub(progress.last_heard_tick) < window_ticks
+                **voter == self.id
+                    || self.now_ticks.saturating_sub(progress.last_heard_tick) < window_ticks
             })
             .count();
         active >= self.quorum
@@ -224,12 +251,20 @@ impl Raft {
             }
             // A follower may only learn a commit index its log is known to match.
             let leader_commit = self.log.committed.min(self.progress[position].match_index);
-            self.send(to, MessageBody::Heartbeat { leader_commit, read_round });
+            self.send(
+                to,
+                MessageBody::Heartbeat {
+                    leader_commit,
+                    read_round,
+                },
+            );
         }
     }
 
     pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
-        let Some(position) = self.voter_position(from) else { return };
+        let Some(position) = self.voter_position(from) else {
+            return;
+        };
         let start_tick = self.reads.round_start_tick(read_round);
         let progress = &mut self.progress[position];
         if read_round <= self.reads.current_round() && read_round > progress.acked_round {
@@ -240,7 +275,9 @@ impl Raft {
         // window whose oldest request was probably lost.
         match progress.state {
             ProgressState::Probe => progress.probe_sent = false,
-            ProgressState::Replicate if progress.inflights.is_full() => progress.inflights.free_first(),
+            ProgressState::Replicate if progress.inflights.is_full() => {
+                progress.inflights.free_first()
+            }
             ProgressState::Replicate => {}
         }
         if progress.match_index < self.log.last_index() {
@@ -250,7 +287,9 @@ impl Raft {
     }
 
     fn tick_transfer(&mut self) {
-        let Some(transfer) = self.transfer.as_mut() else { return };
+        let Some(transfer) = self.transfer.as_mut() else {
+            return;
+        };
         transfer.elapsed_ticks += 1;
         if transfer.elapsed_ticks >= self.config.election_timeout_ticks_min {
             self.transfer = None;
@@ -259,9 +298,13 @@ impl Raft {
 
     /// Thesis 3.10: once the transfer target holds our whole log, tell it to campaign now.
     fn maybe_finish_transfer(&mut self, position: usize) {
-        let Some(transfer) = self.transfer else { return };
+        let Some(transfer) = self.transfer else {
+            return;
+        };
         let target_position = self.voter_position(transfer.target);
-        if target_position == Some(position) && self.progress[position].match_index == self.log.last_index() {
+        if target_position == Some(position)
+            && self.progress[position].match_index == self.log.last_index()
+        {
             self.send_timeout_now(transfer.target);
         }
     }

@@ -30,7 +30,11 @@ impl Raft {
     fn validate_message(&self, message: &Message) -> Result<(), StepError> {
         let from = message.from;
         if message.to != self.id {
-            return Err(StepError::WrongRecipient { from, to: message.to, me: self.id });
+            return Err(StepError::WrongRecipient {
+                from,
+                to: message.to,
+                me: self.id,
+            });
         }
         if from == self.id {
             return Err(malformed(from, "a message from this node to itself".into()));
@@ -39,13 +43,19 @@ impl Raft {
             return Err(StepError::UnknownSender { from });
         }
         match &message.body {
-            MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, .. } => {
-                validate_entries(message.term, *prev_log_index, *prev_log_term, entries)
-                    .map_err(|reason| malformed(from, reason))
+            MessageBody::AppendRequest {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                ..
+            } => validate_entries(message.term, *prev_log_index, *prev_log_term, entries)
+                .map_err(|reason| malformed(from, reason)),
+            MessageBody::VoteRequest { last_log_term, .. } if *last_log_term > message.term => {
+                Err(malformed(
+                    from,
+                    format!("last_log_term {last_log_term} beyond term {}", message.term),
+                ))
             }
-            MessageBody::VoteRequest { last_log_term, .. } if *last_log_term > message.term => Err(
-                malformed(from, format!("last_log_term {last_log_term} beyond term {}", message.term)),
-            ),
             _ => Ok(()),
         }
     }
@@ -53,12 +63,17 @@ impl Raft {
     /// A message from a later term. Returns whether to go on handling it.
     fn on_higher_term(&mut self, message: &Message) -> bool {
         match message.body {
-            MessageBody::VoteRequest { pre_vote, leadership_transfer, .. } => {
+            MessageBody::VoteRequest {
+                pre_vote,
+                leadership_transfer,
+                ..
+            } => {
                 // Thesis 6.2/9.6: while a leader is known to be alive, a vote request is a
                 // disruption by a partitioned node; ignore it unless the leader itself asked
                 // (TimeoutNow). Pre-votes get this rule even without check-quorum: refusing
                 // one only delays an election, never affects safety.
-                let leader_alive = self.in_leader_lease() || (pre_vote && self.heard_from_leader_recently());
+                let leader_alive =
+                    self.in_leader_lease() || (pre_vote && self.heard_from_leader_recently());
                 if leader_alive && !leadership_transfer {
                     return false;
                 }
@@ -71,7 +86,10 @@ impl Raft {
                 true
             }
             // Granted pre-votes carry the term we would campaign in, not the voter's term.
-            MessageBody::VoteResponse { pre_vote: true, granted: true } => {
+            MessageBody::VoteResponse {
+                pre_vote: true,
+                granted: true,
+            } => {
                 self.handle_vote_response(message);
                 false
             }
@@ -100,7 +118,13 @@ impl Raft {
                 self.send(message.from, body);
             }
             MessageBody::VoteRequest { pre_vote, .. } => {
-                self.send(message.from, MessageBody::VoteResponse { pre_vote, granted: false });
+                self.send(
+                    message.from,
+                    MessageBody::VoteResponse {
+                        pre_vote,
+                        granted: false,
+                    },
+                );
             }
             _ => {}
         }
@@ -111,17 +135,42 @@ impl Raft {
         match message.body {
             MessageBody::VoteRequest { .. } => self.handle_vote_request(&message),
             MessageBody::VoteResponse { .. } => self.handle_vote_response(&message),
-            MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, leader_commit } => {
+            MessageBody::AppendRequest {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
                 self.accept_leader(from)?;
-                self.handle_append_request(from, prev_log_index, prev_log_term, entries, leader_commit)?;
+                self.handle_append_request(
+                    from,
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                )?;
             }
-            MessageBody::Heartbeat { leader_commit, read_round } => {
+            MessageBody::Heartbeat {
+                leader_commit,
+                read_round,
+            } => {
                 self.accept_leader(from)?;
                 self.handle_heartbeat(from, leader_commit, read_round);
             }
-            MessageBody::AppendResponse { success, match_index, conflict_index, conflict_term } => {
+            MessageBody::AppendResponse {
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+            } => {
                 if self.role == Role::Leader {
-                    self.handle_append_response(from, success, match_index, conflict_index, conflict_term)?;
+                    self.handle_append_response(
+                        from,
+                        success,
+                        match_index,
+                        conflict_index,
+                        conflict_term,
+                    )?;
                 }
             }
             MessageBody::HeartbeatResponse { read_round } => {
@@ -142,7 +191,10 @@ impl Raft {
     /// Two leaders in one term is impossible, so such a message is refused.
     fn accept_leader(&mut self, from: super::NodeId) -> Result<(), StepError> {
         if self.role == Role::Leader || self.leader.is_some_and(|leader| leader != from) {
-            return Err(malformed(from, format!("a second leader in term {}", self.term)));
+            return Err(malformed(
+                from,
+                format!("a second leader in term {}", self.term),
+            ));
         }
         if self.role != Role::Follower || self.leader.is_none() {
             self.become_follower(self.term, Some(from));
@@ -158,12 +210,19 @@ fn malformed(from: super::NodeId, reason: String) -> StepError {
 
 /// Entries must continue `prev_log_index` one by one, with terms that never decrease, start at
 /// or after `prev_log_term` and never exceed the sender's term.
-fn validate_entries(term: Term, prev_log_index: LogIndex, prev_log_term: Term, entries: &[Entry]) -> Result<(), String> {
+fn validate_entries(
+    term: Term,
+    prev_log_index: LogIndex,
+    prev_log_term: Term,
+    entries: &[Entry],
+) -> Result<(), String> {
     if prev_log_term > term {
         return Err(format!("prev_log_term {prev_log_term} beyond term {term}"));
     }
     if prev_log_index == 0 && prev_log_term != 0 {
-        return Err(format!("prev_log_index 0 with prev_log_term {prev_log_term}"));
+        return Err(format!(
+            "prev_log_index 0 with prev_log_term {prev_log_term}"
+        ));
     }
     if prev_log_index.checked_add(entries.len() as u64).is_none() {
         return Err("entries run past the largest index".into());
@@ -172,10 +231,16 @@ fn validate_entries(term: Term, prev_log_index: LogIndex, prev_log_term: Term, e
     for (offset, entry) in entries.iter().enumerate() {
         let expected = prev_log_index + 1 + offset as u64;
         if entry.index != expected {
-            return Err(format!("entry index {} where {expected} was expected", entry.index));
+            return Err(format!(
+                "entry index {} where {expected} was expected",
+                entry.index
+            ));
         }
         if entry.term < previous_term || entry.term > term || entry.term == 0 {
-            return Err(format!("entry {} has term {} out of order (term {term})", entry.index, entry.term));
+            return Err(format!(
+                "entry {} has term {} out of order (term {term})",
+                entry.index, entry.term
+            ));
         }
         previous_term = entry.term;
     }

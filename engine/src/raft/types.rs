@@ -103,7 +103,10 @@ pub enum MessageBody {
     },
     /// Leader liveness and commit propagation without entries. `read_round` ties responses to
     /// the ReadIndex round that asked for them (thesis 6.4).
-    Heartbeat { leader_commit: LogIndex, read_round: u64 },
+    Heartbeat {
+        leader_commit: LogIndex,
+        read_round: u64,
+    },
     /// The answer to a Heartbeat, echoing its round.
     HeartbeatResponse { read_round: u64 },
     /// Leadership transfer: "start an election now, ignoring your timer" (thesis 3.10).

@@ -8,7 +8,8 @@ use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use tern_engine::raft::{
-    Config, Entry, HardState, LogIndex, Message, NodeId, Raft, ReadOutcome, Ready, Recovered, Role, Term,
+    Config, Entry, HardState, LogIndex, Message, NodeId, Raft, ReadOutcome, Ready, Recovered, Role,
+    Term,
 };
 
 /// Most deliveries one `settle` performs: a bound, so a livelock fails instead of hanging.
@@ -39,7 +40,11 @@ impl Disk {
             self.entries.truncate(from.saturating_sub(1) as usize);
         }
         for entry in &ready.entries {
-            assert_eq!(entry.index, self.entries.len() as LogIndex + 1, "Ready entries must be contiguous");
+            assert_eq!(
+                entry.index,
+                self.entries.len() as LogIndex + 1,
+                "Ready entries must be contiguous"
+            );
             self.entries.push(entry.clone());
         }
         if let Some(hard_state) = ready.hard_state {
@@ -48,7 +53,9 @@ impl Disk {
     }
 
     fn last(&self) -> (LogIndex, Term) {
-        self.entries.last().map_or((0, 0), |entry| (entry.index, entry.term))
+        self.entries
+            .last()
+            .map_or((0, 0), |entry| (entry.index, entry.term))
     }
 }
 
@@ -83,16 +90,25 @@ impl Cluster {
     }
 
     /// Members starting from the given durable states.
-    pub fn recovered(voter_count: u64, configure: impl Fn(NodeId) -> Config, recovered: Vec<Recovered>) -> Self {
+    pub fn recovered(
+        voter_count: u64,
+        configure: impl Fn(NodeId) -> Config,
+        recovered: Vec<Recovered>,
+    ) -> Self {
         let count = voter_count as usize;
         let disks = recovered
             .iter()
-            .map(|state| Disk { hard_state: state.hard_state, entries: state.entries.clone() })
+            .map(|state| Disk {
+                hard_state: state.hard_state,
+                entries: state.entries.clone(),
+            })
             .collect();
         let nodes = recovered
             .into_iter()
             .enumerate()
-            .map(|(position, state)| Raft::new(configure(position as NodeId + 1), state).expect("valid config"))
+            .map(|(position, state)| {
+                Raft::new(configure(position as NodeId + 1), state).expect("valid config")
+            })
             .collect();
         Self {
             nodes,
@@ -129,8 +145,14 @@ impl Cluster {
 
     /// The leader, if exactly one member of the highest term leads.
     pub fn leader(&mut self) -> Option<NodeId> {
-        let leaders: Vec<NodeId> = self.ids().into_iter().filter(|id| self.role(*id) == Role::Leader).collect();
-        leaders.into_iter().max_by_key(|id| self.nodes[*id as usize - 1].status().term)
+        let leaders: Vec<NodeId> = self
+            .ids()
+            .into_iter()
+            .filter(|id| self.role(*id) == Role::Leader)
+            .collect();
+        leaders
+            .into_iter()
+            .max_by_key(|id| self.nodes[*id as usize - 1].status().term)
     }
 
     pub fn isolate(&mut self, id: NodeId) {
@@ -153,7 +175,9 @@ impl Cluster {
 
     /// Completes every held persist of `id`, in order, and stops holding.
     pub fn release_persist(&mut self, id: NodeId) {
-        let Some(held) = self.held[id as usize - 1].take() else { return };
+        let Some(held) = self.held[id as usize - 1].take() else {
+            return;
+        };
         for persist in held {
             self.finish_persist(id, persist.ready);
         }
@@ -165,8 +189,12 @@ impl Cluster {
         let position = id as usize - 1;
         self.held[position] = None;
         let disk = &self.disks[position];
-        let recovered = Recovered { hard_state: disk.hard_state, entries: disk.entries.clone() };
-        self.nodes[position] = Raft::new(configure(id), recovered).expect("recovered state is valid");
+        let recovered = Recovered {
+            hard_state: disk.hard_state,
+            entries: disk.entries.clone(),
+        };
+        self.nodes[position] =
+            Raft::new(configure(id), recovered).expect("recovered state is valid");
         self.applied[position].clear();
     }
 
@@ -223,7 +251,9 @@ impl Cluster {
 
     /// Delivers one message; returns false when the network is empty.
     pub fn deliver_one(&mut self) -> bool {
-        let Some(message) = self.network.pop_front() else { return false };
+        let Some(message) = self.network.pop_front() else {
+            return false;
+        };
         if self.cut.contains(&(message.from, message.to)) {
             return true;
         }
@@ -284,17 +314,22 @@ impl Cluster {
     }
 
     pub fn propose(&mut self, id: NodeId, payloads: &[&str]) -> (LogIndex, LogIndex, Term) {
-        let commands = payloads.iter().map(|text| Bytes::copy_from_slice(text.as_bytes())).collect();
+        let commands = payloads
+            .iter()
+            .map(|text| Bytes::copy_from_slice(text.as_bytes()))
+            .collect();
         self.node(id).propose(commands).expect("proposal accepted")
     }
 
     /// The (index, term) pairs of `id`'s in-memory log.
     pub fn log_of(&mut self, id: NodeId) -> Vec<(LogIndex, Term)> {
         let last = self.node(id).status().last_index;
-        (1..=last).map(|index| {
-            let entry = self.node(id).entry(index).expect("entry within the log");
-            (entry.index, entry.term)
-        }).collect()
+        (1..=last)
+            .map(|index| {
+                let entry = self.node(id).entry(index).expect("entry within the log");
+                (entry.index, entry.term)
+            })
+            .collect()
     }
 }
 
@@ -309,7 +344,14 @@ pub fn recovered_with_terms(terms: &[Term], current_term: Term) -> Recovered {
             payload: tern_engine::raft::Payload::Command(Bytes::from_static(b"x")),
         })
         .collect();
-    Recovered { hard_state: HardState { term: current_term, voted_for: None, commit: 0 }, entries }
+    Recovered {
+        hard_state: HardState {
+            term: current_term,
+            voted_for: None,
+            commit: 0,
+        },
+        entries,
+    }
 }
 
 /// Figure 8: node 1 holds an entry of old term 2 at index 2 that nobody else has; it becomes
@@ -356,4 +398,3 @@ pub fn figure_8_commits_old_entry_early(tweak: impl Fn(&mut Config) + Copy) -> (
     assert_eq!(cluster.role(1), Role::Leader);
     (early, old_entry_on_majority)
 }
-

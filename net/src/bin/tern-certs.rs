@@ -20,7 +20,12 @@ struct Arguments {
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
     /// A node id to issue a certificate for (repeat, or comma-separate: --node 1,2,3).
-    #[arg(long = "node", value_name = "ID", required = true, value_delimiter = ',')]
+    #[arg(
+        long = "node",
+        value_name = "ID",
+        required = true,
+        value_delimiter = ','
+    )]
     nodes: Vec<u64>,
     /// Overwrite existing files. Without it nothing is written if any target file exists.
     #[arg(long)]
@@ -29,7 +34,11 @@ struct Arguments {
 
 fn main() -> ExitCode {
     let arguments = Arguments::parse();
-    match tern_net::certs::write_cluster_certificates(&arguments.dir, &arguments.nodes, arguments.force) {
+    match tern_net::certs::write_cluster_certificates(
+        &arguments.dir,
+        &arguments.nodes,
+        arguments.force,
+    ) {
         Ok(paths) => {
             for path in paths {
                 println!("wrote {}", path.display());

@@ -6,36 +6,91 @@ use tern_net::message::*;
 /// One Raft message of every body kind, from `from` to `to`.
 pub fn every_raft_message(from: NodeId, to: NodeId) -> Vec<RaftMessage> {
     let bodies = vec![
-        RaftBody::VoteRequest { pre_vote: true, last_log_index: 7, last_log_term: 2, leadership_transfer: false },
-        RaftBody::VoteRequest { pre_vote: false, last_log_index: 9, last_log_term: 3, leadership_transfer: true },
-        RaftBody::VoteResponse { pre_vote: true, granted: true },
+        RaftBody::VoteRequest {
+            pre_vote: true,
+            last_log_index: 7,
+            last_log_term: 2,
+            leadership_transfer: false,
+        },
+        RaftBody::VoteRequest {
+            pre_vote: false,
+            last_log_index: 9,
+            last_log_term: 3,
+            leadership_transfer: true,
+        },
+        RaftBody::VoteResponse {
+            pre_vote: true,
+            granted: true,
+        },
         RaftBody::AppendRequest {
             prev_log_index: 10,
             prev_log_term: 3,
             entries: vec![
-                Entry { index: 11, term: 4, payload: EntryPayload::Noop },
-                Entry { index: 12, term: 4, payload: EntryPayload::Command(b"set a 1".to_vec()) },
+                Entry {
+                    index: 11,
+                    term: 4,
+                    payload: EntryPayload::Noop,
+                },
+                Entry {
+                    index: 12,
+                    term: 4,
+                    payload: EntryPayload::Command(b"set a 1".to_vec()),
+                },
             ],
             leader_commit: 9,
         },
-        RaftBody::AppendResponse { success: false, match_index: 0, conflict_index: 5, conflict_term: Some(2) },
-        RaftBody::AppendResponse { success: true, match_index: 12, conflict_index: 0, conflict_term: None },
-        RaftBody::Heartbeat { leader_commit: 12, read_round: 44 },
+        RaftBody::AppendResponse {
+            success: false,
+            match_index: 0,
+            conflict_index: 5,
+            conflict_term: Some(2),
+        },
+        RaftBody::AppendResponse {
+            success: true,
+            match_index: 12,
+            conflict_index: 0,
+            conflict_term: None,
+        },
+        RaftBody::Heartbeat {
+            leader_commit: 12,
+            read_round: 44,
+        },
         RaftBody::HeartbeatResponse { read_round: 44 },
         RaftBody::TimeoutNow,
         RaftBody::ReadIndexRequest { request_id: 99 },
-        RaftBody::ReadIndexResponse { request_id: 99, read_index: Some(12) },
-        RaftBody::ReadIndexResponse { request_id: 100, read_index: None },
+        RaftBody::ReadIndexResponse {
+            request_id: 99,
+            read_index: Some(12),
+        },
+        RaftBody::ReadIndexResponse {
+            request_id: 100,
+            read_index: None,
+        },
     ];
-    bodies.into_iter().enumerate().map(|(i, body)| RaftMessage { from, to, term: 4 + i as u64, body }).collect()
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| RaftMessage {
+            from,
+            to,
+            term: 4 + i as u64,
+            body,
+        })
+        .collect()
 }
 
 pub fn client_request_batch() -> ClientRequestBatch {
     ClientRequestBatch {
         client_id: 77,
         requests: vec![
-            ClientRequest { sequence: 1, command: b"put k v".to_vec() },
-            ClientRequest { sequence: 2, command: vec![0u8; 300] },
+            ClientRequest {
+                sequence: 1,
+                command: b"put k v".to_vec(),
+            },
+            ClientRequest {
+                sequence: 2,
+                command: vec![0u8; 300],
+            },
         ],
     }
 }
@@ -44,20 +99,43 @@ pub fn client_response_batch() -> ClientResponseBatch {
     ClientResponseBatch {
         client_id: 77,
         responses: vec![
-            ClientResponse { sequence: 1, outcome: ClientOutcome::Ok(b"ok".to_vec()) },
+            ClientResponse {
+                sequence: 1,
+                outcome: ClientOutcome::Ok(b"ok".to_vec()),
+            },
             ClientResponse {
                 sequence: 2,
-                outcome: ClientOutcome::Error(ClientError::TooLarge { command_bytes: 300, command_bytes_max: 200 }),
+                outcome: ClientOutcome::Error(ClientError::TooLarge {
+                    command_bytes: 300,
+                    command_bytes_max: 200,
+                }),
             },
-            ClientResponse { sequence: 3, outcome: ClientOutcome::Error(ClientError::InvalidCommand { reason: "bad".into() }) },
-            ClientResponse { sequence: 4, outcome: ClientOutcome::Error(ClientError::Unavailable { reason: "no quorum".into() }) },
-            ClientResponse { sequence: 5, outcome: ClientOutcome::Error(ClientError::SessionExpired) },
+            ClientResponse {
+                sequence: 3,
+                outcome: ClientOutcome::Error(ClientError::InvalidCommand {
+                    reason: "bad".into(),
+                }),
+            },
+            ClientResponse {
+                sequence: 4,
+                outcome: ClientOutcome::Error(ClientError::Unavailable {
+                    reason: "no quorum".into(),
+                }),
+            },
+            ClientResponse {
+                sequence: 5,
+                outcome: ClientOutcome::Error(ClientError::SessionExpired),
+            },
         ],
     }
 }
 
 pub fn not_leader() -> NotLeader {
-    NotLeader { client_id: 77, leader_id: Some(3), leader_addr: Some("127.0.0.1:7003".into()) }
+    NotLeader {
+        client_id: 77,
+        leader_id: Some(3),
+        leader_addr: Some("127.0.0.1:7003".into()),
+    }
 }
 
 /// Turns a received frame into owned values, for comparing with what was sent.
@@ -72,10 +150,18 @@ pub enum Owned {
 pub fn to_owned(frame: &tern_net::Frame<'_>) -> Owned {
     use rkyv::rancor::Error;
     match frame {
-        tern_net::Frame::Raft(m) => Owned::Raft(rkyv::deserialize::<RaftMessage, Error>(*m).unwrap()),
-        tern_net::Frame::ClientRequests(m) => Owned::ClientRequests(rkyv::deserialize::<_, Error>(*m).unwrap()),
-        tern_net::Frame::ClientResponses(m) => Owned::ClientResponses(rkyv::deserialize::<_, Error>(*m).unwrap()),
-        tern_net::Frame::NotLeader(m) => Owned::NotLeader(rkyv::deserialize::<_, Error>(*m).unwrap()),
+        tern_net::Frame::Raft(m) => {
+            Owned::Raft(rkyv::deserialize::<RaftMessage, Error>(*m).unwrap())
+        }
+        tern_net::Frame::ClientRequests(m) => {
+            Owned::ClientRequests(rkyv::deserialize::<_, Error>(*m).unwrap())
+        }
+        tern_net::Frame::ClientResponses(m) => {
+            Owned::ClientResponses(rkyv::deserialize::<_, Error>(*m).unwrap())
+        }
+        tern_net::Frame::NotLeader(m) => {
+            Owned::NotLeader(rkyv::deserialize::<_, Error>(*m).unwrap())
+        }
     }
 }
 
@@ -108,7 +194,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn raft_count(&self) -> usize {
-        self.received.lock().unwrap().iter().filter(|r| matches!(r, Received::Raft(..))).count()
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| matches!(r, Received::Raft(..)))
+            .count()
     }
     pub fn raft_from(&self, from: NodeId) -> Vec<RaftMessage> {
         self.received
@@ -126,7 +217,10 @@ impl Recorder {
 impl Inbound for Recorder {
     fn raft(&self, from: NodeId, message: &ArchivedRaftMessage) {
         let owned = rkyv::deserialize::<RaftMessage, rkyv::rancor::Error>(message).unwrap();
-        self.received.lock().unwrap().push(Received::Raft(from, owned));
+        self.received
+            .lock()
+            .unwrap()
+            .push(Received::Raft(from, owned));
         while self.stalled.load(std::sync::atomic::Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -145,7 +239,9 @@ impl Inbound for Recorder {
 
 /// Free loopback UDP addresses (bound then released; a tiny race other tests could lose).
 pub fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    let sockets: Vec<_> = (0..count).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let sockets: Vec<_> = (0..count)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
     sockets.iter().map(|s| s.local_addr().unwrap()).collect()
 }
 
@@ -166,11 +262,19 @@ pub fn secure(ca: &ClusterCa, identity: Identity) -> Security {
 }
 
 /// A config for node `id` of a cluster whose members listen on `addrs` (node i at addrs[i-1]).
-pub fn config(id: NodeId, addrs: &[SocketAddr], security: Security, limits: Limits) -> TransportConfig {
+pub fn config(
+    id: NodeId,
+    addrs: &[SocketAddr],
+    security: Security,
+    limits: Limits,
+) -> TransportConfig {
     TransportConfig {
         node_id: id,
         listen_addr: addrs[id as usize - 1],
-        peers: (1..=addrs.len() as u64).filter(|&p| p != id).map(|p| (p, addrs[p as usize - 1])).collect(),
+        peers: (1..=addrs.len() as u64)
+            .filter(|&p| p != id)
+            .map(|p| (p, addrs[p as usize - 1]))
+            .collect(),
         security,
         limits,
     }
@@ -180,7 +284,10 @@ pub fn config(id: NodeId, addrs: &[SocketAddr], security: Security, limits: Limi
 pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + HANG_GUARD;
     while !condition() {
-        assert!(Instant::now() < deadline, "hang guard: timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "hang guard: timed out waiting for {what}"
+        );
         tern_net::runtime::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -193,12 +300,17 @@ where
     T: Send + 'static,
 {
     init_logging();
-    tern_net::runtime::run_executor("test", make).unwrap().join().unwrap()
+    tern_net::runtime::run_executor("test", make)
+        .unwrap()
+        .join()
+        .unwrap()
 }
 
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }

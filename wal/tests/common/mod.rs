@@ -13,23 +13,41 @@ use std::{
 use tern_wal::{Entry, FaultHook, FileKind, FileOp, WalOptions};
 
 /// Runs a future on a fresh glommio executor and returns its output.
-pub fn run<T: Send + 'static, F: Future<Output = T> + 'static>(make: impl FnOnce() -> F + Send + 'static) -> T {
-    tern_wal::executor_builder("wal-test").spawn(make).expect("executor").join().expect("executor thread")
+pub fn run<T: Send + 'static, F: Future<Output = T> + 'static>(
+    make: impl FnOnce() -> F + Send + 'static,
+) -> T {
+    tern_wal::executor_builder("wal-test")
+        .spawn(make)
+        .expect("executor")
+        .join()
+        .expect("executor thread")
 }
 
 /// Small segments so a few dozen entries span several files.
 pub fn small_options() -> WalOptions {
-    WalOptions { segment_bytes: 8192, batch_bytes_max: 4096, fault_hook: None }
+    WalOptions {
+        segment_bytes: 8192,
+        batch_bytes_max: 4096,
+        fault_hook: None,
+    }
 }
 
 /// A payload that encodes its index, of a length that varies with it.
 pub fn payload(index: u64, length: usize) -> Vec<u8> {
-    (0..length).map(|position| (index as usize * 31 + position) as u8).collect()
+    (0..length)
+        .map(|position| (index as usize * 31 + position) as u8)
+        .collect()
 }
 
 /// Entries `first..first+count` in `term`, of `length` payload bytes.
 pub fn entries(first: u64, count: u64, term: u64, length: usize) -> Vec<Entry> {
-    (first..first + count).map(|index| Entry { index, term, payload: payload(index, length) }).collect()
+    (first..first + count)
+        .map(|index| Entry {
+            index,
+            term,
+            payload: payload(index, length),
+        })
+        .collect()
 }
 
 /// Counts segment syncs and can be told to fail segment writes or syncs from some point on.
@@ -58,19 +76,28 @@ impl Faults {
         Arc::new(move |operation: &FileOp<'_>| {
             let injected = || Err(std::io::Error::other("injected fault"));
             match operation {
-                FileOp::Write { kind: FileKind::Segment, .. } => {
+                FileOp::Write {
+                    kind: FileKind::Segment,
+                    ..
+                } => {
                     let done = faults.segment_writes.fetch_add(1, Ordering::SeqCst);
                     if done >= faults.fail_writes_after.load(Ordering::SeqCst) {
                         return injected();
                     }
                 }
-                FileOp::Sync { kind: FileKind::Segment, .. } => {
+                FileOp::Sync {
+                    kind: FileKind::Segment,
+                    ..
+                } => {
                     let done = faults.segment_syncs.fetch_add(1, Ordering::SeqCst);
                     if done >= faults.fail_syncs_after.load(Ordering::SeqCst) {
                         return injected();
                     }
                 }
-                FileOp::Sync { kind: FileKind::HardState, .. } if faults.fail_hard_state_syncs.load(Ordering::SeqCst) != 0 => {
+                FileOp::Sync {
+                    kind: FileKind::HardState,
+                    ..
+                } if faults.fail_hard_state_syncs.load(Ordering::SeqCst) != 0 => {
                     return injected();
                 }
                 _ => {}
