@@ -44,6 +44,13 @@ pub const FRAME_BYTES_MAX_DEFAULT: usize = 16 << 20;
 const READ_BYTES_MIN: usize = 16 << 10;
 /// Receive buffer a [`FrameReader`] starts with; it grows only to fit one large frame.
 const READ_BUFFER_BYTES_INITIAL: usize = 256 << 10;
+/// The least receive buffer a [`FrameReader`] keeps after a large frame. A buffer of this size
+/// never grows while frames are small (it holds the initial buffer plus a read chunk), so
+/// releasing down to it cannot make the reader reallocate on every read.
+pub const RECEIVE_BUFFER_BYTES_RETAINED_MIN: usize = READ_BUFFER_BYTES_INITIAL + READ_BYTES_MIN;
+/// Default receive buffer a [`FrameReader`] keeps after a large frame: frames up to about this
+/// size never cause a reallocation, larger ones release their extra memory once handled.
+pub const RECEIVE_BUFFER_BYTES_RETAINED_DEFAULT: usize = 1 << 20;
 
 /// Which message type a frame's body holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,7 +334,9 @@ pub fn encode_frame<T: FrameBody>(
 ///
 /// Feed it with [`FrameReader::read_space`] + [`FrameReader::filled`] (or [`FrameReader::push`]),
 /// then call [`FrameReader::next_frame`] until it returns `Ok(None)`. Memory stays below
-/// `frame_bytes_max` plus a small read chunk whatever the peer sends.
+/// `frame_bytes_max` plus a small read chunk whatever the peer sends, and falls back to
+/// `receive_buffer_bytes_retained` once a large frame has been handled: one large frame must not
+/// pin `frame_bytes_max` per stream for the life of the stream.
 pub struct FrameReader {
     peer: String,
     buffer: AlignedVec<16>,
@@ -338,11 +347,24 @@ pub struct FrameReader {
     /// Length of the frame at `start` once its header has been checked.
     pending_frame_bytes: usize,
     frame_bytes_max: usize,
+    /// Buffer capacity kept once the bytes held fit in it again (see [`FrameReader::read_space`]).
+    receive_buffer_bytes_retained: usize,
 }
 
 impl FrameReader {
-    /// A reader for frames from `peer` (used in error messages).
+    /// A reader for frames from `peer` (used in error messages) that keeps
+    /// [`RECEIVE_BUFFER_BYTES_RETAINED_DEFAULT`] after a large frame.
     pub fn new(peer: impl Into<String>, frame_bytes_max: usize) -> Self {
+        Self::with_retained(peer, frame_bytes_max, RECEIVE_BUFFER_BYTES_RETAINED_DEFAULT)
+    }
+
+    /// A reader that releases buffer capacity above `receive_buffer_bytes_retained` (raised to
+    /// [`RECEIVE_BUFFER_BYTES_RETAINED_MIN`]) once the bytes it holds fit in that again.
+    pub fn with_retained(
+        peer: impl Into<String>,
+        frame_bytes_max: usize,
+        receive_buffer_bytes_retained: usize,
+    ) -> Self {
         FrameReader {
             peer: peer.into(),
             buffer: AlignedVec::new(),
@@ -350,7 +372,14 @@ impl FrameReader {
             end: 0,
             pending_frame_bytes: 0,
             frame_bytes_max: frame_bytes_max.max(FRAME_HEADER_BYTES),
+            receive_buffer_bytes_retained: receive_buffer_bytes_retained
+                .max(RECEIVE_BUFFER_BYTES_RETAINED_MIN),
         }
+    }
+
+    /// Memory the receive buffer holds now (its capacity), for tests and metrics.
+    pub fn buffer_capacity_bytes(&self) -> usize {
+        self.buffer.capacity()
     }
 
     /// The peer label errors carry.
@@ -370,6 +399,9 @@ impl FrameReader {
             self.end = 0;
         }
         let needed_bytes = self.pending_frame_bytes.max(FRAME_HEADER_BYTES);
+        if self.buffer.capacity() > self.receive_buffer_bytes_retained {
+            self.release_excess(needed_bytes);
+        }
         let free_bytes = self.buffer.len() - self.end;
         if self.start > 0
             && (free_bytes < READ_BYTES_MIN || self.buffer.len() - self.start < needed_bytes)
@@ -390,6 +422,27 @@ impl FrameReader {
             self.buffer.resize(length_bytes, 0);
         }
         &mut self.buffer.as_mut_slice()[self.end..]
+    }
+
+    /// After a large frame: moves what is held into a buffer of `receive_buffer_bytes_retained`,
+    /// if it and the frame being assembled fit there with a read chunk to spare (so the growth
+    /// in `read_space` stays within the new capacity). Otherwise waits for a later call; the
+    /// caller checks the capacity first, so the common case costs one comparison.
+    #[cold]
+    fn release_excess(&mut self, needed_bytes: usize) {
+        let held_bytes = self.end - self.start;
+        let retained_bytes = self.receive_buffer_bytes_retained;
+        if needed_bytes.max(held_bytes) + READ_BYTES_MIN > retained_bytes {
+            return;
+        }
+        // A fresh allocation rather than truncate + shrink_to_fit: one copy of only the held
+        // bytes, and the capacity is exactly what is kept. `start` moves to 0, a multiple of 16,
+        // so the bodies that follow stay aligned.
+        let mut smaller = AlignedVec::with_capacity(retained_bytes);
+        smaller.extend_from_slice(&self.buffer[self.start..self.end]);
+        self.buffer = smaller;
+        self.start = 0;
+        self.end = held_bytes;
     }
 
     /// Records that `bytes` were written at the start of the last [`FrameReader::read_space`].
@@ -449,5 +502,78 @@ impl FrameReader {
             have_bytes,
             need_bytes: self.pending_frame_bytes.max(FRAME_HEADER_BYTES),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::ClientRequest;
+
+    fn batch_frame(command_bytes: usize) -> Vec<u8> {
+        let batch = ClientRequestBatch {
+            client_id: 1,
+            requests: vec![ClientRequest {
+                sequence: 1,
+                command: vec![7u8; command_bytes],
+            }],
+        };
+        encode_frame(&batch, FRAME_BYTES_MAX_DEFAULT).unwrap()
+    }
+
+    fn command_len(reader: &mut FrameReader) -> Option<usize> {
+        match reader.next_frame().unwrap()? {
+            Frame::ClientRequests(batch) => Some(batch.requests[0].command.len()),
+            other => panic!("unexpected {:?}", other.kind()),
+        }
+    }
+
+    /// Proves a large frame's buffer is released once handled, bytes of the next frame that
+    /// arrived with it survive the move, and small frames afterwards reuse the kept buffer
+    /// without reallocating.
+    #[test]
+    fn receive_buffer_is_released_after_a_large_frame() {
+        let retained_bytes = RECEIVE_BUFFER_BYTES_RETAINED_MIN;
+        let mut reader = FrameReader::with_retained("p", FRAME_BYTES_MAX_DEFAULT, retained_bytes);
+        let large = batch_frame(4 << 20);
+        let small = batch_frame(100);
+        // The large frame plus half of a small one, as one read could deliver them.
+        let mut bytes = large.clone();
+        bytes.extend_from_slice(&small[..small.len() / 2]);
+        reader.push(&bytes);
+        assert!(reader.buffer_capacity_bytes() >= large.len());
+        assert_eq!(command_len(&mut reader), Some(4 << 20));
+        assert_eq!(command_len(&mut reader), None);
+
+        reader.read_space();
+        assert!(
+            reader.buffer_capacity_bytes() <= retained_bytes,
+            "kept {} bytes after the large frame, retained is {retained_bytes}",
+            reader.buffer_capacity_bytes()
+        );
+        reader.push(&small[small.len() / 2..]);
+        assert_eq!(command_len(&mut reader), Some(100));
+
+        let kept_bytes = reader.buffer_capacity_bytes();
+        for _ in 0..10_000 {
+            reader.push(&small);
+            assert_eq!(command_len(&mut reader), Some(100));
+        }
+        assert_eq!(reader.buffer_capacity_bytes(), kept_bytes);
+    }
+
+    /// Proves nothing is released while a large frame is still being assembled.
+    #[test]
+    fn receive_buffer_is_kept_while_a_large_frame_is_incomplete() {
+        let mut reader = FrameReader::new("p", FRAME_BYTES_MAX_DEFAULT);
+        let large = batch_frame(4 << 20);
+        reader.push(&large[..large.len() - 16]);
+        assert_eq!(command_len(&mut reader), None);
+        let capacity_bytes = reader.buffer_capacity_bytes();
+        assert!(capacity_bytes >= large.len());
+        reader.read_space();
+        assert_eq!(reader.buffer_capacity_bytes(), capacity_bytes);
+        reader.push(&large[large.len() - 16..]);
+        assert_eq!(command_len(&mut reader), Some(4 << 20));
     }
 }

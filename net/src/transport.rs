@@ -17,6 +17,10 @@
 //! [`Inbound`] handler in place, without deserializing. A bad frame closes that connection
 //! (and only it) with a WARN naming the peer and what was wrong.
 //!
+//! Clients: at most `client_connections_max` client connections are served at once, each with at
+//! most [`CLIENT_STREAMS_PER_CONNECTION_MAX`] sessions; one more is closed after its handshake
+//! with [`close_code::TOO_MANY_CLIENTS`] and a WARN. Peer links are never counted against it.
+//!
 //! Reconnects: the dialing side redials a lost connection with jittered exponential backoff
 //! (`reconnect_backoff_ms_min` .. `reconnect_backoff_ms_max`); the accepting side waits for it.
 //! Frames still queued survive a reconnect; the batch being written when a connection died is
@@ -36,6 +40,7 @@ use quinn::VarInt;
 
 use crate::frame::{
     EncodeError, Frame, FrameBody, FrameEncoder, FrameError, FrameReader, FRAME_BYTES_MAX_DEFAULT,
+    RECEIVE_BUFFER_BYTES_RETAINED_DEFAULT, RECEIVE_BUFFER_BYTES_RETAINED_MIN,
 };
 use crate::message::{
     ArchivedClientRequestBatch, ArchivedRaftMessage, ClientRequestBatch, ClientResponseBatch,
@@ -54,6 +59,8 @@ pub mod close_code {
     pub const REFUSED_IDENTITY: u32 = 2;
     /// A newer connection from the same peer replaced this one.
     pub const REPLACED: u32 = 3;
+    /// The endpoint already serves `client_connections_max` clients; retry later or elsewhere.
+    pub const TOO_MANY_CLIENTS: u32 = 4;
 }
 
 /// Every bound of the transport, with its unit.
@@ -61,6 +68,15 @@ pub mod close_code {
 pub struct Limits {
     /// Hard limit on one frame (header + body + padding), checked before allocating.
     pub frame_bytes_max: usize,
+    /// Receive buffer a stream keeps after handling a larger frame; the excess (up to
+    /// `frame_bytes_max`) is released once the stream's buffered bytes fit in this again.
+    /// At least [`RECEIVE_BUFFER_BYTES_RETAINED_MIN`].
+    pub receive_buffer_bytes_retained: usize,
+    /// Client connections served at once; more are closed with
+    /// [`close_code::TOO_MANY_CLIENTS`] right after the handshake. Each connection carries at
+    /// most [`CLIENT_STREAMS_PER_CONNECTION_MAX`] sessions, so this also bounds sessions.
+    /// Peer links are not counted: clients can never crowd out members.
+    pub client_connections_max: usize,
     /// Frames one peer's send queue holds before sends are refused.
     pub send_queue_frames_max: usize,
     /// Bytes one peer's send queue holds before sends are refused. A single frame is always
@@ -85,6 +101,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
+            receive_buffer_bytes_retained: RECEIVE_BUFFER_BYTES_RETAINED_DEFAULT,
+            client_connections_max: 4_096,
             send_queue_frames_max: 16_384,
             send_queue_bytes_max: 8 << 20,
             stream_window_bytes: 1 << 20,
@@ -107,6 +125,15 @@ impl Limits {
                 self.frame_bytes_max,
                 header_bytes + 1
             ));
+        }
+        if self.receive_buffer_bytes_retained < RECEIVE_BUFFER_BYTES_RETAINED_MIN {
+            return Err(format!(
+                "receive_buffer_bytes_retained {} must be at least {RECEIVE_BUFFER_BYTES_RETAINED_MIN}",
+                self.receive_buffer_bytes_retained
+            ));
+        }
+        if self.client_connections_max == 0 {
+            return Err("client_connections_max must be at least 1".into());
         }
         if self.send_queue_frames_max == 0 || self.send_queue_bytes_max == 0 {
             return Err("send_queue_frames_max and send_queue_bytes_max must be at least 1".into());
@@ -209,6 +236,10 @@ pub struct TransportStats {
     pub raft_frames_received: u64,
     /// Peer connections established (dialed or accepted), reconnects included.
     pub peer_connections: u64,
+    /// Client connections accepted and served.
+    pub client_connections_accepted: u64,
+    /// Client connections closed because `client_connections_max` were already served.
+    pub client_connections_refused: u64,
 }
 
 /// Queue occupancy of one peer link.
@@ -412,6 +443,8 @@ struct Shared {
     inbound: Rc<dyn Inbound>,
     closed: Cell<bool>,
     stats: Cell<TransportStats>,
+    /// Client connections being served now; at most `limits.client_connections_max`.
+    client_connections: Cell<usize>,
 }
 
 impl Shared {
@@ -427,6 +460,10 @@ pub struct Transport {
     shared: Rc<Shared>,
 }
 
+/// Client sessions (bidirectional streams) one connection may have open at once; with
+/// `client_connections_max` this bounds the sessions a transport serves.
+pub const CLIENT_STREAMS_PER_CONNECTION_MAX: u32 = 16;
+
 fn transport_config(limits: &Limits) -> Arc<quinn::TransportConfig> {
     let mut config = quinn::TransportConfig::default();
     let window = |bytes: u64| VarInt::from_u64(bytes).unwrap_or(VarInt::MAX);
@@ -439,7 +476,7 @@ fn transport_config(limits: &Limits) -> Arc<quinn::TransportConfig> {
     // Peers use one stream per direction; a few spare for replaced streams. Clients use one
     // bidirectional stream per session.
     config.max_concurrent_uni_streams(VarInt::from_u32(4));
-    config.max_concurrent_bidi_streams(VarInt::from_u32(16));
+    config.max_concurrent_bidi_streams(VarInt::from_u32(CLIENT_STREAMS_PER_CONNECTION_MAX));
     Arc::new(config)
 }
 
@@ -575,6 +612,7 @@ impl Transport {
             inbound,
             closed: Cell::new(false),
             stats: Cell::new(TransportStats::default()),
+            client_connections: Cell::new(0),
         });
         for link in shared.links.values() {
             runtime::spawn(write_link(shared.clone(), link.clone()));
@@ -649,6 +687,11 @@ impl Transport {
                 .as_ref()
                 .is_some_and(|(c, _)| c.close_reason().is_none())
         })
+    }
+
+    /// Client connections being served now (at most `client_connections_max`).
+    pub fn client_connections(&self) -> usize {
+        self.shared.client_connections.get()
     }
 
     /// Counters since start.
@@ -781,7 +824,11 @@ async fn read_peer_stream(
     mut stream: quinn::RecvStream,
 ) {
     let label = format!("node {} ({})", link.peer, connection.remote_address());
-    let mut reader = FrameReader::new(label.clone(), shared.limits.frame_bytes_max);
+    let mut reader = FrameReader::with_retained(
+        label.clone(),
+        shared.limits.frame_bytes_max,
+        shared.limits.receive_buffer_bytes_retained,
+    );
     loop {
         let read = stream.read(reader.read_space()).await;
         let result = match read {
@@ -875,7 +922,13 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
         }
     };
     match identity {
-        Identity::Client => serve_client(shared, connection).await,
+        Identity::Client => {
+            let Some(_slot) = ClientSlot::take(&shared) else {
+                refuse_client(&shared, &connection);
+                return;
+            };
+            serve_client(shared.clone(), connection).await;
+        }
         Identity::Node(peer) => {
             let Some(link) = shared.links.get(&peer).cloned() else {
                 refuse_identity(
@@ -905,6 +958,47 @@ fn refuse_identity(shared: &Shared, connection: &quinn::Connection, reason: &str
     connection.close(
         VarInt::from_u32(close_code::REFUSED_IDENTITY),
         b"identity refused",
+    );
+}
+
+/// One of the `client_connections_max` places for a client connection; given back on drop, so
+/// every way a client connection's task ends frees its place.
+struct ClientSlot {
+    shared: Rc<Shared>,
+}
+
+impl ClientSlot {
+    fn take(shared: &Rc<Shared>) -> Option<ClientSlot> {
+        let open = shared.client_connections.get();
+        if open >= shared.limits.client_connections_max {
+            return None;
+        }
+        shared.client_connections.set(open + 1);
+        shared.count(|stats| stats.client_connections_accepted += 1);
+        Some(ClientSlot {
+            shared: shared.clone(),
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let open = &self.shared.client_connections;
+        open.set(open.get().saturating_sub(1));
+    }
+}
+
+fn refuse_client(shared: &Shared, connection: &quinn::Connection) {
+    tracing::warn!(
+        node = shared.node_id,
+        remote = %connection.remote_address(),
+        client_connections_max = shared.limits.client_connections_max,
+        "refused client connection: too many client connections"
+    );
+    shared.count(|stats| stats.client_connections_refused += 1);
+    connection.close(
+        VarInt::from_u32(close_code::TOO_MANY_CLIENTS),
+        b"too many client connections",
     );
 }
 
@@ -978,7 +1072,11 @@ async fn serve_client_stream(
         writer_queue.drain_into(&mut send, &writer_connection).await;
         let _ = send.finish();
     });
-    let mut reader = FrameReader::new(label.clone(), shared.limits.frame_bytes_max);
+    let mut reader = FrameReader::with_retained(
+        label.clone(),
+        shared.limits.frame_bytes_max,
+        shared.limits.receive_buffer_bytes_retained,
+    );
     loop {
         let read = receive.read(reader.read_space()).await;
         let result = match read {
@@ -1071,7 +1169,11 @@ impl Client {
             connection,
             send,
             receive,
-            reader: FrameReader::new(format!("node {server} ({addr})"), limits.frame_bytes_max),
+            reader: FrameReader::with_retained(
+                format!("node {server} ({addr})"),
+                limits.frame_bytes_max,
+                limits.receive_buffer_bytes_retained,
+            ),
             label: format!("node {server} ({addr})"),
             encoder: FrameEncoder::new(),
             buffer: Vec::new(),
@@ -1084,19 +1186,31 @@ impl Client {
         self.buffer.clear();
         self.encoder
             .encode(batch, &mut self.buffer, self.frame_bytes_max)?;
-        let addr = self.connection.remote_address();
-        self.send
-            .write_all(&self.buffer)
-            .await
-            .map_err(|error| TransportError::Connection {
-                addr,
-                detail: error.to_string(),
-            })
+        let result = self.send.write_all(&self.buffer).await;
+        result.map_err(|error| self.connection_error(error))
+    }
+
+    /// Closes the connection; the server frees this client's place at once.
+    pub fn close(&self) {
+        self.connection
+            .close(VarInt::from_u32(close_code::SHUTDOWN), b"client closed");
+    }
+
+    /// Why the connection failed: the server's close reason when there is one (a stream error
+    /// only says "connection lost"), so a refused client learns why.
+    fn connection_error(&self, error: impl std::fmt::Display) -> TransportError {
+        let detail = match self.connection.close_reason() {
+            Some(reason) => reason.to_string(),
+            None => error.to_string(),
+        };
+        TransportError::Connection {
+            addr: self.connection.remote_address(),
+            detail,
+        }
     }
 
     /// Waits for the next reply.
     pub async fn receive(&mut self) -> Result<ClientReply, TransportError> {
-        let addr = self.connection.remote_address();
         loop {
             if let Some(frame) = self.reader.next_frame()? {
                 return owned_reply(frame, &self.label);
@@ -1106,17 +1220,9 @@ impl Client {
                 Ok(Some(bytes)) => self.reader.filled(bytes),
                 Ok(None) => {
                     self.reader.finish()?;
-                    return Err(TransportError::Connection {
-                        addr,
-                        detail: "server closed the stream".into(),
-                    });
+                    return Err(self.connection_error("server closed the stream"));
                 }
-                Err(error) => {
-                    return Err(TransportError::Connection {
-                        addr,
-                        detail: error.to_string(),
-                    })
-                }
+                Err(error) => return Err(self.connection_error(error)),
             }
         }
     }

@@ -77,6 +77,14 @@ fn limits_are_validated() {
             ..Limits::default()
         },
         Limits {
+            client_connections_max: 0,
+            ..Limits::default()
+        },
+        Limits {
+            receive_buffer_bytes_retained: 1 << 10,
+            ..Limits::default()
+        },
+        Limits {
             keep_alive_interval_ms: 10_000,
             idle_timeout_ms: 5_000,
             ..Limits::default()
