@@ -25,7 +25,11 @@ FLAGS:
     --trace            print the readable event trace of each run (use with --seed)
     --plant-bug NAME   switch on a classic Raft bug in every node, to see the checker catch it:
                        vote-for-stale-log, commit-previous-term-by-count,
-                       keep-conflicting-suffix, leader-counts-self-before-persist
+                       keep-conflicting-suffix, leader-counts-self-before-persist,
+                       lease-ignores-drift-margin, vote-not-persisted
+    --no-vote-durability-check
+                       do not check directly that a granted vote is durable before it is
+                       sent (a double vote must then be caught by election safety)
     --ticks T          simulated ticks of the faulty phase of each run (default 400); client
                        operations scale with it
     --threads N        worker threads (default 2); results do not depend on it
@@ -45,6 +49,7 @@ struct Args {
     planted_bug: Option<(PlantedBug, String)>,
     threads: usize,
     ticks: u64,
+    check_vote_durability: bool,
 }
 
 fn parse_bug(name: &str) -> Result<PlantedBug, String> {
@@ -53,10 +58,13 @@ fn parse_bug(name: &str) -> Result<PlantedBug, String> {
         "commit-previous-term-by-count" => Ok(PlantedBug::CommitPreviousTermByCount),
         "keep-conflicting-suffix" => Ok(PlantedBug::KeepConflictingSuffix),
         "leader-counts-self-before-persist" => Ok(PlantedBug::LeaderCountsSelfBeforePersist),
+        "lease-ignores-drift-margin" => Ok(PlantedBug::LeaseIgnoresDriftMargin),
+        "vote-not-persisted" => Ok(PlantedBug::VoteNotPersisted),
         other => Err(format!(
             "unknown planted bug {other:?}: expected vote-for-stale-log, \
-             commit-previous-term-by-count, keep-conflicting-suffix or \
-             leader-counts-self-before-persist"
+             commit-previous-term-by-count, keep-conflicting-suffix, \
+             leader-counts-self-before-persist, lease-ignores-drift-margin or \
+             vote-not-persisted"
         )),
     }
 }
@@ -77,6 +85,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         planted_bug: None,
         threads: 2,
         ticks: sim::params::bounds::SIM_TIME_TICKS_DEFAULT,
+        check_vote_durability: true,
     };
     let mut input = std::env::args().skip(1);
     while let Some(flag) = input.next() {
@@ -90,6 +99,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--threads" => args.threads = parse_number(&flag, input.next())?.clamp(1, 64) as usize,
             "--trace" => args.trace = true,
+            "--no-vote-durability-check" => args.check_vote_durability = false,
             "--ticks" => {
                 args.ticks = parse_number(&flag, input.next())?;
                 let max = sim::params::bounds::SIM_TIME_TICKS_MAX;
@@ -150,6 +160,7 @@ fn main() -> ExitCode {
         options.trace = args.trace;
         options.sim_time_ticks = args.ticks;
         options.planted_bug = bug;
+        options.check_vote_durability = args.check_vote_durability;
         options
     };
     let progress = |done: u64| {
@@ -171,6 +182,9 @@ fn main() -> ExitCode {
         .unwrap_or_default();
     if args.ticks != sim::params::bounds::SIM_TIME_TICKS_DEFAULT {
         extra_flags += &format!(" --ticks {}", args.ticks);
+    }
+    if !args.check_vote_durability {
+        extra_flags += " --no-vote-durability-check";
     }
     for report in reports {
         let report = match report {

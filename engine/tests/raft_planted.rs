@@ -7,7 +7,10 @@ mod common;
 
 use bytes::Bytes;
 use common::{config, figure_8_commits_old_entry_early, recovered_with_terms, Cluster};
-use tern_engine::raft::{Config, Entry, Message, MessageBody, Payload, PlantedBug, Raft};
+use tern_engine::raft::{
+    Config, Entry, Message, MessageBody, Payload, PlantedBug, Raft, ReadConsistency, ReadOutcome,
+    Role,
+};
 
 fn member(terms: &[u64], current_term: u64, bug: Option<PlantedBug>) -> Raft {
     let config = Config {
@@ -116,4 +119,69 @@ fn leader_counts_self_before_persist_commits_without_its_own_write() {
     assert!(committed_early(Some(
         PlantedBug::LeaderCountsSelfBeforePersist
     )));
+}
+
+#[test]
+fn lease_ignores_drift_margin_serves_a_read_after_the_safe_lease_ended() {
+    // Reference: Raft thesis section 6.4.1 (broken by PlantedBug::LeaseIgnoresDriftMargin): the
+    // safe lease is election_timeout_min - clock_drift_margin = 8 ticks from the start of the
+    // last acknowledged round; the bug keeps it for election_timeout_max = 20 ticks.
+    let served_late = |bug| {
+        let mut cluster = Cluster::with(3, |id| Config {
+            planted_bug: bug,
+            lease_reads: true,
+            ..config(id, 3)
+        });
+        cluster.elect(1);
+        cluster.tick_all(2);
+        cluster.cut.insert((2, 1));
+        cluster.cut.insert((3, 1));
+        for _ in 0..8 {
+            cluster.node(1).tick();
+        }
+        cluster.settle();
+        assert_eq!(cluster.role(1), Role::Leader);
+        cluster
+            .node(1)
+            .request_read(4, ReadConsistency::Lease)
+            .unwrap();
+        cluster.settle();
+        cluster.reads[0]
+            .iter()
+            .any(|read| matches!(read, ReadOutcome::Ready { id: 4, .. }))
+    };
+    assert!(!served_late(None));
+    assert!(served_late(Some(PlantedBug::LeaseIgnoresDriftMargin)));
+}
+
+#[test]
+fn vote_not_persisted_sends_the_vote_before_its_hard_state_is_durable() {
+    // Reference: Raft paper figure 2, "persistent state ... updated on stable storage before
+    // responding to RPCs" (broken by PlantedBug::VoteNotPersisted): the granted vote leaves
+    // with the Ready's immediate messages instead of after its persist.
+    let request = Message {
+        from: 2,
+        to: 1,
+        term: 3,
+        body: MessageBody::VoteRequest {
+            pre_vote: false,
+            last_log_index: 2,
+            last_log_term: 2,
+            leadership_transfer: false,
+        },
+    };
+    let is_granted =
+        |m: &Message| matches!(m.body, MessageBody::VoteResponse { granted: true, .. });
+    let sent_early = |bug| {
+        let mut raft = member(&[1, 2], 2, bug);
+        raft.step(request.clone()).unwrap();
+        let ready = raft.ready();
+        assert_eq!(ready.hard_state.map(|hs| hs.voted_for), Some(Some(2)));
+        let early = ready.messages.iter().any(is_granted);
+        let after_persist = ready.messages_after_persist.iter().any(is_granted);
+        assert!(early != after_persist, "the vote is sent exactly once");
+        early
+    };
+    assert!(!sent_early(None));
+    assert!(sent_early(Some(PlantedBug::VoteNotPersisted)));
 }

@@ -60,16 +60,24 @@ pub enum PlantedBug {
     /// The leader counts itself toward a commit before its own persist covers the index
     /// (breaks thesis 10.2.1).
     LeaderCountsSelfBeforePersist,
+    /// A lease lasts a full `election_timeout_ticks_max` from its heartbeat round, ignoring both
+    /// the minimum election timeout and `clock_drift_margin_ticks` (breaks thesis 6.4.1).
+    LeaseIgnoresDriftMargin,
+    /// A granted vote is sent at once, before the hard state recording it is durable, so a
+    /// voter that crashes can vote again in the same term (breaks figure 2's persistence rule).
+    VoteNotPersisted,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl PlantedBug {
     /// Every planted bug, for tests that try each.
-    pub const ALL: [PlantedBug; 4] = [
+    pub const ALL: [PlantedBug; 6] = [
         PlantedBug::VoteForStaleLog,
         PlantedBug::CommitPreviousTermByCount,
         PlantedBug::KeepConflictingSuffix,
         PlantedBug::LeaderCountsSelfBeforePersist,
+        PlantedBug::LeaseIgnoresDriftMargin,
+        PlantedBug::VoteNotPersisted,
     ];
 }
 

@@ -176,6 +176,8 @@ enum Bug {
     CommitPreviousTermByCount,
     KeepConflictingSuffix,
     LeaderCountsSelfBeforePersist,
+    LeaseIgnoresDriftMargin,
+    VoteNotPersisted,
 }
 
 /// One member's Raft state machine.
@@ -489,13 +491,20 @@ impl Raft {
         ) || self.term != self.hard_state_handed.term
             || self.voted_for != self.hard_state_handed.voted_for
             || self.term_vote_unconfirmed_after.is_some();
+        let vote_sent_early = matches!(
+            body,
+            MessageBody::VoteResponse {
+                pre_vote: false,
+                granted: true
+            }
+        ) && self.bug(Bug::VoteNotPersisted);
         let message = Message {
             from: self.id,
             to,
             term,
             body,
         };
-        if depends_on_persist {
+        if depends_on_persist && !vote_sent_early {
             self.out.messages_after_persist.push(message);
         } else {
             self.out.messages.push(message);

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::ready::{ReadConsistency, ReadId, ReadOutcome};
 use super::types::{LogIndex, Role};
-use super::{quorum, Raft, ReadError};
+use super::{quorum, Bug, Raft, ReadError};
 
 /// How many heartbeat rounds' start ticks are remembered for the lease; an answer to an older
 /// round still confirms ReadIndex reads but no longer extends the lease.
@@ -226,6 +226,11 @@ impl Raft {
         let Some(lease_start) = shifted_start.checked_sub(1) else {
             return false;
         };
-        self.now_ticks < lease_start.saturating_add(self.config.lease_duration_ticks())
+        let lease_ticks = if self.bug(Bug::LeaseIgnoresDriftMargin) {
+            self.config.election_timeout_ticks_max
+        } else {
+            self.config.lease_duration_ticks()
+        };
+        self.now_ticks < lease_start.saturating_add(lease_ticks)
     }
 }

@@ -27,11 +27,24 @@ pub struct Outstanding {
     pub attempt: u64,
 }
 
+/// How a client reads when the cluster serves lease reads (an application picks one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadPreference {
+    ReadIndex,
+    Lease,
+    /// A coin flip per read.
+    Either,
+}
+
 pub struct Client {
     pub id: u64,
     pub next_sequence: u64,
     pub leader_guess: NodeId,
     pub outstanding: Option<Outstanding>,
+    /// Nine reads in ten instead of four: such a client keeps reading from the node it
+    /// believes leads, which is what exposes a deposed leader serving stale reads.
+    pub read_mostly: bool,
+    pub read_preference: ReadPreference,
 }
 
 /// One history record and the key it touched.
@@ -42,12 +55,30 @@ pub struct KeyedOp {
 }
 
 impl Client {
-    pub fn new(id: u64, leader_guess: NodeId) -> Self {
+    /// A client with a profile drawn from `rng`: read-mostly or mixed, and its read preference.
+    pub fn new(id: u64, leader_guess: NodeId, rng: &mut SeededRng) -> Self {
+        let read_mostly = rng.chance(1, 3);
+        let read_preference = match rng.range(0, 3) {
+            0 => ReadPreference::ReadIndex,
+            1 => ReadPreference::Lease,
+            _ => ReadPreference::Either,
+        };
         Self {
             id,
             next_sequence: 1,
             leader_guess,
             outstanding: None,
+            read_mostly,
+            read_preference,
+        }
+    }
+
+    /// Whether this read uses the lease (when the cluster serves lease reads at all).
+    pub fn wants_lease(&self, rng: &mut SeededRng) -> bool {
+        match self.read_preference {
+            ReadPreference::ReadIndex => false,
+            ReadPreference::Lease => true,
+            ReadPreference::Either => rng.chance(1, 2),
         }
     }
 
@@ -56,7 +87,12 @@ impl Client {
     pub fn next_command(&mut self, rng: &mut SeededRng, keys: u8) -> KvCommand {
         let key = rng.range(0, u64::from(keys)) as u8;
         let value = rng.range(1, 6);
-        let op = match rng.range(0, 10) {
+        let draw = rng.range(0, 10);
+        let op = match if self.read_mostly && draw > 0 {
+            9
+        } else {
+            draw
+        } {
             0..=2 => RegisterOp::Put(value),
             3 => RegisterOp::Delete,
             4..=5 => RegisterOp::CompareAndSwap {

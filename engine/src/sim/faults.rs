@@ -9,7 +9,8 @@ impl World {
     /// One random fault action.
     pub(super) fn fault(&mut self) {
         let nodes = self.params.nodes;
-        match self.rng.range(0, 16) {
+        match self.rng.range(0, 17) {
+            16 => self.lease_trap(),
             14 | 15 => self.transfer_leadership(),
             12 | 13 => {
                 // Isolate the leader: it keeps taking proposals in its term that nobody else
@@ -41,7 +42,7 @@ impl World {
                         .is_some_and(|raft| raft.status().role == Role::Leader)
                 });
                 if let Some(leader) = leader.filter(|_| nodes - up < self.params.crashed_max) {
-                    self.crash(leader);
+                    self.crash(leader, false);
                 }
             }
             0 | 1 => {
@@ -50,7 +51,7 @@ impl World {
                     .collect();
                 if nodes - up.len() < self.params.crashed_max && !up.is_empty() {
                     let victim = up[self.rng.range(0, up.len() as u64) as usize];
-                    self.crash(victim);
+                    self.crash(victim, false);
                 }
             }
             2 => {
@@ -110,6 +111,75 @@ impl World {
         }
     }
 
+    /// Slows the leader's inbox, then (a few ticks later, `cut_outbox`) cuts every link out of
+    /// it. Its followers stop hearing it and elect a new leader, while their last answers and
+    /// the new leader's messages reach it late: check-quorum counts those late answers, so it
+    /// keeps leading, and its clients keep reading there, for up to a minimum election timeout
+    /// after the cut. Only a lease measured from the start of an acknowledged round and shorter
+    /// than the followers' minimum election timeout by the drift margin keeps those reads fresh
+    /// (thesis 6.4.1); an overlong lease answers them after the new leader committed.
+    fn lease_trap(&mut self) {
+        let Some(leader) = self.leader_index() else {
+            return;
+        };
+        if self.ops_issued >= self.params.client_ops_max {
+            // No client is left to read there.
+            return;
+        }
+        let id = leader as NodeId + 1;
+        let (min, max) = (
+            self.params.raft.election_timeout_ticks_min,
+            self.params.raft.election_timeout_ticks_max,
+        );
+        // Below the minimum election timeout, or the leader's check-quorum would step it down
+        // while the slowed answers are on their way.
+        let extra_time = self.rng.range(min / 2 * TICK_TIME, (min - 1) * TICK_TIME);
+        self.network.heal();
+        self.network.slow_down_inbox(id, extra_time);
+        self.trace_partition("slow leader inbox");
+        let cut_time = self.now + self.rng.range(TICK_TIME, 4 * TICK_TIME);
+        self.schedule(cut_time, Event::CutOutbox { node: leader });
+        // Let the scenario play out before the next fault heals it.
+        self.fault_hold_until_time = cut_time + (min + max) * TICK_TIME;
+    }
+
+    /// The second half of `lease_trap`, unless a heal came first.
+    pub(super) fn cut_outbox(&mut self, index: usize) {
+        let id = index as NodeId + 1;
+        if !self.faulty || !self.network.is_inbox_slow(id) {
+            return;
+        }
+        for other in (1..=self.params.nodes as NodeId).filter(|&other| other != id) {
+            self.network.block(id, other);
+        }
+        self.trace_partition("cut leader outbox");
+    }
+
+    /// A crash right after a granted vote was sent: the moment a vote that was not durable yet
+    /// would be forgotten, letting the voter vote again in the same term after a quick reboot.
+    pub(super) fn crash_after_vote(&mut self, index: usize, incarnation: u64) {
+        let nodes = self.params.nodes;
+        let up = (0..nodes).filter(|&i| self.nodes[i].raft.is_some()).count();
+        let node = &self.nodes[index];
+        if !self.faulty
+            || node.incarnation != incarnation
+            || node.raft.is_none()
+            || nodes - up >= self.params.crashed_max
+        {
+            return;
+        }
+        self.crash(index, true);
+    }
+
+    fn leader_index(&self) -> Option<usize> {
+        (0..self.params.nodes).find(|&i| {
+            self.nodes[i]
+                .raft
+                .as_ref()
+                .is_some_and(|raft| raft.status().role == Role::Leader)
+        })
+    }
+
     fn trace_partition(&mut self, what: &str) {
         let blocked = self.network.describe_blocked();
         self.trace.record(self.now, || {
@@ -139,7 +209,8 @@ impl World {
 
     /// The node stops: its pending disk writes and unsent after-persist messages are lost, and
     /// so is everything in memory (log beyond the durable one, applied state, pending requests).
-    pub(super) fn crash(&mut self, index: usize) {
+    /// With `quick_restart` it is back within two ticks.
+    pub(super) fn crash(&mut self, index: usize, quick_restart: bool) {
         let node = &mut self.nodes[index];
         let lost = node.disk.queue.len();
         node.raft = None;
@@ -154,7 +225,7 @@ impl World {
         });
         // Sometimes a quick reboot (the node is back before anyone's election timeout), which
         // is when forgetting what it knew about the current leader matters most.
-        let downtime = if self.rng.chance(1, 3) {
+        let downtime = if quick_restart || self.rng.chance(1, 3) {
             self.rng.range(1, 2 * TICK_TIME)
         } else {
             TICK_TIME * self.rng.range(2, 40)

@@ -15,6 +15,14 @@
 //! cargo run --release -p tern-engine --example sim -- --seeds 50 --nodes 3 --plant-bug vote-for-stale-log
 //! ```
 //!
+//! Two faults aim at what random ones rarely line up. The lease trap slows a leader's inbox and
+//! then cuts its outbox: the others elect a new leader while late answers keep the old one
+//! leading a while, and read-mostly clients that prefer lease reads keep reading there, so an
+//! overlong lease serves a stale read (caught by the read-index check). And a node sometimes
+//! crashes right after a granted vote left and reboots at once, so a vote sent before it was
+//! durable is forgotten and given again in the same term (two leaders, caught by election
+//! safety even with the direct vote-durability check off).
+//!
 //! A run has two phases. The faulty phase (`--ticks`, 400 by default) has faults striking every
 //! few election timeouts and clients issuing operations. Then everything heals (network clean,
 //! crashed nodes restarted), every client issues one more operation, and within
@@ -52,6 +60,9 @@ pub struct RunOptions {
     /// Check the commitment rule (5.4.2) directly (on by default). Off, a figure-8 bug is
     /// caught only by its consequence, a committed entry lost to a later leader.
     pub check_commitment_rule: bool,
+    /// Check directly that a granted vote is durable before it is sent (on by default). Off, a
+    /// vote sent too early is caught only by its consequence, two leaders in one term.
+    pub check_vote_durability: bool,
     /// Length of the faulty phase in simulated ticks (default `SIM_TIME_TICKS_DEFAULT`). Client
     /// operations scale with it, so a longer run also checks a longer history.
     pub sim_time_ticks: u64,
@@ -71,6 +82,7 @@ impl RunOptions {
             nodes,
             trace: false,
             check_commitment_rule: true,
+            check_vote_durability: true,
             sim_time_ticks: params::bounds::SIM_TIME_TICKS_DEFAULT,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
@@ -109,6 +121,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, String> {
     #[allow(unused_mut)]
     let mut world = world::World::new(options.seed, params, options.trace);
     world.check_commitment_rule = options.check_commitment_rule;
+    world.check_vote_durability = options.check_vote_durability;
     #[cfg(feature = "planted-bugs")]
     world.plant_bug(options.planted_bug);
     // A panic inside the core (or the simulator) is a finding like any other: report it as

@@ -4,7 +4,7 @@
 
 use crate::raft::rng::SeededRng;
 use crate::raft::NodeId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How one seed's network misbehaves. Rates are per mille; times in simulated time units.
 #[derive(Clone, Debug)]
@@ -31,6 +31,9 @@ pub struct Network {
     pub faults: NetworkFaults,
     /// One-way links that lose everything sent over them: (from, to).
     blocked: BTreeSet<(NodeId, NodeId)>,
+    /// Nodes whose incoming links are congested: extra delay in time units for every message
+    /// sent to them (until the next heal).
+    slow_inbox: BTreeMap<NodeId, u64>,
 }
 
 impl Network {
@@ -38,6 +41,7 @@ impl Network {
         Self {
             faults,
             blocked: BTreeSet::new(),
+            slow_inbox: BTreeMap::new(),
         }
     }
 
@@ -51,15 +55,30 @@ impl Network {
 
     pub fn heal(&mut self) {
         self.blocked.clear();
+        self.slow_inbox.clear();
+    }
+
+    /// Every message sent to `node` from now on takes `extra_time` longer (until a heal).
+    pub fn slow_down_inbox(&mut self, node: NodeId, extra_time: u64) {
+        self.slow_inbox.insert(node, extra_time);
+    }
+
+    pub fn is_inbox_slow(&self, node: NodeId) -> bool {
+        self.slow_inbox.contains_key(&node)
     }
 
     /// Partitioned links as text, for the trace.
     pub fn describe_blocked(&self) -> String {
-        let links: Vec<String> = self
+        let mut links: Vec<String> = self
             .blocked
             .iter()
             .map(|(from, to)| format!("{from}->{to}"))
             .collect();
+        links.extend(
+            self.slow_inbox
+                .iter()
+                .map(|(node, extra)| format!("(inbox of {node} slowed by {extra})")),
+        );
         links.join(" ")
     }
 
@@ -71,9 +90,10 @@ impl Network {
         if rng.chance(self.faults.drop_per_mille, 1000) {
             return Fate::Dropped;
         }
-        let mut delays = vec![self.delay(rng)];
+        let extra = self.slow_inbox.get(&to).copied().unwrap_or(0);
+        let mut delays = vec![self.delay(rng) + extra];
         if rng.chance(self.faults.duplicate_per_mille, 1000) {
-            delays.push(self.delay(rng));
+            delays.push(self.delay(rng) + extra);
         }
         Fate::Delivered(delays)
     }

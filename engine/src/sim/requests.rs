@@ -99,7 +99,8 @@ impl World {
         if command.op == RegisterOp::Get {
             let id = self.next_read_id;
             self.next_read_id += 1;
-            let lease = self.params.raft.lease_reads && self.rng.chance(1, 2);
+            let lease =
+                self.params.raft.lease_reads && self.clients[client].wants_lease(&mut self.rng);
             let consistency = if lease {
                 ReadConsistency::Lease
             } else {

@@ -59,6 +59,15 @@ pub(super) enum Event {
         node: usize,
         incarnation: u64,
     },
+    /// The second half of the lease trap (see `faults`): cut every link out of `node`.
+    CutOutbox {
+        node: usize,
+    },
+    /// Crash `node` (if still in this incarnation) right after it granted a vote.
+    CrashAfterVote {
+        node: usize,
+        incarnation: u64,
+    },
 }
 
 /// A read this node was asked for and will answer once the core says it may.
@@ -130,6 +139,9 @@ pub(super) struct World {
     pub faulty: bool,
     pub(super) next_read_id: ReadId,
     pub check_commitment_rule: bool,
+    pub check_vote_durability: bool,
+    /// No fault strikes before this time: a multi-step fault is playing out.
+    pub(super) fault_hold_until_time: u64,
     #[cfg(feature = "planted-bugs")]
     planted_bug: Option<crate::raft::PlantedBug>,
 }
@@ -158,6 +170,8 @@ impl World {
             faulty: true,
             next_read_id: 1,
             check_commitment_rule: true,
+            check_vote_durability: true,
+            fault_hold_until_time: 0,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
             params,
@@ -225,7 +239,8 @@ impl World {
         }
         for id in 0..self.params.clients {
             let guess = self.random_node_id();
-            self.clients.push(Client::new(id as u64 + 1, guess));
+            let client = Client::new(id as u64 + 1, guess, &mut self.rng);
+            self.clients.push(client);
             let start = self.rng.range(0, self.params.client_think_time_max);
             self.schedule(start, Event::ClientNext { client: id });
         }
@@ -391,7 +406,7 @@ impl World {
                     self.fault();
                     let interval = self.params.fault_interval_time;
                     let next = self.now + self.rng.range(interval / 2, interval * 3 / 2);
-                    self.schedule(next, Event::Fault);
+                    self.schedule(next.max(self.fault_hold_until_time), Event::Fault);
                 }
             }
             Event::Restart { node, incarnation } => {
@@ -399,6 +414,8 @@ impl World {
                     self.start_node(node);
                 }
             }
+            Event::CutOutbox { node } => self.cut_outbox(node),
+            Event::CrashAfterVote { node, incarnation } => self.crash_after_vote(node, incarnation),
         }
     }
 
@@ -706,6 +723,9 @@ impl World {
         else {
             return;
         };
+        if !self.check_vote_durability {
+            return;
+        }
         let durable = self.nodes[index].disk.durable.hard_state;
         if (durable.term, durable.voted_for) != (message.term, Some(message.to)) {
             self.fail(format!(
@@ -717,6 +737,21 @@ impl World {
     }
 
     pub fn send(&mut self, message: Message) {
+        let granted_vote = matches!(
+            message.body,
+            MessageBody::VoteResponse {
+                pre_vote: false,
+                granted: true
+            }
+        );
+        if self.faulty && granted_vote && self.rng.chance(1, 4) {
+            // Sometimes the voter crashes right after its vote left (before or after its disk
+            // write completes, depending on when the core let the vote out).
+            let node = message.from as usize - 1;
+            let incarnation = self.nodes[node].incarnation;
+            let crash_time = self.now + self.rng.range(1, 300);
+            self.schedule(crash_time, Event::CrashAfterVote { node, incarnation });
+        }
         let fate = self.network.route(&mut self.rng, message.from, message.to);
         self.trace.record(self.now, || {
             let how = match &fate {
