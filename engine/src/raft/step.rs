@@ -97,6 +97,10 @@ impl Raft {
                 self.become_follower(message.term, Some(message.from));
                 true
             }
+            // A response (or TimeoutNow) of a later term names no leader of it. A follower that
+            // may count toward a leader's lease drops it: adopting the term would forget that
+            // leader and let it vote at once (thesis 6.4.1). Dropping equals losing it.
+            _ if self.role == Role::Follower && self.in_leader_lease() => false,
             _ => {
                 self.become_follower(message.term, None);
                 true
