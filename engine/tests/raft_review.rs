@@ -79,3 +79,42 @@ fn follower_counted_in_a_lease_refuses_votes_after_a_stale_higher_term_response(
     );
     assert_ne!(node.status().voted_for, Some(3));
 }
+
+#[test]
+fn a_request_reaching_below_the_commit_index_cannot_make_log_terms_decrease() {
+    // Reference: Raft paper section 5.3 and figure 2 (AppendEntries receiver): entries continue
+    // the log at prev_log_index with terms that never decrease; the core refuses any message
+    // that would break this, whatever arrives (its garbage test asserts it). A follower skips
+    // the part of a request below its commit index (5.4.3) and continues from its own committed
+    // entry, so what remains must not carry a term below that entry's. Only a faulty leader
+    // sends such a request; it must be refused, not appended.
+    let mut recovered = common::recovered_with_terms(&[1, 1, 2], 2);
+    recovered.hard_state.commit = 3;
+    let mut node = Raft::new(
+        tern_engine::raft::Config {
+            check_quorum: false,
+            ..config(1, 3)
+        },
+        recovered,
+    )
+    .unwrap();
+    let entry = |index, term| tern_engine::raft::Entry {
+        index,
+        term,
+        payload: tern_engine::raft::Payload::Noop,
+    };
+    let request = MessageBody::AppendRequest {
+        prev_log_index: 2,
+        prev_log_term: 1,
+        entries: vec![entry(3, 1), entry(4, 1)],
+        leader_commit: 0,
+    };
+    let _ = node.step(message(2, 1, 3, request));
+    let terms: Vec<u64> = (1..=node.status().last_index)
+        .map(|index| node.entry(index).unwrap().term)
+        .collect();
+    assert!(
+        terms.windows(2).all(|pair| pair[0] <= pair[1]),
+        "log terms decrease: {terms:?}"
+    );
+}

@@ -20,7 +20,17 @@ impl Raft {
             // Our committed prefix matches every later leader's log (5.4.3): skip that part.
             let skip = (committed - prev_log_index).min(entries.len() as LogIndex) as usize;
             entries.drain(..skip);
-            (committed, self.log.term(committed).unwrap_or(0))
+            let committed_term = self.log.term(committed).unwrap_or(0);
+            // What remains continues our committed entry, so its terms may not be lower.
+            if entries
+                .first()
+                .is_some_and(|entry| entry.term < committed_term)
+            {
+                let reason =
+                    format!("entries below the term {committed_term} of commit {committed}");
+                return Err(StepError::Malformed { from, reason });
+            }
+            (committed, committed_term)
         } else {
             (prev_log_index, prev_log_term)
         };
