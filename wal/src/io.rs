@@ -100,18 +100,9 @@ impl DiskFile {
         kind: FileKind,
         hook: Option<FaultHook>,
     ) -> Result<DiskFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .dma_open(path)
-            .await
-            .map_err(|error| WalError::io("open", path, 0, error.into()))?;
-        Ok(DiskFile {
-            file,
-            path: path.to_path_buf(),
-            kind,
-            hook,
-        })
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        Self::open_with(&options, "open", path, kind, hook).await
     }
 
     /// Creates (or truncates) a file.
@@ -120,14 +111,23 @@ impl DiskFile {
         kind: FileKind,
         hook: Option<FaultHook>,
     ) -> Result<DiskFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(true);
+        Self::open_with(&options, "create", path, kind, hook).await
+    }
+
+    /// Opens `path` with O_DIRECT; `operation` names the call in the error.
+    async fn open_with(
+        options: &OpenOptions,
+        operation: &'static str,
+        path: &Path,
+        kind: FileKind,
+        hook: Option<FaultHook>,
+    ) -> Result<DiskFile> {
+        let file = options
             .dma_open(path)
             .await
-            .map_err(|error| WalError::io("create", path, 0, error.into()))?;
+            .map_err(|error| WalError::io(operation, path, 0, error.into()))?;
         Ok(DiskFile {
             file,
             path: path.to_path_buf(),
