@@ -6,11 +6,11 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config, figure_8_commits_old_entry_early, recovered_with_terms, Cluster};
-use tern_engine::raft::{
-    Config, Entry, Message, MessageBody, Payload, PlantedBug, Raft, ReadConsistency, ReadOutcome,
-    Role,
+use common::{
+    config, figure_8_commits_old_entry_early, lease_read_served_after_followers_went_silent,
+    recovered_with_terms, Cluster,
 };
+use tern_engine::raft::{Config, Entry, Message, MessageBody, Payload, PlantedBug, Raft};
 
 fn member(terms: &[u64], current_term: u64, bug: Option<PlantedBug>) -> Raft {
     let config = Config {
@@ -132,23 +132,7 @@ fn lease_ignores_drift_margin_serves_a_read_after_the_safe_lease_ended() {
             lease_reads: true,
             ..config(id, 3)
         });
-        cluster.elect(1);
-        cluster.tick_all(2);
-        cluster.cut.insert((2, 1));
-        cluster.cut.insert((3, 1));
-        for _ in 0..8 {
-            cluster.node(1).tick();
-        }
-        cluster.settle();
-        assert_eq!(cluster.role(1), Role::Leader);
-        cluster
-            .node(1)
-            .request_read(4, ReadConsistency::Lease)
-            .unwrap();
-        cluster.settle();
-        cluster.reads[0]
-            .iter()
-            .any(|read| matches!(read, ReadOutcome::Ready { id: 4, .. }))
+        lease_read_served_after_followers_went_silent(&mut cluster)
     };
     assert!(!served_late(None));
     assert!(served_late(Some(PlantedBug::LeaseIgnoresDriftMargin)));

@@ -8,8 +8,8 @@ use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use tern_engine::raft::{
-    Config, Entry, HardState, LogIndex, Message, NodeId, Raft, ReadOutcome, Ready, Recovered, Role,
-    Term,
+    Config, Entry, HardState, LogIndex, Message, NodeId, Raft, ReadConsistency, ReadOutcome, Ready,
+    Recovered, Role, Term,
 };
 
 /// Most deliveries one `settle` performs: a bound, so a livelock fails instead of hanging.
@@ -397,4 +397,32 @@ pub fn figure_8_commits_old_entry_early(tweak: impl Fn(&mut Config) + Copy) -> (
     });
     assert_eq!(cluster.role(1), Role::Leader);
     (early, old_entry_on_majority)
+}
+
+/// The lease-expiry scenario: node 1 of `cluster` is elected, both followers' messages to it are
+/// cut, and 8 ticks pass on node 1 (the whole lease with `config`'s timings), so it is still
+/// leader (check-quorum has not fired) but its lease has run out. Then it is asked for lease
+/// read 4. Returns whether that read was served; the links stay cut.
+pub fn lease_read_served_after_followers_went_silent(cluster: &mut Cluster) -> bool {
+    cluster.elect(1);
+    cluster.tick_all(2);
+    cluster.cut.insert((2, 1));
+    cluster.cut.insert((3, 1));
+    for _ in 0..8 {
+        cluster.node(1).tick();
+    }
+    cluster.settle();
+    assert_eq!(
+        cluster.role(1),
+        Role::Leader,
+        "check-quorum fired too early"
+    );
+    cluster
+        .node(1)
+        .request_read(4, ReadConsistency::Lease)
+        .unwrap();
+    cluster.settle();
+    cluster.reads[0]
+        .iter()
+        .any(|read| matches!(read, ReadOutcome::Ready { id: 4, .. }))
 }
