@@ -153,6 +153,7 @@ impl Inbound for Receiver {
         }
     }
     fn client_requests(&self, _: &ClientSession, _: &ArchivedClientRequestBatch) {}
+    fn status_request(&self, _: &ClientSession, _: &tern_net::message::ArchivedStatusRequest) {}
 }
 
 /// The sending node: notes heartbeat responses and wakes the round-trip loop.
@@ -172,6 +173,7 @@ impl Inbound for Sender {
         }
     }
     fn client_requests(&self, _: &ClientSession, _: &ArchivedClientRequestBatch) {}
+    fn status_request(&self, _: &ClientSession, _: &tern_net::message::ArchivedStatusRequest) {}
 }
 
 fn quic_config(id: NodeId, addrs: &[SocketAddr], ca: &ClusterCa) -> TransportConfig {

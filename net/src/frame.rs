@@ -26,8 +26,9 @@ use rkyv::util::AlignedVec;
 use rkyv::{Archive, Serialize};
 
 use crate::message::{
-    ArchivedClientRequestBatch, ArchivedClientResponseBatch, ArchivedNotLeader,
-    ArchivedRaftMessage, ClientRequestBatch, ClientResponseBatch, NotLeader, RaftMessage,
+    ArchivedClientRequestBatch, ArchivedClientResponseBatch, ArchivedNodeStatus, ArchivedNotLeader,
+    ArchivedRaftMessage, ArchivedStatusRequest, ClientRequestBatch, ClientResponseBatch,
+    NodeStatus, NotLeader, RaftMessage, StatusRequest,
 };
 
 /// First four bytes of every frame.
@@ -60,6 +61,8 @@ pub enum FrameKind {
     ClientRequests = 2,
     ClientResponses = 3,
     NotLeader = 4,
+    StatusRequest = 5,
+    Status = 6,
 }
 
 impl FrameKind {
@@ -69,6 +72,8 @@ impl FrameKind {
             2 => Some(FrameKind::ClientRequests),
             3 => Some(FrameKind::ClientResponses),
             4 => Some(FrameKind::NotLeader),
+            5 => Some(FrameKind::StatusRequest),
+            6 => Some(FrameKind::Status),
             _ => None,
         }
     }
@@ -80,6 +85,8 @@ impl FrameKind {
             FrameKind::ClientRequests => "ClientRequestBatch",
             FrameKind::ClientResponses => "ClientResponseBatch",
             FrameKind::NotLeader => "NotLeader",
+            FrameKind::StatusRequest => "StatusRequest",
+            FrameKind::Status => "NodeStatus",
         }
     }
 }
@@ -104,6 +111,12 @@ impl FrameBody for ClientResponseBatch {
 impl FrameBody for NotLeader {
     const KIND: FrameKind = FrameKind::NotLeader;
 }
+impl FrameBody for StatusRequest {
+    const KIND: FrameKind = FrameKind::StatusRequest;
+}
+impl FrameBody for NodeStatus {
+    const KIND: FrameKind = FrameKind::Status;
+}
 
 /// A validated frame, borrowed in place from the receive buffer.
 #[derive(Debug)]
@@ -112,6 +125,8 @@ pub enum Frame<'a> {
     ClientRequests(&'a ArchivedClientRequestBatch),
     ClientResponses(&'a ArchivedClientResponseBatch),
     NotLeader(&'a ArchivedNotLeader),
+    StatusRequest(&'a ArchivedStatusRequest),
+    Status(&'a ArchivedNodeStatus),
 }
 
 impl Frame<'_> {
@@ -122,6 +137,8 @@ impl Frame<'_> {
             Frame::ClientRequests(_) => FrameKind::ClientRequests,
             Frame::ClientResponses(_) => FrameKind::ClientResponses,
             Frame::NotLeader(_) => FrameKind::NotLeader,
+            Frame::StatusRequest(_) => FrameKind::StatusRequest,
+            Frame::Status(_) => FrameKind::Status,
         }
     }
 }
@@ -261,6 +278,12 @@ fn access_body<'a>(
         ),
         FrameKind::NotLeader => {
             Frame::NotLeader(rkyv::access::<ArchivedNotLeader, rancor::Error>(body).map_err(fail)?)
+        }
+        FrameKind::StatusRequest => Frame::StatusRequest(
+            rkyv::access::<ArchivedStatusRequest, rancor::Error>(body).map_err(fail)?,
+        ),
+        FrameKind::Status => {
+            Frame::Status(rkyv::access::<ArchivedNodeStatus, rancor::Error>(body).map_err(fail)?)
         }
     })
 }
@@ -513,6 +536,8 @@ mod tests {
     fn batch_frame(command_bytes: usize) -> Vec<u8> {
         let batch = ClientRequestBatch {
             client_id: 1,
+            answered_through: 0,
+            read_consistency: crate::message::ReadConsistency::ServerDefault,
             requests: vec![ClientRequest {
                 sequence: 1,
                 command: vec![7u8; command_bytes],

@@ -94,7 +94,27 @@ pub enum EntryPayload {
 pub struct ClientRequestBatch {
     /// Identifies the client session; with `sequence` it makes retries exactly-once.
     pub client_id: u64,
+    /// The client has received the answer to every sequence at or below this, so the server's
+    /// session may forget those results (0: nothing answered yet).
+    pub answered_through: u64,
+    /// How the read-only requests of this batch are served.
+    pub read_consistency: ReadConsistency,
     pub requests: Vec<ClientRequest>,
+}
+
+/// How a read-only request (`Get`, `Range`) is served.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub enum ReadConsistency {
+    /// Whatever the server was configured with (`--read-mode`, linearizable by default).
+    ServerDefault,
+    /// Linearizable through ReadIndex: the leader confirms it still leads with a quorum round.
+    Linearizable,
+    /// Linearizable through the leader lease when the server has lease reads on (falls back to
+    /// ReadIndex otherwise).
+    Lease,
+    /// Served by whichever node received it from its applied map: may be stale, never torn.
+    Serializable,
 }
 
 /// One client request.
@@ -103,7 +123,7 @@ pub struct ClientRequestBatch {
 pub struct ClientRequest {
     /// Increases by one per request of a client; a retry reuses it.
     pub sequence: u64,
-    /// The command bytes (defined by the key-value crate later).
+    /// An encoded `tern_kv::Command`.
     pub command: Vec<u8>,
 }
 
@@ -127,6 +147,7 @@ pub struct ClientResponse {
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[rkyv(derive(Debug))]
 pub enum ClientOutcome {
+    /// An encoded `tern_kv::CommandResult`.
     Ok(Vec<u8>),
     Error(ClientError),
 }
@@ -146,6 +167,9 @@ pub enum ClientError {
     Unavailable { reason: String },
     /// The client session is unknown or expired; start a new session.
     SessionExpired,
+    /// This node is not the leader and the request needs the leader; the batch's `NotLeader`
+    /// frame (sent alongside) says where to go.
+    NotLeader { leader_id: Option<NodeId> },
 }
 
 /// "Not leader": the node that received a client batch cannot serve it.
@@ -157,4 +181,34 @@ pub struct NotLeader {
     pub leader_id: Option<NodeId>,
     /// Where clients reach that leader, e.g. `127.0.0.1:7001`.
     pub leader_addr: Option<String>,
+}
+
+/// A request for the answering node's view of the cluster (the `tern status` command).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct StatusRequest {
+    /// Echoed in the response, to match answers to questions.
+    pub request_id: u64,
+}
+
+/// One node's state as it sees it.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct NodeStatus {
+    pub request_id: u64,
+    pub node_id: NodeId,
+    /// Where this node serves clients.
+    pub client_addr: String,
+    /// Where this node talks to its peers.
+    pub peer_addr: String,
+    /// "leader", "follower", "candidate" or "pre-candidate".
+    pub role: String,
+    pub term: u64,
+    pub last_index: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// The leader this node knows of, if any.
+    pub leader_id: Option<NodeId>,
+    /// Where clients reach that leader, when this node knows it.
+    pub leader_client_addr: Option<String>,
 }

@@ -43,8 +43,8 @@ use crate::frame::{
     RECEIVE_BUFFER_BYTES_RETAINED_DEFAULT, RECEIVE_BUFFER_BYTES_RETAINED_MIN,
 };
 use crate::message::{
-    ArchivedClientRequestBatch, ArchivedRaftMessage, ClientRequestBatch, ClientResponseBatch,
-    NodeId, NotLeader, RaftMessage,
+    ArchivedClientRequestBatch, ArchivedRaftMessage, ArchivedStatusRequest, ClientResponseBatch,
+    NodeId, NodeStatus, NotLeader, RaftMessage,
 };
 use crate::runtime::{self, GlommioRuntime};
 use crate::tls::{self, Identity, Security, TlsError};
@@ -173,6 +173,8 @@ pub trait Inbound {
     fn raft(&self, from: NodeId, message: &ArchivedRaftMessage);
     /// A batch from a client; answer through `session` (now or later: it can be cloned).
     fn client_requests(&self, session: &ClientSession, batch: &ArchivedClientRequestBatch);
+    /// A client asks for this node's status; answer with [`ClientSession::send_status`].
+    fn status_request(&self, session: &ClientSession, request: &ArchivedStatusRequest);
 }
 
 /// Why a transport could not start or a connection could not be made.
@@ -1025,6 +1027,11 @@ impl ClientSession {
         self.push(not_leader)
     }
 
+    /// Answers a status request.
+    pub fn send_status(&self, status: &NodeStatus) -> Result<(), SendError> {
+        self.push(status)
+    }
+
     fn push<T: FrameBody>(&self, message: &T) -> Result<(), SendError> {
         if self.queue.closed.get() {
             return Err(SendError::Closed);
@@ -1108,6 +1115,7 @@ fn deliver_client_frames(
         match reader.next_frame()? {
             None => return Ok(()),
             Some(Frame::ClientRequests(batch)) => shared.inbound.client_requests(session, batch),
+            Some(Frame::StatusRequest(request)) => shared.inbound.status_request(session, request),
             Some(other) => {
                 return Err(FrameError::UnexpectedKind {
                     peer: label.to_string(),
@@ -1123,6 +1131,7 @@ fn deliver_client_frames(
 pub enum ClientReply {
     Responses(ClientResponseBatch),
     NotLeader(NotLeader),
+    Status(NodeStatus),
 }
 
 /// A client of one node: sends request batches and reads the replies, over one stream.
@@ -1181,11 +1190,11 @@ impl Client {
         })
     }
 
-    /// Sends one request batch.
-    pub async fn send(&mut self, batch: &ClientRequestBatch) -> Result<(), TransportError> {
+    /// Sends one message: a [`ClientRequestBatch`] or a [`StatusRequest`].
+    pub async fn send<T: FrameBody>(&mut self, message: &T) -> Result<(), TransportError> {
         self.buffer.clear();
         self.encoder
-            .encode(batch, &mut self.buffer, self.frame_bytes_max)?;
+            .encode(message, &mut self.buffer, self.frame_bytes_max)?;
         let result = self.send.write_all(&self.buffer).await;
         result.map_err(|error| self.connection_error(error))
     }
@@ -1245,6 +1254,9 @@ fn owned_reply(frame: Frame<'_>, peer: &str) -> Result<ClientReply, TransportErr
         Frame::NotLeader(not_leader) => rkyv::deserialize::<NotLeader, Error>(not_leader)
             .map(ClientReply::NotLeader)
             .map_err(|error| invalid("NotLeader", error)),
+        Frame::Status(status) => rkyv::deserialize::<NodeStatus, Error>(status)
+            .map(ClientReply::Status)
+            .map_err(|error| invalid("NodeStatus", error)),
         other => Err(TransportError::Frame(FrameError::UnexpectedKind {
             peer: peer.to_string(),
             kind: other.kind(),

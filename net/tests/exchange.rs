@@ -97,6 +97,16 @@ fn three_endpoints_and_a_client_exchange_every_message_type() {
             client.receive().await.unwrap(),
             ClientReply::NotLeader(not_leader())
         );
+        client
+            .send(&tern_net::message::StatusRequest { request_id: 41 })
+            .await
+            .unwrap();
+        let mut expected_status = node_status();
+        expected_status.request_id = 41;
+        assert_eq!(
+            client.receive().await.unwrap(),
+            ClientReply::Status(expected_status)
+        );
         let got: Vec<_> = recorders[2]
             .received
             .lock()

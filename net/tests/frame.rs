@@ -157,6 +157,8 @@ fn encoder_refuses_oversized_messages() {
     let mut out = Vec::new();
     let big = tern_net::message::ClientRequestBatch {
         client_id: 1,
+        answered_through: 0,
+        read_consistency: tern_net::message::ReadConsistency::ServerDefault,
         requests: vec![tern_net::message::ClientRequest {
             sequence: 1,
             command: vec![1; 4096],

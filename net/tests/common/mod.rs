@@ -82,6 +82,8 @@ pub fn every_raft_message(from: NodeId, to: NodeId) -> Vec<RaftMessage> {
 pub fn client_request_batch() -> ClientRequestBatch {
     ClientRequestBatch {
         client_id: 77,
+        answered_through: 0,
+        read_consistency: tern_net::message::ReadConsistency::ServerDefault,
         requests: vec![
             ClientRequest {
                 sequence: 1,
@@ -145,6 +147,8 @@ pub enum Owned {
     ClientRequests(ClientRequestBatch),
     ClientResponses(ClientResponseBatch),
     NotLeader(NotLeader),
+    StatusRequest(tern_net::message::StatusRequest),
+    Status(tern_net::message::NodeStatus),
 }
 
 pub fn to_owned(frame: &tern_net::Frame<'_>) -> Owned {
@@ -162,6 +166,10 @@ pub fn to_owned(frame: &tern_net::Frame<'_>) -> Owned {
         tern_net::Frame::NotLeader(m) => {
             Owned::NotLeader(rkyv::deserialize::<_, Error>(*m).unwrap())
         }
+        tern_net::Frame::StatusRequest(m) => {
+            Owned::StatusRequest(rkyv::deserialize::<_, Error>(*m).unwrap())
+        }
+        tern_net::Frame::Status(m) => Owned::Status(rkyv::deserialize::<_, Error>(*m).unwrap()),
     }
 }
 
@@ -234,6 +242,32 @@ impl Inbound for Recorder {
         } else {
             session.send_not_leader(&not_leader()).unwrap();
         }
+    }
+    fn status_request(
+        &self,
+        session: &ClientSession,
+        request: &tern_net::message::ArchivedStatusRequest,
+    ) {
+        let mut status = node_status();
+        status.request_id = request.request_id.to_native();
+        session.send_status(&status).unwrap();
+    }
+}
+
+/// The status the recorder answers with (its `request_id` echoes the request's).
+pub fn node_status() -> tern_net::message::NodeStatus {
+    tern_net::message::NodeStatus {
+        request_id: 0,
+        node_id: 9,
+        client_addr: "127.0.0.1:1".into(),
+        peer_addr: "127.0.0.1:2".into(),
+        role: "follower".into(),
+        term: 4,
+        last_index: 10,
+        commit_index: 9,
+        applied_index: 8,
+        leader_id: Some(1),
+        leader_client_addr: None,
     }
 }
 
