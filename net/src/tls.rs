@@ -16,6 +16,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
@@ -148,22 +149,43 @@ pub(crate) fn server_crypto(
     Ok(Arc::new(quic))
 }
 
+/// Which server certificates the client side of an endpoint accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ServerNames {
+    /// Only the name the dialer asked for (`node-<id>.tern` of the node it meant to reach).
+    Requested,
+    /// Any cluster member (`node-<id>.tern` for any id): a client that knows only addresses.
+    AnyNode,
+}
+
 /// The rustls client side of an endpoint, wrapped for quinn.
 pub(crate) fn client_crypto(
     security: &Security,
     identity: Identity,
+    server_names: ServerNames,
 ) -> Result<Arc<quinn::crypto::rustls::QuicClientConfig>, TlsError> {
     let provider = provider();
     let credentials = own_credentials(security, identity)?;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
-    let builder = match security {
-        Security::MutualTls(_) => {
+    let builder = match (security, server_names) {
+        (Security::MutualTls(_), ServerNames::Requested) => {
             let mut roots = RootCertStore::empty();
             roots.add(credentials.ca_certificate.clone())?;
             builder.with_root_certificates(roots)
         }
-        Security::Insecure => builder
+        (Security::MutualTls(_), ServerNames::AnyNode) => {
+            let mut roots = RootCertStore::empty();
+            roots.add(credentials.ca_certificate.clone())?;
+            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|error| TlsError::Verifier(error.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyNodeCertificate { inner }))
+        }
+        // Insecure mode checks no chain; the identity is still read after the handshake.
+        (Security::Insecure, _) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyCertificate { provider })),
     };
@@ -283,5 +305,61 @@ impl ClientCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         ServerCertVerifier::supported_verify_schemes(self)
+    }
+}
+
+/// Secure mode's verifier for a client that knows only addresses: the chain must verify against
+/// the cluster CA (webpki, as for a named dial), for the name `node-<id>.tern` that the
+/// certificate itself carries. So any member is accepted, and nothing else: not a client
+/// certificate, not a certificate from another CA, not one naming several identities.
+#[derive(Debug)]
+struct AnyNodeCertificate {
+    inner: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for AnyNodeCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let identity = identity_of_certificate(end_entity)
+            .map_err(|error| rustls::Error::General(error.to_string()))?;
+        let Identity::Node(_) = identity else {
+            return Err(rustls::Error::General(format!(
+                "server certificate names {identity}, not a cluster node"
+            )));
+        };
+        let name = ServerName::try_from(identity.dns_name())
+            .map_err(|error| rustls::Error::General(error.to_string()))?;
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner
+            .verify_tls12_signature(message, certificate, signature)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner
+            .verify_tls13_signature(message, certificate, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }

@@ -490,6 +490,7 @@ fn make_endpoint(
     identity: Identity,
     limits: &Limits,
     accept: bool,
+    server_names: tls::ServerNames,
 ) -> Result<(quinn::Endpoint, quinn::ClientConfig), TransportError> {
     let transport = transport_config(limits);
     let server_config = if accept {
@@ -499,7 +500,11 @@ fn make_endpoint(
     } else {
         None
     };
-    let mut client_config = quinn::ClientConfig::new(tls::client_crypto(security, identity)?);
+    let mut client_config = quinn::ClientConfig::new(tls::client_crypto(
+        security,
+        identity,
+        server_names,
+    )?);
     client_config.transport_config(transport);
     let socket = runtime::bind_udp(listen_addr).map_err(|source| TransportError::Bind {
         addr: listen_addr,
@@ -558,16 +563,71 @@ pub async fn dial(
     expected: Identity,
     limits: &Limits,
 ) -> Result<(quinn::Endpoint, quinn::Connection), TransportError> {
-    let local: SocketAddr = if addr.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
-    }
-    .parse()
-    .expect("literal address");
-    let (endpoint, client_config) = make_endpoint(local, security, identity, limits, false)?;
+    let local = local_addr_for(addr);
+    let (endpoint, client_config) = make_endpoint(
+        local,
+        security,
+        identity,
+        limits,
+        false,
+        tls::ServerNames::Requested,
+    )?;
     let connection = connect(&endpoint, &client_config, addr, expected).await?;
     Ok((endpoint, connection))
+}
+
+/// The local address a dialer binds to reach `remote`: loopback for a loopback server (so tests
+/// never touch another interface), else the unspecified address of the same family, so the
+/// kernel picks the interface that routes to `remote` (a loopback socket cannot reach another
+/// machine).
+fn local_addr_for(remote: SocketAddr) -> SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match (remote.ip().is_loopback(), remote.is_ipv6()) {
+        (true, false) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        (true, true) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        (false, false) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (false, true) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
+}
+
+/// Dials `addr` as a client, accepting any cluster member there (its certificate must verify
+/// against the cluster CA in secure mode); returns the connection and the member's id.
+async fn dial_any_node(
+    security: &Security,
+    addr: SocketAddr,
+    limits: &Limits,
+) -> Result<(quinn::Endpoint, quinn::Connection, NodeId), TransportError> {
+    let (endpoint, client_config) = make_endpoint(
+        local_addr_for(addr),
+        security,
+        Identity::Client,
+        limits,
+        false,
+        tls::ServerNames::AnyNode,
+    )?;
+    let connect_error = |detail: String| TransportError::Connect { addr, detail };
+    // The verifier ignores the requested name (it checks the one the certificate carries); this
+    // one only has to be a valid DNS name for SNI.
+    let connecting = endpoint
+        .connect_with(client_config, addr, "tern")
+        .map_err(|error| connect_error(error.to_string()))?;
+    let connection = connecting
+        .await
+        .map_err(|error| connect_error(error.to_string()))?;
+    // Secure mode already refused non-members in the handshake; this also covers insecure mode.
+    match tls::peer_identity(&connection)? {
+        Identity::Node(node) if node != 0 => Ok((endpoint, connection, node)),
+        found => {
+            connection.close(
+                VarInt::from_u32(close_code::REFUSED_IDENTITY),
+                b"not a cluster node",
+            );
+            Err(connect_error(format!(
+                "the server's certificate names {found}, not a cluster node"
+            )))
+        }
+    }
 }
 
 impl Transport {
@@ -586,6 +646,7 @@ impl Transport {
             identity,
             &config.limits,
             true,
+            tls::ServerNames::Requested,
         )?;
         let mut links = HashMap::new();
         for &(peer, addr) in &config.peers {
@@ -1136,16 +1197,31 @@ pub enum ClientReply {
 
 /// A client of one node: sends request batches and reads the replies, over one stream.
 /// The client side is not a hot path, so replies are deserialized into owned values.
+/// [`Client::split`] gives a sending and a receiving half, so one task can write while another
+/// reads (pipelining).
 pub struct Client {
+    sender: ClientSender,
+    receiver: ClientReceiver,
+}
+
+/// The sending half of a [`Client`].
+pub struct ClientSender {
     _endpoint: quinn::Endpoint,
     connection: quinn::Connection,
     send: quinn::SendStream,
-    receive: quinn::RecvStream,
-    reader: FrameReader,
-    label: String,
     encoder: FrameEncoder,
     buffer: Vec<u8>,
     frame_bytes_max: usize,
+}
+
+/// The receiving half of a [`Client`].
+pub struct ClientReceiver {
+    // Each half keeps the endpoint (the UDP socket and its driver) alive.
+    _endpoint: quinn::Endpoint,
+    connection: quinn::Connection,
+    receive: quinn::RecvStream,
+    reader: FrameReader,
+    label: String,
 }
 
 impl Client {
@@ -1165,6 +1241,31 @@ impl Client {
             limits,
         )
         .await?;
+        Client::open(endpoint, connection, addr, server, limits).await
+    }
+
+    /// Connects to whichever cluster member serves `addr` (a client that knows addresses, not
+    /// ids) and says which member answered. In secure mode the member's certificate must be
+    /// signed by the cluster CA and name a node; a client certificate or another CA's fails the
+    /// handshake.
+    pub async fn connect_any(
+        security: &Security,
+        addr: SocketAddr,
+        limits: &Limits,
+    ) -> Result<(Client, NodeId), TransportError> {
+        limits.validate().map_err(TransportError::Limits)?;
+        let (endpoint, connection, server) = dial_any_node(security, addr, limits).await?;
+        let client = Client::open(endpoint, connection, addr, server, limits).await?;
+        Ok((client, server))
+    }
+
+    async fn open(
+        endpoint: quinn::Endpoint,
+        connection: quinn::Connection,
+        addr: SocketAddr,
+        server: NodeId,
+        limits: &Limits,
+    ) -> Result<Client, TransportError> {
         let (send, receive) =
             connection
                 .open_bi()
@@ -1173,51 +1274,80 @@ impl Client {
                     addr,
                     detail: error.to_string(),
                 })?;
+        let label = format!("node {server} ({addr})");
         Ok(Client {
-            _endpoint: endpoint,
-            connection,
-            send,
-            receive,
-            reader: FrameReader::with_retained(
-                format!("node {server} ({addr})"),
-                limits.frame_bytes_max,
-                limits.receive_buffer_bytes_retained,
-            ),
-            label: format!("node {server} ({addr})"),
-            encoder: FrameEncoder::new(),
-            buffer: Vec::new(),
-            frame_bytes_max: limits.frame_bytes_max,
+            sender: ClientSender {
+                _endpoint: endpoint.clone(),
+                connection: connection.clone(),
+                send,
+                encoder: FrameEncoder::new(),
+                buffer: Vec::new(),
+                frame_bytes_max: limits.frame_bytes_max,
+            },
+            receiver: ClientReceiver {
+                _endpoint: endpoint,
+                connection,
+                receive,
+                reader: FrameReader::with_retained(
+                    label.clone(),
+                    limits.frame_bytes_max,
+                    limits.receive_buffer_bytes_retained,
+                ),
+                label,
+            },
         })
     }
 
     /// Sends one message: a [`ClientRequestBatch`] or a [`StatusRequest`].
     pub async fn send<T: FrameBody>(&mut self, message: &T) -> Result<(), TransportError> {
+        self.sender.send(message).await
+    }
+
+    /// Closes the connection; the server frees this client's place at once.
+    pub fn close(&self) {
+        self.sender.close();
+    }
+
+    /// Waits for the next reply.
+    pub async fn receive(&mut self) -> Result<ClientReply, TransportError> {
+        self.receiver.receive().await
+    }
+
+    /// The server's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.sender.connection.remote_address()
+    }
+
+    /// The two halves, for a writer task and a reader task.
+    pub fn split(self) -> (ClientSender, ClientReceiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl ClientSender {
+    /// Sends one message: a [`ClientRequestBatch`] or a [`StatusRequest`]. An oversized message
+    /// is [`TransportError::Encode`] and sends nothing.
+    pub async fn send<T: FrameBody>(&mut self, message: &T) -> Result<(), TransportError> {
         self.buffer.clear();
         self.encoder
             .encode(message, &mut self.buffer, self.frame_bytes_max)?;
         let result = self.send.write_all(&self.buffer).await;
-        result.map_err(|error| self.connection_error(error))
+        result.map_err(|error| connection_error(&self.connection, error))
     }
 
-    /// Closes the connection; the server frees this client's place at once.
+    /// Closes the connection (both halves); the server frees this client's place at once.
     pub fn close(&self) {
         self.connection
             .close(VarInt::from_u32(close_code::SHUTDOWN), b"client closed");
     }
 
-    /// Why the connection failed: the server's close reason when there is one (a stream error
-    /// only says "connection lost"), so a refused client learns why.
-    fn connection_error(&self, error: impl std::fmt::Display) -> TransportError {
-        let detail = match self.connection.close_reason() {
-            Some(reason) => reason.to_string(),
-            None => error.to_string(),
-        };
-        TransportError::Connection {
-            addr: self.connection.remote_address(),
-            detail,
-        }
+    /// Waits until the connection is closed (by either side, or lost), and says why.
+    pub async fn closed(&self) -> String {
+        self.connection.closed().await.to_string()
     }
+}
 
+impl ClientReceiver {
     /// Waits for the next reply.
     pub async fn receive(&mut self) -> Result<ClientReply, TransportError> {
         loop {
@@ -1229,11 +1359,30 @@ impl Client {
                 Ok(Some(bytes)) => self.reader.filled(bytes),
                 Ok(None) => {
                     self.reader.finish()?;
-                    return Err(self.connection_error("server closed the stream"));
+                    return Err(connection_error(
+                        &self.connection,
+                        "server closed the stream",
+                    ));
                 }
-                Err(error) => return Err(self.connection_error(error)),
+                Err(error) => return Err(connection_error(&self.connection, error)),
             }
         }
+    }
+}
+
+/// Why a client connection failed: the server's close reason when there is one (a stream error
+/// only says "connection lost"), so a refused client learns why.
+fn connection_error(
+    connection: &quinn::Connection,
+    error: impl std::fmt::Display,
+) -> TransportError {
+    let detail = match connection.close_reason() {
+        Some(reason) => reason.to_string(),
+        None => error.to_string(),
+    };
+    TransportError::Connection {
+        addr: connection.remote_address(),
+        detail,
     }
 }
 
