@@ -19,11 +19,14 @@ pub mod result;
 pub mod session;
 pub mod snapshot;
 pub mod state_machine;
+mod wire;
 
 pub use command::{prefix_end, Command, DecodeError};
 pub use limits::{LimitError, Limits};
 pub use map::MapReader;
-pub use proposal::{decode_proposal, encode_proposal, Proposal};
+pub use proposal::{
+    decode_proposal, encode_proposal, Proposal, PROPOSAL_HEADER_BYTES, PROPOSAL_VERSION,
+};
 pub use result::{CommandError, CommandResult};
 pub use session::SessionLimits;
 pub use snapshot::SnapshotError;

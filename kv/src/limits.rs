@@ -31,8 +31,12 @@ impl Default for Limits {
 }
 
 /// A command that breaks a limit: says which limit, the value found and the bound.
+///
+/// Two kinds: above a maximum (`found > limit`: "... is 70000, above the limit
+/// value_bytes_max = 65536") and below the minimum of 1 that keys and range limits have
+/// (`found` is 0, `what` says which rule, `limit` is the field's maximum for reference).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{what} is {found}, above the limit {limit_name} = {limit}")]
+#[error("{}", describe(self))]
 pub struct LimitError {
     /// What was measured, e.g. "value of key \"a\" (bytes)".
     pub what: String,
@@ -44,7 +48,178 @@ pub struct LimitError {
 
 impl Limits {
     /// Checks a decoded command (and its encoded size) against every bound.
+    ///
+    /// Checked, in order: the encoded size (`command_bytes_max`), the batch's command count
+    /// (`batch_commands_max`), then each command: keys non-empty and at most `key_bytes_max`
+    /// (a range's `start` may be empty: it means "from the first key"; a range's `end`, when
+    /// given, is a key bound and obeys `key_bytes_max`), values (`Put` value, CAS expected and
+    /// new value, CAD expected) at most `value_bytes_max`, a range's `limit` from 1 to
+    /// `range_limit_max`. The first violation found is returned.
     pub fn check(&self, command: &Command, encoded_bytes: usize) -> Result<(), LimitError> {
-        todo!()
+        above(
+            "encoded command (bytes)".to_string(),
+            encoded_bytes as u64,
+            "command_bytes_max",
+            self.command_bytes_max as u64,
+        )?;
+        match command {
+            Command::Batch(commands) => {
+                above(
+                    "batch (commands)".to_string(),
+                    commands.len() as u64,
+                    "batch_commands_max",
+                    self.batch_commands_max as u64,
+                )?;
+                for (position, inner) in commands.iter().enumerate() {
+                    self.check_one(
+                        inner,
+                        &format!("batch command {position} ({})", inner.name()),
+                    )?;
+                }
+                Ok(())
+            }
+            other => self.check_one(other, other.name()),
+        }
     }
+
+    /// Checks one non-batch command; `context` names it in errors ("Put", "batch command 3 (Put)").
+    fn check_one(&self, command: &Command, context: &str) -> Result<(), LimitError> {
+        match command {
+            Command::Put { key, value } => {
+                self.check_key(key, context)?;
+                self.check_value(key, value, context, "value")
+            }
+            Command::Get { key } | Command::Delete { key } => self.check_key(key, context),
+            Command::CompareAndSwap {
+                key,
+                expected,
+                new_value,
+            } => {
+                self.check_key(key, context)?;
+                if let Some(expected) = expected {
+                    self.check_value(key, expected, context, "expected value")?;
+                }
+                self.check_value(key, new_value, context, "new value")
+            }
+            Command::CompareAndDelete { key, expected } => {
+                self.check_key(key, context)?;
+                self.check_value(key, expected, context, "expected value")
+            }
+            Command::Range { start, end, limit } => {
+                above(
+                    format!("range start of {context} (bytes)"),
+                    start.len() as u64,
+                    "key_bytes_max",
+                    self.key_bytes_max as u64,
+                )?;
+                if let Some(end) = end {
+                    above(
+                        format!("range end of {context} (bytes)"),
+                        end.len() as u64,
+                        "key_bytes_max",
+                        self.key_bytes_max as u64,
+                    )?;
+                }
+                if *limit == 0 {
+                    return Err(LimitError {
+                        what: format!(
+                            "range limit of {context} (pairs): limit must be at least 1;"
+                        ),
+                        found: 0,
+                        limit_name: "range_limit_max",
+                        limit: u64::from(self.range_limit_max),
+                    });
+                }
+                above(
+                    format!("range limit of {context} (pairs)"),
+                    u64::from(*limit),
+                    "range_limit_max",
+                    u64::from(self.range_limit_max),
+                )
+            }
+            Command::Batch(_) => Err(LimitError {
+                what: format!("{context}: a batch inside a batch; batch nesting depth"),
+                found: 2,
+                // Not a field of `Limits`: nesting is never allowed, whatever the limits.
+                limit_name: "batch nesting depth (fixed, batches may not nest)",
+                limit: 1,
+            }),
+        }
+    }
+
+    /// A key: not empty, at most `key_bytes_max`.
+    fn check_key(&self, key: &[u8], context: &str) -> Result<(), LimitError> {
+        if key.is_empty() {
+            return Err(LimitError {
+                what: format!("key of {context} (bytes): keys may not be empty;"),
+                found: 0,
+                limit_name: "key_bytes_max",
+                limit: self.key_bytes_max as u64,
+            });
+        }
+        above(
+            format!("key {} of {context} (bytes)", show_key(key)),
+            key.len() as u64,
+            "key_bytes_max",
+            self.key_bytes_max as u64,
+        )
+    }
+
+    /// A value (`field`: "value", "expected value", "new value") of `key`.
+    fn check_value(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        context: &str,
+        field: &str,
+    ) -> Result<(), LimitError> {
+        above(
+            format!("{field} of key {} in {context} (bytes)", show_key(key)),
+            value.len() as u64,
+            "value_bytes_max",
+            self.value_bytes_max as u64,
+        )
+    }
+}
+
+/// An error when `found` exceeds `limit`.
+fn above(what: String, found: u64, limit_name: &'static str, limit: u64) -> Result<(), LimitError> {
+    if found > limit {
+        return Err(LimitError {
+            what,
+            found,
+            limit_name,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The message: above a maximum, or (found within the maximum) below the minimum of 1 that
+/// `what` explains.
+fn describe(error: &LimitError) -> String {
+    if error.found > error.limit {
+        format!(
+            "{} is {}, above the limit {} = {}",
+            error.what, error.found, error.limit_name, error.limit
+        )
+    } else {
+        format!(
+            "{} found {} (the minimum is 1, the maximum {} = {})",
+            error.what, error.found, error.limit_name, error.limit
+        )
+    }
+}
+
+/// A key for an error message: printable ASCII escaped, long keys cut to their first bytes.
+fn show_key(key: &[u8]) -> String {
+    /// Longest key prefix shown in a message, in bytes.
+    const SHOWN_BYTES_MAX: usize = 32;
+    let shown = &key[..key.len().min(SHOWN_BYTES_MAX)];
+    let suffix = if key.len() > SHOWN_BYTES_MAX {
+        "..."
+    } else {
+        ""
+    };
+    format!("\"{}{suffix}\"", shown.escape_ascii())
 }
