@@ -29,5 +29,5 @@ pub use proposal::{
 };
 pub use result::{CommandError, CommandResult};
 pub use session::SessionLimits;
-pub use snapshot::SnapshotError;
+pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC};
 pub use state_machine::{Applied, StateMachine};

@@ -1,12 +1,16 @@
 //! Applies committed proposals to the map in log order, with exactly-once sessions.
 
-use bytes::Bytes;
+use std::sync::Arc;
 
+use crossbeam_skiplist::SkipMap;
+
+use crate::command::Command;
 use crate::limits::Limits;
 use crate::map::{MapReader, SharedMap};
-use crate::result::CommandResult;
-use crate::session::SessionLimits;
-use crate::snapshot::SnapshotError;
+use crate::proposal::decode_proposal;
+use crate::result::{CommandError, CommandResult};
+use crate::session::{Admission, SessionLimits, Sessions};
+use crate::snapshot::{self, SnapshotError};
 
 /// What applying one log entry produced, for the node to route the answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,13 +34,20 @@ pub struct StateMachine {
     applied_index: u64,
     limits: Limits,
     session_limits: SessionLimits,
-    // sessions: private state chosen by the implementation
+    /// Per-client results of applied sequences (see [`crate::session`]).
+    sessions: Sessions,
 }
 
 impl StateMachine {
     /// An empty store.
     pub fn new(limits: Limits, session_limits: SessionLimits) -> StateMachine {
-        todo!()
+        StateMachine {
+            map: Arc::new(SkipMap::new()),
+            applied_index: 0,
+            limits,
+            session_limits,
+            sessions: Sessions::default(),
+        }
     }
 
     /// A reader of the applied map for other threads.
@@ -49,13 +60,152 @@ impl StateMachine {
     /// Applies the entry at `index` whose payload is an encoded [`crate::Proposal`].
     /// `index` must be `applied_index() + 1` (the node applies in order; a gap is a bug and
     /// panics). Never panics on payload contents.
+    ///
+    /// The payload is decoded as a proposal (failure: [`Applied::Undecodable`]), passed through
+    /// the client's session (duplicates and forgotten sequences are answered without applying,
+    /// see [`crate::session`]), then its command is decoded and checked against the limits
+    /// (failure: `CommandResult::Error`, the map unchanged) and applied. The result is
+    /// recorded in the session either way, so a retry gets the same answer.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not `applied_index() + 1`: the driver skipped or repeated an entry,
+    /// and going on would make this replica diverge from the others.
     pub fn apply(&mut self, index: u64, payload: &[u8]) -> Applied {
-        todo!()
+        self.advance(index);
+        let proposal = match decode_proposal(payload) {
+            Ok(proposal) => proposal,
+            Err(error) => {
+                return Applied::Undecodable {
+                    reason: error.to_string(),
+                }
+            }
+        };
+        let (client_id, sequence) = (proposal.client_id, proposal.sequence);
+        let (result, duplicate) =
+            match self
+                .sessions
+                .admit(client_id, sequence, proposal.answered_through)
+            {
+                Admission::Answer { result, duplicate } => (result, duplicate),
+                Admission::Apply => {
+                    let result = self.execute(proposal.command);
+                    self.sessions.record(
+                        &self.session_limits,
+                        client_id,
+                        sequence,
+                        index,
+                        result.clone(),
+                    );
+                    (result, false)
+                }
+            };
+        Applied::Client {
+            client_id,
+            sequence,
+            result,
+            duplicate,
+        }
     }
 
     /// Marks `index` applied without a client payload (a leader's no-op entry).
+    ///
+    /// # Panics
+    ///
+    /// Like [`StateMachine::apply`], when `index` is not `applied_index() + 1`.
     pub fn apply_noop(&mut self, index: u64) {
-        todo!()
+        self.advance(index);
+    }
+
+    /// Number of client sessions held.
+    pub fn sessions_len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Moves the applied index to `index`, which must be the next one.
+    fn advance(&mut self, index: u64) {
+        assert_eq!(
+            Some(index),
+            self.applied_index.checked_add(1),
+            "log entries must be applied in order without gaps: applied index is {}, got entry {index}",
+            self.applied_index
+        );
+        self.applied_index = index;
+    }
+
+    /// Decodes, checks and applies encoded command bytes.
+    fn execute(&mut self, command_bytes: &[u8]) -> CommandResult {
+        let command = match Command::decode(command_bytes) {
+            Ok(command) => command,
+            Err(error) => {
+                return CommandResult::Error(CommandError::Invalid {
+                    reason: error.to_string(),
+                })
+            }
+        };
+        if let Err(error) = self.limits.check(&command, command_bytes.len()) {
+            return CommandResult::Error(CommandError::TooLarge(error.to_string()));
+        }
+        match command {
+            Command::Batch(commands) => CommandResult::Batch(
+                commands
+                    .into_iter()
+                    .map(|inner| self.execute_one(inner))
+                    .collect(),
+            ),
+            other => self.execute_one(other),
+        }
+    }
+
+    /// Applies one checked, non-batch command to the map.
+    fn execute_one(&mut self, command: Command) -> CommandResult {
+        match command {
+            Command::Put { key, value } => {
+                self.map.insert(key, value);
+                CommandResult::Written
+            }
+            Command::Delete { key } => CommandResult::Deleted {
+                existed: self.map.remove(&key).is_some(),
+            },
+            Command::CompareAndSwap {
+                key,
+                expected,
+                new_value,
+            } => {
+                let current = self.reader().get(&key);
+                if current == expected {
+                    self.map.insert(key, new_value);
+                    CommandResult::Compared {
+                        succeeded: true,
+                        current: None,
+                    }
+                } else {
+                    CommandResult::Compared {
+                        succeeded: false,
+                        current,
+                    }
+                }
+            }
+            Command::CompareAndDelete { key, expected } => {
+                let current = self.reader().get(&key);
+                if current.as_ref() == Some(&expected) {
+                    self.map.remove(&key);
+                    CommandResult::Compared {
+                        succeeded: true,
+                        current: None,
+                    }
+                } else {
+                    CommandResult::Compared {
+                        succeeded: false,
+                        current,
+                    }
+                }
+            }
+            read @ (Command::Get { .. } | Command::Range { .. }) => self.reader().read(&read),
+            Command::Batch(_) => CommandResult::Error(CommandError::Invalid {
+                reason: "a batch inside a batch; batches may not nest".to_string(),
+            }),
+        }
     }
 
     /// The last applied log index (0 when nothing was applied).
@@ -64,8 +214,17 @@ impl StateMachine {
     }
 
     /// Encodes the whole state (map, sessions, applied index) with a checksum.
+    ///
+    /// The encoding is deterministic: replicas at the same applied index produce the same
+    /// bytes. Layout: see [`crate::snapshot`].
     pub fn snapshot(&self) -> Vec<u8> {
-        todo!()
+        snapshot::encode(
+            self.applied_index,
+            self.map
+                .iter()
+                .map(|entry| (entry.key().clone(), entry.value().clone())),
+            &self.sessions,
+        )
     }
 
     /// Rebuilds a state machine from [`StateMachine::snapshot`] output.
@@ -74,7 +233,18 @@ impl StateMachine {
         limits: Limits,
         session_limits: SessionLimits,
     ) -> Result<StateMachine, SnapshotError> {
-        todo!()
+        let content = snapshot::decode(bytes)?;
+        let map = SkipMap::new();
+        for (key, value) in content.pairs {
+            map.insert(key, value);
+        }
+        Ok(StateMachine {
+            map: Arc::new(map),
+            applied_index: content.applied_index,
+            limits,
+            session_limits,
+            sessions: content.sessions,
+        })
     }
 
     /// The limits commands are checked against.
@@ -82,8 +252,8 @@ impl StateMachine {
         &self.limits
     }
 
-    #[allow(dead_code)]
-    fn unused(&self) -> (&SessionLimits, Option<Bytes>) {
-        (&self.session_limits, None)
+    /// The session bounds.
+    pub fn session_limits(&self) -> &SessionLimits {
+        &self.session_limits
     }
 }

@@ -181,6 +181,27 @@ impl<'a> Reader<'a> {
         Ok(count)
     }
 
+    /// A `u64` element count, checked like [`Reader::count`].
+    pub(crate) fn count_u64(
+        &mut self,
+        field: &str,
+        element_bytes_min: usize,
+    ) -> Result<usize, DecodeError> {
+        let start = self.offset;
+        let count = self.u64(field)?;
+        let fits = self.remaining() / element_bytes_min.max(1);
+        match usize::try_from(count) {
+            Ok(count) if count <= fits => Ok(count),
+            _ => Err(self.error_at(
+                start,
+                format!(
+                    "{field} count {count} cannot fit in the {} bytes left (each takes at least {element_bytes_min})",
+                    self.remaining()
+                ),
+            )),
+        }
+    }
+
     /// Refuses unread bytes at the end.
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         if self.remaining() != 0 {
