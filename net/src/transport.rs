@@ -257,20 +257,20 @@ pub struct QueueStats {
 /// Wakes every task waiting on it. Generation-counted, so a waiter created before a check
 /// cannot miss a notification that happens after the check.
 #[derive(Default)]
-struct Notify {
+pub(crate) struct Notify {
     generation: Cell<u64>,
     wakers: RefCell<Vec<Waker>>,
 }
 
 impl Notify {
-    fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.generation.set(self.generation.get() + 1);
         for waker in self.wakers.take() {
             waker.wake();
         }
     }
 
-    fn listen(&self) -> Listen<'_> {
+    pub(crate) fn listen(&self) -> Listen<'_> {
         Listen {
             notify: self,
             generation: self.generation.get(),
@@ -278,7 +278,7 @@ impl Notify {
     }
 }
 
-struct Listen<'a> {
+pub(crate) struct Listen<'a> {
     notify: &'a Notify,
     generation: u64,
 }
@@ -500,11 +500,8 @@ fn make_endpoint(
     } else {
         None
     };
-    let mut client_config = quinn::ClientConfig::new(tls::client_crypto(
-        security,
-        identity,
-        server_names,
-    )?);
+    let mut client_config =
+        quinn::ClientConfig::new(tls::client_crypto(security, identity, server_names)?);
     client_config.transport_config(transport);
     let socket = runtime::bind_udp(listen_addr).map_err(|source| TransportError::Bind {
         addr: listen_addr,
@@ -1341,9 +1338,26 @@ impl ClientSender {
             .close(VarInt::from_u32(close_code::SHUTDOWN), b"client closed");
     }
 
-    /// Waits until the connection is closed (by either side, or lost), and says why.
-    pub async fn closed(&self) -> String {
-        self.connection.closed().await.to_string()
+    /// A handle that closes this connection from another task (the sender itself is usually
+    /// busy in a writer task).
+    pub fn closer(&self) -> ClientCloser {
+        ClientCloser {
+            connection: self.connection.clone(),
+        }
+    }
+}
+
+/// Closes a [`Client`]'s connection from anywhere; see [`ClientSender::closer`].
+#[derive(Clone)]
+pub struct ClientCloser {
+    connection: quinn::Connection,
+}
+
+impl ClientCloser {
+    /// Closes the connection (both halves); the server frees this client's place at once.
+    pub fn close(&self) {
+        self.connection
+            .close(VarInt::from_u32(close_code::SHUTDOWN), b"client closed");
     }
 }
 
