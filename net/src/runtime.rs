@@ -218,6 +218,31 @@ where
     })
 }
 
+/// Like [`run_executor`], but the executor's thread is pinned to CPU `cpu` (glommio
+/// `Placement::Fixed`). Pinning is an option for dedicated machines: when several nodes share a
+/// machine it made tail latency worse (shared/facts.md).
+pub fn run_executor_pinned<F, Fut, T>(
+    name: &str,
+    cpu: usize,
+    make: F,
+) -> io::Result<std::thread::JoinHandle<T>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
+        .name(name)
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES);
+    let name = name.to_string();
+    std::thread::Builder::new().name(name).spawn(move || {
+        let executor = builder
+            .make()
+            .expect("glommio executor starts (io_uring available)");
+        executor.run(make())
+    })
+}
+
 /// Starts `future` on the current executor; it runs until it completes.
 pub fn spawn<F: Future<Output = ()> + 'static>(future: F) {
     glommio::spawn_local(future).detach();

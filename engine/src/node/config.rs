@@ -122,6 +122,154 @@ impl NodeConfig {
 
     /// Checks the settings together; the error names the setting and what to do.
     pub fn validate(&self) -> Result<(), String> {
-        todo!("node helper")
+        if self.id == 0 {
+            return Err("id must not be 0: node ids start at 1".into());
+        }
+        let mut ids: Vec<NodeId> = self.peers.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(format!(
+                "peers lists a node id twice ({ids:?}): list each member once"
+            ));
+        }
+        let Some(own_peer_addr) = self.own_peer_addr() else {
+            return Err(format!(
+                "id {} is not in peers ({ids:?}): list every member, this node included",
+                self.id
+            ));
+        };
+        if own_peer_addr == self.client_addr {
+            return Err(format!(
+                "client_addr {} is this node's peer address too: give clients their own port",
+                self.client_addr
+            ));
+        }
+        if self.client_executors != 1 {
+            // One client endpoint per client address: a second executor would need its own
+            // port or SO_REUSEPORT with connection affinity, which the transport does not do yet.
+            return Err(format!(
+                "client_executors is {}: this version serves clients from exactly 1 executor; \
+                 set client_executors = 1",
+                self.client_executors
+            ));
+        }
+        let positive = [
+            (
+                "proposal_batch_commands_max",
+                self.proposal_batch_commands_max,
+            ),
+            ("proposal_batch_bytes_max", self.proposal_batch_bytes_max),
+            (
+                "proposal_queue_batches_max",
+                self.proposal_queue_batches_max,
+            ),
+            ("append_entries_max", self.append_entries_max),
+            ("append_bytes_max", self.append_bytes_max),
+            ("inflight_messages_max", self.inflight_messages_max),
+            ("pending_reads_max", self.pending_reads_max),
+            ("kv_limits.key_bytes_max", self.kv_limits.key_bytes_max),
+            (
+                "kv_limits.command_bytes_max",
+                self.kv_limits.command_bytes_max,
+            ),
+            (
+                "kv_limits.batch_commands_max",
+                self.kv_limits.batch_commands_max,
+            ),
+            (
+                "session_limits.sessions_max",
+                self.session_limits.sessions_max,
+            ),
+            (
+                "session_limits.results_per_session_max",
+                self.session_limits.results_per_session_max,
+            ),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        if self.wal_segment_bytes % 4096 != 0 || self.wal_segment_bytes < 8192 {
+            return Err(format!(
+                "wal_segment_bytes is {}: use a multiple of 4096, at least 8192",
+                self.wal_segment_bytes
+            ));
+        }
+        // A log entry holds one command plus its proposal header (client id, sequence,
+        // answered-through) and the WAL's record and segment headers.
+        let entry_bytes_max = self.kv_limits.command_bytes_max + ENTRY_OVERHEAD_BYTES;
+        if entry_bytes_max > self.wal_segment_bytes {
+            return Err(format!(
+                "wal_segment_bytes ({}) cannot hold the largest command (kv_limits.\
+                 command_bytes_max {} plus {ENTRY_OVERHEAD_BYTES} bytes of headers): raise \
+                 wal_segment_bytes or lower command_bytes_max",
+                self.wal_segment_bytes, self.kv_limits.command_bytes_max
+            ));
+        }
+        // One AppendEntries message carries up to append_bytes_max payload bytes plus one
+        // entry that crossed the bound, with a per-entry overhead; it must fit in one frame.
+        let append_frame_bytes = self.append_bytes_max
+            + entry_bytes_max
+            + self.append_entries_max * ARCHIVED_ENTRY_OVERHEAD_BYTES;
+        if append_frame_bytes > tern_net::FRAME_BYTES_MAX_DEFAULT {
+            return Err(format!(
+                "append_bytes_max ({}) + command_bytes_max ({}) + append_entries_max ({}) x \
+                 {ARCHIVED_ENTRY_OVERHEAD_BYTES} bytes exceeds the {} bytes of one frame: lower them",
+                self.append_bytes_max,
+                self.kv_limits.command_bytes_max,
+                self.append_entries_max,
+                tern_net::FRAME_BYTES_MAX_DEFAULT
+            ));
+        }
+        self.raft_config().validate().map_err(|error| match error {
+            crate::raft::ConfigError::Invalid(text) => text.replace("_ticks", "_ms"),
+        })
+    }
+
+    /// This node's own peer address (where it listens for other members).
+    pub(crate) fn own_peer_addr(&self) -> Option<SocketAddr> {
+        self.peers
+            .iter()
+            .find(|(id, _)| *id == self.id)
+            .map(|(_, addr)| *addr)
+    }
+
+    /// The other members and their peer addresses.
+    pub(crate) fn other_peers(&self) -> Vec<(NodeId, SocketAddr)> {
+        self.peers
+            .iter()
+            .filter(|(id, _)| *id != self.id)
+            .copied()
+            .collect()
+    }
+
+    /// The core's configuration: one tick is one millisecond. Pre-vote and check-quorum are
+    /// always on, and lease reads too (clients may ask for them per request; the safety margin
+    /// is `clock_drift_margin_ms`).
+    pub(crate) fn raft_config(&self) -> crate::raft::Config {
+        let mut voters: Vec<NodeId> = self.peers.iter().map(|(id, _)| *id).collect();
+        voters.sort_unstable();
+        let mut config = crate::raft::Config::new(self.id, voters);
+        config.election_timeout_ticks_min = self.election_timeout_ms_min;
+        config.election_timeout_ticks_max = self.election_timeout_ms_max;
+        config.heartbeat_interval_ticks = self.heartbeat_interval_ms;
+        config.pre_vote = true;
+        config.check_quorum = true;
+        config.lease_reads = true;
+        config.clock_drift_margin_ticks = self.clock_drift_margin_ms;
+        config.append_entries_max = self.append_entries_max;
+        config.append_bytes_max = self.append_bytes_max;
+        config.inflight_messages_max = self.inflight_messages_max;
+        config.uncommitted_entries_max = self.uncommitted_entries_max;
+        config.pending_reads_max = self.pending_reads_max;
+        config
     }
 }
+
+/// Bytes a log entry adds around its command: the proposal header (three u64 and a length),
+/// the payload tag, the WAL record header (24), the segment header (32) and a commit marker,
+/// rounded up generously.
+const ENTRY_OVERHEAD_BYTES: usize = 4096;
+
+/// Bytes one entry adds to an archived AppendEntries message besides its payload (index,
+/// term, enum tag, vector header, alignment), rounded up.
+const ARCHIVED_ENTRY_OVERHEAD_BYTES: usize = 64;

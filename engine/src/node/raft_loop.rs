@@ -1,0 +1,556 @@
+//! The Raft executor: owns the core, the WAL, the state machine and the peer transport, so the
+//! hot path (propose, append, sync, commit, apply) never crosses a lock.
+//!
+//! One loop turn: tick the core for every millisecond that passed, take the client executors'
+//! proposal batches and read requests, then carry out every `Ready` in the order its contract
+//! gives (raft/ready.rs):
+//! 1. send `messages` at once;
+//! 2. start the WAL writes (truncation, entries, hard state) without awaiting them: the WAL
+//!    group-commits everything queued while a sync is in flight;
+//! 3. the persist task awaits each Ready's writes in order, then reports `on_persisted` and sends
+//!    `messages_after_persist` (for every Ready that has either, in order);
+//! 4. apply `committed_entries` and report `on_applied`; each client write's result goes back to
+//!    the client executor that proposed it;
+//! 5. hand `reads` back to the client executors, which answer from the applied map.
+//!
+//! Peer messages are stepped into the core as they arrive (the transport calls `Inbound::raft`
+//! on this executor) and the loop is woken to take the resulting Ready.
+//!
+//! Fatal errors (a failed WAL write or sync, a damaged log at start) stop the node: the error is
+//! recorded in `Stop` and every executor winds down; the node never serves after its WAL failed.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tern_kv::{Applied, StateMachine};
+use tern_net::message::{
+    ArchivedClientRequestBatch, ArchivedRaftMessage, ArchivedStatusRequest, ClientOutcome,
+    ClientResponse, ClientResponseBatch,
+};
+use tern_net::runtime;
+use tern_net::tls::Security;
+use tern_net::transport::{ClientSession, Inbound, Limits, Transport, TransportConfig};
+use tern_net::NodeId;
+use tern_wal::{Durable, Wal, WalOptions};
+
+use super::channels::{
+    not_leader, unavailable, FromRaft, ReadAnswer, Stop, ToRaft, Wakeup, WriteOutcome,
+};
+use super::convert;
+use super::status::StatusBoard;
+use super::{NodeConfig, NodeError};
+use crate::raft::{self, Entry, LogIndex, Payload, ProposeError, Raft, Term};
+
+/// Readies whose WAL writes may be in flight at once. Beyond it the loop stops taking Readies
+/// (the core keeps accumulating, within its own bounds) until the disk catches up.
+const PERSISTS_IN_FLIGHT_MAX: usize = 1024;
+
+/// Readies taken per loop turn before the loop yields to the transport's tasks.
+const READY_ROUNDS_PER_TURN_MAX: usize = 16;
+
+/// Everything the Raft executor starts from (moved into its thread).
+pub(crate) struct RaftSetup {
+    pub(crate) config: NodeConfig,
+    pub(crate) security: Security,
+    pub(crate) state_machine: StateMachine,
+    /// One channel per client executor, in executor order.
+    pub(crate) inputs: Vec<flume::Receiver<ToRaft>>,
+    pub(crate) outputs: Vec<flume::Sender<FromRaft>>,
+    pub(crate) wakeup: Arc<Wakeup>,
+    pub(crate) board: Arc<StatusBoard>,
+    pub(crate) stop: Arc<Stop>,
+    pub(crate) started: SyncSender<Result<(), NodeError>>,
+}
+
+/// A client write waiting for its entry to be applied.
+struct PendingWrite {
+    executor: usize,
+    token: u64,
+    term: Term,
+}
+
+/// The state the loop, the persist task and the inbound handler share on this executor.
+struct Core {
+    raft: Raft,
+    state_machine: StateMachine,
+    /// Proposed entries by index; resolved when the apply passes their index. Bounded by the
+    /// core's `uncommitted_entries_max` (plus entries of a lost leadership, resolved as the
+    /// next leader's entries are applied over them).
+    pending_writes: BTreeMap<LogIndex, PendingWrite>,
+    /// Read requests by the id given to the core; bounded by `pending_reads_max`.
+    pending_reads: HashMap<raft::ReadId, (usize, u64)>,
+    next_read_id: raft::ReadId,
+    /// Results gathered for each client executor during this turn.
+    outbox: Vec<FromRaft>,
+}
+
+/// One Ready's persist half, waiting for the disk.
+struct PendingPersist {
+    durables: Vec<Durable>,
+    /// The log's last (index, term) once these writes are durable.
+    last: Option<(LogIndex, Term)>,
+    messages_after_persist: Vec<raft::Message>,
+}
+
+/// Runs the Raft executor until the node stops.
+pub(crate) async fn run(setup: RaftSetup) {
+    let RaftSetup {
+        config,
+        security,
+        state_machine,
+        inputs,
+        outputs,
+        wakeup,
+        board,
+        stop,
+        started,
+    } = setup;
+    let wal_dir = config.data_dir.join("wal");
+    let (wal, recovered) = match open_wal(&config, &wal_dir).await {
+        Ok(opened) => opened,
+        Err(error) => {
+            let _ = started.send(Err(error));
+            return;
+        }
+    };
+    let mut raft_config = config.raft_config();
+    raft_config.seed = seed(config.id);
+    let raft = match Raft::new(raft_config, recovered) {
+        Ok(raft) => raft,
+        Err(error) => {
+            let _ = started.send(Err(wal_error(
+                &wal_dir,
+                format!("the recovered log cannot start the Raft core: {error}"),
+            )));
+            let _ = wal.close().await;
+            return;
+        }
+    };
+    let core = Rc::new(RefCell::new(Core {
+        raft,
+        state_machine,
+        pending_writes: BTreeMap::new(),
+        pending_reads: HashMap::new(),
+        next_read_id: 1,
+        outbox: (0..outputs.len()).map(|_| FromRaft::default()).collect(),
+    }));
+    let inbound = Rc::new(PeerInbound {
+        core: core.clone(),
+        wakeup: wakeup.clone(),
+        board: board.clone(),
+    });
+    let peer_addr = config.own_peer_addr().unwrap_or(config.client_addr);
+    let transport = match Transport::start(
+        TransportConfig {
+            node_id: config.id,
+            listen_addr: peer_addr,
+            peers: config.other_peers(),
+            security,
+            limits: Limits::default(),
+        },
+        inbound,
+    ) {
+        Ok(transport) => Rc::new(transport),
+        Err(error) => {
+            let _ = started.send(Err(NodeError::Transport(format!(
+                "peer address {peer_addr}: {error}"
+            ))));
+            let _ = wal.close().await;
+            return;
+        }
+    };
+    tracing::info!(node = config.id, %peer_addr, status = ?core.borrow().raft.status(), "Raft executor started");
+    let _ = started.send(Ok(()));
+
+    let (persist_sender, persist_receiver) = flume::bounded(PERSISTS_IN_FLIGHT_MAX);
+    let (persist_done_sender, persist_done) = flume::bounded::<()>(1);
+    runtime::spawn(persist_task(
+        persist_receiver,
+        core.clone(),
+        transport.clone(),
+        wakeup.clone(),
+        stop.clone(),
+        wal_dir.clone(),
+        persist_done_sender,
+    ));
+
+    let start = Instant::now();
+    let mut ticks_done: u64 = 0;
+    let batches_per_turn = config.proposal_queue_batches_max;
+    loop {
+        if stop.is_requested() {
+            break;
+        }
+        let more = {
+            let mut core = core.borrow_mut();
+            let core = &mut *core;
+            // Every elapsed millisecond is a tick, none skipped: a leader whose ticks lagged
+            // real time would hold its lease too long.
+            let due = start.elapsed().as_millis() as u64;
+            while ticks_done < due {
+                core.raft.tick();
+                ticks_done += 1;
+            }
+            for (executor, input) in inputs.iter().enumerate() {
+                for _ in 0..batches_per_turn {
+                    match input.try_recv() {
+                        Ok(message) => core.take_input(executor, message),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let mut rounds = 0;
+            while rounds < READY_ROUNDS_PER_TURN_MAX
+                && !persist_sender.is_full()
+                && core.raft.has_ready()
+            {
+                let ready = core.raft.ready();
+                core.carry_out(ready, &transport, &wal, &persist_sender);
+                rounds += 1;
+            }
+            for (executor, batch) in core.outbox.iter_mut().enumerate() {
+                if batch.is_empty() {
+                    continue;
+                }
+                let batch = std::mem::take(batch);
+                if let Err(flume::TrySendError::Full(_)) = outputs[executor].try_send(batch) {
+                    tracing::warn!(
+                        executor,
+                        "client executor's result queue is full; dropping results (clients retry)"
+                    );
+                }
+            }
+            board.publish(core.raft.status());
+            core.raft.has_ready() && !persist_sender.is_full()
+        };
+        if more {
+            runtime::yield_now().await;
+            continue;
+        }
+        let next_tick = start + Duration::from_millis(ticks_done + 1);
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        futures_lite::future::or(runtime::sleep(wait), wakeup.wait()).await;
+    }
+
+    // Shutdown: let the persist task finish what is queued, close the WAL (which flushes it),
+    // then the peer links.
+    drop(persist_sender);
+    let closed = wal.close().await;
+    let _ = persist_done.recv_async().await;
+    transport.close();
+    if let Err(error) = closed {
+        stop.fail(wal_error(&wal_dir, error.to_string()));
+    }
+    tracing::info!(node = config.id, "Raft executor stopped");
+}
+
+impl Core {
+    /// Takes one message from client executor `executor`.
+    fn take_input(&mut self, executor: usize, input: ToRaft) {
+        match input {
+            ToRaft::Proposals(proposals) => {
+                let (tokens, commands): (Vec<u64>, Vec<Bytes>) = proposals.into_iter().unzip();
+                let failure = match self.raft.propose(commands) {
+                    Ok((first, _, term)) => {
+                        for (offset, token) in tokens.into_iter().enumerate() {
+                            let pending = PendingWrite {
+                                executor,
+                                token,
+                                term,
+                            };
+                            let index = first + offset as LogIndex;
+                            if let Some(old) = self.pending_writes.insert(index, pending) {
+                                self.outbox[old.executor].writes.push((
+                                    old.token,
+                                    WriteOutcome::Failed(unavailable(
+                                        "the leader changed before the write committed; retry",
+                                    )),
+                                ));
+                            }
+                        }
+                        return;
+                    }
+                    Err(ProposeError::NotLeader { leader_hint }) => not_leader(leader_hint),
+                    Err(ProposeError::Backpressure { .. }) => unavailable("overloaded, retry"),
+                    Err(ProposeError::TransferInProgress) => {
+                        unavailable("leadership transfer in progress, retry")
+                    }
+                    Err(ProposeError::Empty) => return,
+                };
+                let outbox = &mut self.outbox[executor].writes;
+                for token in tokens {
+                    outbox.push((token, WriteOutcome::Failed(failure.clone())));
+                }
+            }
+            ToRaft::Read { token, consistency } => {
+                let id = self.next_read_id;
+                self.next_read_id += 1;
+                match self.raft.request_read(id, consistency) {
+                    Ok(()) => {
+                        self.pending_reads.insert(id, (executor, token));
+                    }
+                    Err(error) => self.outbox[executor]
+                        .reads
+                        .push((token, ReadAnswer::Failed(unavailable(&format!("{error}"))))),
+                }
+            }
+        }
+    }
+
+    /// Carries out one Ready in its contract's order (see the module documentation).
+    fn carry_out(
+        &mut self,
+        ready: raft::Ready,
+        transport: &Transport,
+        wal: &Wal,
+        persist: &flume::Sender<PendingPersist>,
+    ) {
+        for message in &ready.messages {
+            send_message(transport, message);
+        }
+        let mut durables = Vec::new();
+        if let Some(from) = ready.truncate_from {
+            durables.push(wal.truncate_suffix(from));
+        }
+        if !ready.entries.is_empty() {
+            let entries: Vec<tern_wal::Entry> =
+                ready.entries.iter().map(convert::entry_to_wal).collect();
+            durables.push(wal.append(&entries));
+        }
+        if let Some(hard_state) = &ready.hard_state {
+            durables.push(wal.save_hard_state(convert::hard_state_to_wal(hard_state)));
+        }
+        if !durables.is_empty() || !ready.messages_after_persist.is_empty() {
+            // The WAL's in-memory log already reflects this Ready's writes: once they are
+            // durable (Readies complete in order), its last entry is the durable log's last.
+            let last_index = wal.last_index();
+            let last = (last_index >= wal.first_index() && last_index > 0)
+                .then(|| wal.term_at(last_index).ok().map(|term| (last_index, term)))
+                .flatten();
+            // Never full here: the loop checks for room before taking a Ready. Disconnected
+            // means the persist task ended after a WAL failure; the loop is stopping.
+            let _ = persist.try_send(PendingPersist {
+                durables,
+                last,
+                messages_after_persist: ready.messages_after_persist,
+            });
+        }
+        if let Some(last) = ready.committed_entries.last().map(|entry| entry.index) {
+            for entry in &ready.committed_entries {
+                self.apply(entry);
+            }
+            self.raft.on_applied(last);
+        }
+        for outcome in ready.reads {
+            let (id, answer) = match outcome {
+                raft::ReadOutcome::Ready { id, .. } => (id, ReadAnswer::Ready),
+                raft::ReadOutcome::NotLeader { id, leader_hint } => {
+                    (id, ReadAnswer::Failed(not_leader(leader_hint)))
+                }
+            };
+            if let Some((executor, token)) = self.pending_reads.remove(&id) {
+                self.outbox[executor].reads.push((token, answer));
+            }
+        }
+    }
+
+    /// Applies one committed entry and resolves the writes waiting at or below its index.
+    fn apply(&mut self, entry: &Entry) {
+        let applied = match &entry.payload {
+            Payload::Noop => {
+                self.state_machine.apply_noop(entry.index);
+                None
+            }
+            Payload::Command(bytes) => Some(self.state_machine.apply(entry.index, bytes)),
+        };
+        let mut applied = applied;
+        while let Some(first) = self.pending_writes.first_entry() {
+            if *first.key() > entry.index {
+                break;
+            }
+            let index = *first.key();
+            let pending = first.remove();
+            let outcome = if index == entry.index && pending.term == entry.term {
+                match applied.take() {
+                    Some(Applied::Client { result, .. }) => WriteOutcome::Applied(result),
+                    Some(Applied::Undecodable { reason }) => {
+                        WriteOutcome::Failed(tern_net::message::ClientError::InvalidCommand {
+                            reason,
+                        })
+                    }
+                    None => WriteOutcome::Failed(unavailable(
+                        "the leader changed before the write committed; retry",
+                    )),
+                }
+            } else {
+                WriteOutcome::Failed(unavailable(
+                    "the leader changed before the write committed; retry",
+                ))
+            };
+            self.outbox[pending.executor]
+                .writes
+                .push((pending.token, outcome));
+        }
+    }
+}
+
+/// Awaits each Ready's writes in order; then reports them persisted and sends what waited.
+async fn persist_task(
+    queue: flume::Receiver<PendingPersist>,
+    core: Rc<RefCell<Core>>,
+    transport: Rc<Transport>,
+    wakeup: Arc<Wakeup>,
+    stop: Arc<Stop>,
+    wal_dir: PathBuf,
+    _done: flume::Sender<()>,
+) {
+    while let Ok(pending) = queue.recv_async().await {
+        for durable in pending.durables {
+            if let Err(error) = durable.await {
+                // Nothing after a failed write or sync may be reported durable: stop the node.
+                stop.fail(wal_error(&wal_dir, error.to_string()));
+                wakeup.notify();
+                return;
+            }
+        }
+        if let Some((index, term)) = pending.last {
+            core.borrow_mut().raft.on_persisted(index, term);
+        }
+        for message in &pending.messages_after_persist {
+            send_message(&transport, message);
+        }
+        wakeup.notify();
+    }
+}
+
+/// Queues a message for its peer. A full queue drops it: Raft retransmits what matters.
+fn send_message(transport: &Transport, message: &raft::Message) {
+    let wire = convert::message_to_wire(message);
+    if let Err(error) = transport.send(message.to, &wire) {
+        tracing::debug!(to = message.to, %error, "peer message dropped");
+    }
+}
+
+/// Opens the WAL and reads the whole log back for the core.
+async fn open_wal(
+    config: &NodeConfig,
+    wal_dir: &std::path::Path,
+) -> Result<(Wal, raft::Recovered), NodeError> {
+    let options = WalOptions {
+        segment_bytes: config.wal_segment_bytes,
+        ..WalOptions::default()
+    };
+    let (wal, recovered) = Wal::open(wal_dir, options)
+        .await
+        .map_err(|error| wal_error(wal_dir, error.to_string()))?;
+    if let Some((path, offset)) = &recovered.torn_tail {
+        tracing::warn!(file = %path.display(), offset, "the WAL ended in a torn write that was never acknowledged; it was cut off");
+    }
+    let (first, last) = (recovered.first_index, recovered.last_index);
+    let mut entries = Vec::new();
+    if last >= first {
+        if first != 1 {
+            return Err(wal_error(
+                wal_dir,
+                format!(
+                    "the log starts at index {first}, but this version cannot restore a \
+                     compacted log (no snapshots yet)"
+                ),
+            ));
+        }
+        let stored = wal
+            .read_range(first..last + 1)
+            .map_err(|error| wal_error(wal_dir, error.to_string()))?;
+        entries.reserve(stored.len());
+        for entry in stored {
+            entries
+                .push(convert::entry_from_wal(entry).map_err(|detail| wal_error(wal_dir, detail))?);
+        }
+    }
+    let hard_state = recovered
+        .hard_state
+        .as_ref()
+        .map(convert::hard_state_from_wal)
+        .unwrap_or_default();
+    tracing::info!(dir = %wal_dir.display(), entries = entries.len(), ?hard_state, "WAL recovered");
+    Ok((
+        wal,
+        raft::Recovered {
+            hard_state,
+            entries,
+        },
+    ))
+}
+
+fn wal_error(dir: &std::path::Path, detail: String) -> NodeError {
+    NodeError::Wal {
+        dir: dir.display().to_string(),
+        detail,
+    }
+}
+
+/// A seed for the election-timeout randomness: differs between nodes and restarts.
+fn seed(id: NodeId) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    nanos ^ id.rotate_left(32) ^ u64::from(std::process::id())
+}
+
+/// Peer traffic into the core; clients that reach the peer port are told to use the client
+/// address.
+struct PeerInbound {
+    core: Rc<RefCell<Core>>,
+    wakeup: Arc<Wakeup>,
+    board: Arc<StatusBoard>,
+}
+
+impl Inbound for PeerInbound {
+    fn raft(&self, from: NodeId, message: &ArchivedRaftMessage) {
+        let Some(message) = convert::message_from_wire(message) else {
+            tracing::debug!(
+                from,
+                "ignored a forwarded read-index message (not used by this node)"
+            );
+            return;
+        };
+        let Ok(mut core) = self.core.try_borrow_mut() else {
+            // Cannot happen (the loop never holds the core across an await); dropping a
+            // message is always safe in Raft.
+            tracing::warn!(from, "core busy; dropped a peer message");
+            return;
+        };
+        if let Err(error) = core.raft.step(message) {
+            tracing::debug!(from, %error, "refused a peer message");
+        }
+        drop(core);
+        self.wakeup.notify();
+    }
+
+    fn client_requests(&self, session: &ClientSession, batch: &ArchivedClientRequestBatch) {
+        let responses = batch
+            .requests
+            .iter()
+            .map(|request| ClientResponse {
+                sequence: request.sequence.to_native(),
+                outcome: ClientOutcome::Error(unavailable(
+                    "this is the peer port; send client requests to the node's client address",
+                )),
+            })
+            .collect();
+        let _ = session.send_responses(&ClientResponseBatch {
+            client_id: batch.client_id.to_native(),
+            responses,
+        });
+    }
+
+    fn status_request(&self, session: &ClientSession, request: &ArchivedStatusRequest) {
+        let _ = session.send_status(&self.board.node_status(request.request_id.to_native()));
+    }
+}
