@@ -57,7 +57,7 @@ impl Limits {
     /// `range_limit_max`. The first violation found is returned.
     pub fn check(&self, command: &Command, encoded_bytes: usize) -> Result<(), LimitError> {
         above(
-            "encoded command (bytes)".to_string(),
+            || "encoded command (bytes)".to_string(),
             encoded_bytes as u64,
             "command_bytes_max",
             self.command_bytes_max as u64,
@@ -65,25 +65,32 @@ impl Limits {
         match command {
             Command::Batch(commands) => {
                 above(
-                    "batch (commands)".to_string(),
+                    || "batch (commands)".to_string(),
                     commands.len() as u64,
                     "batch_commands_max",
                     self.batch_commands_max as u64,
                 )?;
                 for (position, inner) in commands.iter().enumerate() {
-                    self.check_one(
-                        inner,
-                        &format!("batch command {position} ({})", inner.name()),
-                    )?;
+                    let context = Context {
+                        batch_position: Some(position),
+                        name: inner.name(),
+                    };
+                    self.check_one(inner, context)?;
                 }
                 Ok(())
             }
-            other => self.check_one(other, other.name()),
+            other => self.check_one(
+                other,
+                Context {
+                    batch_position: None,
+                    name: other.name(),
+                },
+            ),
         }
     }
 
     /// Checks one non-batch command; `context` names it in errors ("Put", "batch command 3 (Put)").
-    fn check_one(&self, command: &Command, context: &str) -> Result<(), LimitError> {
+    fn check_one(&self, command: &Command, context: Context) -> Result<(), LimitError> {
         match command {
             Command::Put { key, value } => {
                 self.check_key(key, context)?;
@@ -107,14 +114,14 @@ impl Limits {
             }
             Command::Range { start, end, limit } => {
                 above(
-                    format!("range start of {context} (bytes)"),
+                    || format!("range start of {context} (bytes)"),
                     start.len() as u64,
                     "key_bytes_max",
                     self.key_bytes_max as u64,
                 )?;
                 if let Some(end) = end {
                     above(
-                        format!("range end of {context} (bytes)"),
+                        || format!("range end of {context} (bytes)"),
                         end.len() as u64,
                         "key_bytes_max",
                         self.key_bytes_max as u64,
@@ -131,7 +138,7 @@ impl Limits {
                     });
                 }
                 above(
-                    format!("range limit of {context} (pairs)"),
+                    || format!("range limit of {context} (pairs)"),
                     u64::from(*limit),
                     "range_limit_max",
                     u64::from(self.range_limit_max),
@@ -148,7 +155,7 @@ impl Limits {
     }
 
     /// A key: not empty, at most `key_bytes_max`.
-    fn check_key(&self, key: &[u8], context: &str) -> Result<(), LimitError> {
+    fn check_key(&self, key: &[u8], context: Context) -> Result<(), LimitError> {
         if key.is_empty() {
             return Err(LimitError {
                 what: format!("key of {context} (bytes): keys may not be empty;"),
@@ -158,7 +165,7 @@ impl Limits {
             });
         }
         above(
-            format!("key {} of {context} (bytes)", show_key(key)),
+            || format!("key {} of {context} (bytes)", show_key(key)),
             key.len() as u64,
             "key_bytes_max",
             self.key_bytes_max as u64,
@@ -170,11 +177,11 @@ impl Limits {
         &self,
         key: &[u8],
         value: &[u8],
-        context: &str,
+        context: Context,
         field: &str,
     ) -> Result<(), LimitError> {
         above(
-            format!("{field} of key {} in {context} (bytes)", show_key(key)),
+            || format!("{field} of key {} in {context} (bytes)", show_key(key)),
             value.len() as u64,
             "value_bytes_max",
             self.value_bytes_max as u64,
@@ -182,11 +189,34 @@ impl Limits {
     }
 }
 
+/// Names the command being checked in error messages ("Put", "batch command 3 (Put)");
+/// formatted only when a check fails.
+#[derive(Clone, Copy)]
+struct Context {
+    batch_position: Option<usize>,
+    name: &'static str,
+}
+
+impl std::fmt::Display for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.batch_position {
+            Some(position) => write!(f, "batch command {position} ({})", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
 /// An error when `found` exceeds `limit`.
-fn above(what: String, found: u64, limit_name: &'static str, limit: u64) -> Result<(), LimitError> {
+/// `what` is only formatted on failure: checks run on every applied command.
+fn above(
+    what: impl FnOnce() -> String,
+    found: u64,
+    limit_name: &'static str,
+    limit: u64,
+) -> Result<(), LimitError> {
     if found > limit {
         return Err(LimitError {
-            what,
+            what: what(),
             found,
             limit_name,
             limit,
