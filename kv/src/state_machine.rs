@@ -16,7 +16,8 @@ use crate::snapshot::{self, SnapshotError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
     /// A client write: applied now (`duplicate: false`) or a retry answered from the session
-    /// (`duplicate: true`, the map unchanged).
+    /// (`duplicate: true`, the map unchanged). A proposal refused without applying (its result
+    /// forgotten, sequence 0) has `duplicate: false` and a `CommandResult::Error`.
     Client {
         client_id: u64,
         sequence: u64,
