@@ -127,6 +127,8 @@ pub(crate) async fn run(setup: ClientSetup) {
     server.shut_down();
     runtime::sleep(SHUTDOWN_FLUSH_DELAY).await;
     transport.close();
+    drop(transport);
+    super::wait_until_port_released(client_addr).await;
     tracing::info!(
         node = config.id,
         executor = index,

@@ -205,6 +205,24 @@ pub fn run(config: NodeConfig, shutdown: Shutdown) -> Result<(), NodeError> {
     }
 }
 
+/// Longest a stopping executor waits for its closed endpoint's UDP port to be released.
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(3);
+const PORT_RELEASE_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Keeps the executor running until the closed endpoint on `addr` let go of its socket (quinn's
+/// driver tasks end a little after `close`), so a node restarted in the same process can bind
+/// the same address at once. Bounded by `PORT_RELEASE_WAIT`.
+pub(crate) async fn wait_until_port_released(addr: std::net::SocketAddr) {
+    let polls = PORT_RELEASE_WAIT.as_millis() / PORT_RELEASE_POLL_INTERVAL.as_millis();
+    for _ in 0..polls {
+        if std::net::UdpSocket::bind(addr).is_ok() {
+            return;
+        }
+        tern_net::runtime::sleep(PORT_RELEASE_POLL_INTERVAL).await;
+    }
+    tracing::warn!(%addr, "the closed endpoint still holds its port");
+}
+
 /// The transport security for this node's endpoints.
 fn security(config: &NodeConfig) -> Result<Security, NodeError> {
     match &config.tls {

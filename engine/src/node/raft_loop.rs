@@ -244,6 +244,8 @@ pub(crate) async fn run(setup: RaftSetup) {
     let closed = wal.close().await;
     let _ = persist_done.recv_async().await;
     transport.close();
+    drop(transport);
+    super::wait_until_port_released(peer_addr).await;
     if let Err(error) = closed {
         stop.fail(wal_error(&wal_dir, error.to_string()));
     }
