@@ -46,6 +46,15 @@ pub struct LimitError {
     pub limit: u64,
 }
 
+impl LimitError {
+    /// True when the value is above its maximum (too large); false when it is below the minimum
+    /// of 1 (an empty key, a range limit of 0), which is an invalid request rather than a
+    /// too-large one.
+    pub fn is_above_max(&self) -> bool {
+        self.found > self.limit
+    }
+}
+
 impl Limits {
     /// Checks a decoded command (and its encoded size) against every bound.
     ///

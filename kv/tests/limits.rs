@@ -59,6 +59,7 @@ fn empty_key_is_refused_and_says_so() {
     assert_eq!(error.limit_name, "key_bytes_max");
     assert_eq!(error.found, 0);
     assert!(error.to_string().contains("may not be empty"), "{error}");
+    assert!(!error.is_above_max());
 }
 
 #[test]
