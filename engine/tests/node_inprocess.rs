@@ -31,9 +31,12 @@ const CONDITION_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// The test's value bound (small so an oversized value is cheap to send).
 const VALUE_BYTES_MAX: usize = 16 << 10;
 
+/// A running node: its shutdown handle and the thread running `node::run`.
+type RunningNode = (Shutdown, JoinHandle<Result<(), NodeError>>);
+
 struct Cluster {
     configs: Vec<NodeConfig>,
-    nodes: Vec<Option<(Shutdown, JoinHandle<Result<(), NodeError>>)>>,
+    nodes: Vec<Option<RunningNode>>,
 }
 
 impl Cluster {
@@ -144,14 +147,12 @@ async fn status(client: &mut Client) -> NodeStatus {
         .send(&StatusRequest { request_id: 7 })
         .await
         .expect("send status request");
-    loop {
-        match guarded("status reply", client.receive())
-            .await
-            .expect("status reply")
-        {
-            ClientReply::Status(status) => return status,
-            other => panic!("expected a status, got {other:?}"),
-        }
+    match guarded("status reply", client.receive())
+        .await
+        .expect("status reply")
+    {
+        ClientReply::Status(status) => status,
+        other => panic!("expected a status, got {other:?}"),
     }
 }
 
@@ -439,7 +440,9 @@ fn three_nodes_serve_writes_and_reads_and_survive_restarts() {
 
 #[test]
 fn validate_names_the_bad_setting() {
-    let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
     let peers = vec![(1, addr(7001)), (2, addr(7002)), (3, addr(7003))];
     let config = NodeConfig::new(
         1,
@@ -449,7 +452,8 @@ fn validate_names_the_bad_setting() {
         TlsMode::Insecure,
     );
     assert_eq!(config.validate(), Ok(()));
-    let cases: Vec<(&str, Box<dyn Fn(&mut NodeConfig)>)> = vec![
+    type BreakIt = Box<dyn Fn(&mut NodeConfig)>;
+    let cases: Vec<(&str, BreakIt)> = vec![
         ("not in peers", Box::new(|c| c.id = 9)),
         ("client_addr", Box::new(|c| c.client_addr = addr(7001))),
         ("client_executors", Box::new(|c| c.client_executors = 2)),
