@@ -585,8 +585,10 @@ fn init_logging(level: Option<LogLevel>) {
         }
     }
     // A second initialisation (never in this binary) would only be refused: ignore it.
+    // Colours only on a terminal: log files (e.g. the demo's) stay plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

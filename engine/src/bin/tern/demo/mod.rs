@@ -44,7 +44,7 @@ const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(50);
 /// latency, kills the leader with SIGKILL, reports how long until the next write committed,
 /// reads back up to 1000 keys written before the kill, stops the other nodes with SIGTERM and
 /// removes the directory. Exit code 0 if everything checked out, 1 otherwise (the directory
-/// is then kept for its logs). Ctrl-C stops the nodes and exits.
+/// is then kept for its logs). Ctrl-C stops the nodes and exits with 130.
 ///
 /// Examples:
 ///
@@ -117,8 +117,19 @@ pub fn run(args: DemoArgs) -> ExitCode {
             )
         }
     };
-    let outcome = demo(&args, dir.path(), stop);
+    let outcome = demo(&args, dir.path(), stop.clone());
     let path = dir.path().display().to_string();
+    if stop.load(Ordering::Relaxed) {
+        // Ctrl-C (or SIGTERM): the nodes are already stopped; nothing failed, nothing to keep.
+        if args.keep_data {
+            let _ = dir.keep();
+            eprintln!("tern demo: interrupted; nodes stopped; data kept in {path}");
+        } else {
+            drop(dir);
+            eprintln!("tern demo: interrupted; nodes stopped; removed {path}");
+        }
+        return ExitCode::from(130);
+    }
     match outcome {
         Ok(()) if !args.keep_data => {
             drop(dir);
@@ -185,7 +196,7 @@ fn demo(args: &DemoArgs, dir: &Path, stop: Arc<AtomicBool>) -> Result<(), String
 
 fn interrupted(stop: &AtomicBool) -> Result<(), String> {
     if stop.load(Ordering::Relaxed) {
-        Err("interrupted; nodes stopped".to_string())
+        Err("interrupted".to_string())
     } else {
         Ok(())
     }
@@ -425,8 +436,11 @@ async fn check_keys(
         println!("check: no key was written before the kill (--read-percent 100?)");
         return;
     }
-    let step = written.len().div_ceil(CHECK_KEYS_MAX);
-    let sample: Vec<(u32, &Possible)> = written.iter().step_by(step).copied().collect();
+    // Evenly spread over the written keys, exactly CHECK_KEYS_MAX of them when there are more.
+    let count = written.len().min(CHECK_KEYS_MAX);
+    let sample: Vec<(u32, &Possible)> = (0..count)
+        .map(|position| written[position * written.len() / count])
+        .collect();
     let mut wrong: Vec<String> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
     for chunk in sample.chunks(concurrency.max(1)) {

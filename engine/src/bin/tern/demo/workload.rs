@@ -190,6 +190,7 @@ pub async fn run(client: Rc<KvClient>, shape: Shape, stop: Arc<AtomicBool>) -> (
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    bar.set_message("starting");
     // The rate shown is over the last second, so it reacts to changes.
     let mut samples: Vec<(Instant, u64)> = vec![(started, 0)];
     let mut tally = Tally::new();
