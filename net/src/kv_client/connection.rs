@@ -84,6 +84,8 @@ pub(crate) struct Connection {
     waiting: RefCell<HashMap<u64, Waiting>>,
     attempts: Cell<u64>,
     filled: Notify,
+    /// Notified when the connection fails (stops the reader).
+    ended: Notify,
     /// Why the connection ended, once it has.
     failed: RefCell<Option<String>>,
     closer: ClientCloser,
@@ -143,6 +145,7 @@ impl Connection {
             waiting: RefCell::new(HashMap::new()),
             attempts: Cell::new(0),
             filled: Notify::default(),
+            ended: Notify::default(),
             failed: RefCell::new(None),
             closer: sender.closer(),
             frames_sent: Cell::new(0),
@@ -218,6 +221,7 @@ impl Connection {
             entry.reply.send(AttemptEnd::Lost(reason.clone()));
         }
         self.filled.notify();
+        self.ended.notify();
     }
 
     /// Takes the next batch from the queue: requests whose attempt is still registered, up to
@@ -331,11 +335,11 @@ async fn read_replies(connection: Rc<Connection>, mut receiver: ClientReceiver) 
         let reply = futures_lite::future::or(async { Some(receiver.receive().await) }, async {
             // Stop reading once the connection was failed from this side.
             loop {
-                let filled = connection.filled.listen();
+                let ended = connection.ended.listen();
                 if !connection.is_alive() {
                     return None;
                 }
-                filled.await;
+                ended.await;
             }
         })
         .await;

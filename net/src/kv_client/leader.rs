@@ -60,7 +60,8 @@ pub(crate) struct Router {
     connections: RefCell<Vec<Rc<Connection>>>,
     /// The cached leader connection.
     leader: RefCell<Option<Rc<Connection>>>,
-    /// The leader as last learned (from a connection that answered, or a hint).
+    /// The leader as last learned (from a node that answered a request needing the leader, or
+    /// a hint).
     leader_id: Cell<Option<NodeId>>,
     hint: RefCell<Option<Hint>>,
     /// Discovery steps since the last answer; a full round of `addrs` means back off.
@@ -215,7 +216,7 @@ impl Router {
             Some(connection) => connection,
             None => self.dial(addr).await?,
         };
-        self.leader_id.set(Some(connection.node));
+        // Presumed the leader until it says otherwise; `leader_id` waits for a confirmation.
         *self.leader.borrow_mut() = Some(connection.clone());
         Ok(connection)
     }
@@ -251,11 +252,14 @@ impl Router {
         Ok(connection)
     }
 
-    /// A request on `connection` was answered: the node serves us, stop backing off.
-    pub(crate) fn answered(&self, connection: &Connection) {
+    /// A request on `connection` was answered: the node serves us, stop backing off. When the
+    /// request needed the leader, `connection`'s node is the leader (as of now).
+    pub(crate) fn answered(&self, connection: &Connection, by_leader: bool) {
         self.steps.set(0);
         self.backoff_ms.set(ROUND_BACKOFF_MS_MIN);
-        let _ = connection;
+        if by_leader && self.is_leader(connection) {
+            self.leader_id.set(Some(connection.node));
+        }
     }
 
     fn is_leader(&self, connection: &Connection) -> bool {

@@ -320,7 +320,11 @@ impl KvClient {
                     );
                 }
                 Some(AttemptEnd::Outcome(ClientOutcome::Ok(bytes))) => {
-                    inner.router.answered(&connection);
+                    // Only the leader answers a request that needs it.
+                    inner.router.answered(&connection, !any_node);
+                    if !read_only {
+                        inner.sequences.borrow_mut().write_answered(sequence);
+                    }
                     return match CommandResult::decode(&bytes) {
                         Ok(CommandResult::Error(error)) => Err(KvError::Refused(error.to_string())),
                         Ok(result) => Ok(result),
@@ -337,8 +341,10 @@ impl KvClient {
                             .not_leader(&connection, leader_id, None, &last_problem);
                     }
                     ClientError::Unavailable { reason } => {
-                        inner.router.answered(&connection);
+                        // Maybe only this node is cut off: the next attempt goes round the
+                        // endpoints (a leader that is just slow is named again by the others).
                         last_problem = format!("{node} is unavailable: {reason}");
+                        inner.router.trouble(&connection, &last_problem);
                         let pause = Duration::from_millis(unavailable_backoff_ms)
                             .min(deadline.saturating_duration_since(Instant::now()));
                         unavailable_backoff_ms =
@@ -346,7 +352,7 @@ impl KvClient {
                         runtime::sleep(pause).await;
                     }
                     refused => {
-                        inner.router.answered(&connection);
+                        inner.router.answered(&connection, false);
                         return Err(KvError::Refused(refusal(&refused, inner.client_id)));
                     }
                 },

@@ -91,11 +91,18 @@ impl<T> Future for Reply<T> {
 /// Hands out one client's sequence numbers and tracks which are still unanswered.
 ///
 /// `answered_through` is the highest S such that every sequence up to S has finished (answered,
-/// refused or given up): the server may forget its stored results for those. Bounded by the
-/// in-flight limit: at most `inflight_requests_max` sequences are outstanding at once.
+/// refused or given up), so the server may forget its stored results for those; but never
+/// above the highest write the state machine answered. The server's session is created by the
+/// client's first write through the log, and a first write that arrives with
+/// `answered_through > 0` reads as "my session expired" (tern-kv's session rule 2): reads take
+/// sequences too (one counter matches every answer) but never create a session, so they must
+/// not lift `answered_through` before a write has. Bounded by the in-flight limit: at most
+/// `inflight_requests_max` sequences are outstanding at once.
 pub(crate) struct Sequences {
     next: u64,
     outstanding: BTreeSet<u64>,
+    /// The highest sequence of a write the state machine answered (0: none yet).
+    write_answered: u64,
 }
 
 impl Sequences {
@@ -104,6 +111,7 @@ impl Sequences {
         Sequences {
             next: 1,
             outstanding: BTreeSet::new(),
+            write_answered: 0,
         }
     }
 
@@ -120,12 +128,18 @@ impl Sequences {
         self.outstanding.remove(&sequence);
     }
 
-    /// Every sequence at or below this has finished.
+    /// The state machine answered the write `sequence`: the server has a session for us.
+    pub(crate) fn write_answered(&mut self, sequence: u64) {
+        self.write_answered = self.write_answered.max(sequence);
+    }
+
+    /// Every sequence at or below this has finished (see the type's documentation).
     pub(crate) fn answered_through(&self) -> u64 {
-        match self.outstanding.first() {
+        let finished = match self.outstanding.first() {
             Some(&lowest) => lowest - 1,
             None => self.next - 1,
-        }
+        };
+        finished.min(self.write_answered)
     }
 }
 
@@ -153,15 +167,41 @@ mod tests {
         let two = sequences.start();
         let three = sequences.start();
         assert_eq!((one, two, three), (1, 2, 3));
-        sequences.finish(two);
-        sequences.finish(three);
+        for sequence in [two, three] {
+            sequences.write_answered(sequence);
+            sequences.finish(sequence);
+        }
         assert_eq!(sequences.answered_through(), 0, "1 is still outstanding");
+        sequences.write_answered(one);
         sequences.finish(one);
         assert_eq!(sequences.answered_through(), 3);
         let four = sequences.start();
         assert_eq!(sequences.answered_through(), 3);
+        sequences.write_answered(four);
         sequences.finish(four);
         assert_eq!(sequences.answered_through(), 4);
+    }
+
+    #[test]
+    fn reads_alone_do_not_lift_answered_through() {
+        let mut sequences = Sequences::new();
+        for _ in 0..3 {
+            let read = sequences.start();
+            sequences.finish(read);
+        }
+        assert_eq!(sequences.answered_through(), 0, "no session exists yet");
+        let write = sequences.start();
+        assert_eq!(sequences.answered_through(), 0);
+        sequences.write_answered(write);
+        sequences.finish(write);
+        assert_eq!(sequences.answered_through(), 4);
+        let read = sequences.start();
+        sequences.finish(read);
+        assert_eq!(
+            sequences.answered_through(),
+            4,
+            "capped at the last answered write"
+        );
     }
 
     #[test]
