@@ -13,7 +13,7 @@ use tern_net::kv_client::{KvClient, KvClientConfig, KvError};
 /// Writes (and reads) per phase.
 const OPERATIONS: usize = 40;
 /// Writes tried without a quorum.
-const WRITES_WITHOUT_QUORUM: usize = 4;
+const WRITES_WITHOUT_QUORUM: usize = 2;
 /// Operation deadline without a quorum: short, so the failures come quickly.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
