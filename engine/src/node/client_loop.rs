@@ -302,7 +302,9 @@ impl ClientServer {
             reason: error.to_string(),
         })?;
         self.limits.check(&command, bytes.len()).map_err(|error| {
-            if error.limit_name.ends_with("bytes_max") {
+            // A size above a byte bound is "too large"; anything else (an empty key, too many
+            // commands in a batch, a range limit) is an invalid command.
+            if error.limit_name.ends_with("bytes_max") && error.found > error.limit {
                 ClientError::TooLarge {
                     command_bytes: error.found,
                     command_bytes_max: error.limit,

@@ -475,11 +475,14 @@ async fn open_wal(
                 .push(convert::entry_from_wal(entry).map_err(|detail| wal_error(wal_dir, detail))?);
         }
     }
-    let hard_state = recovered
-        .hard_state
-        .as_ref()
-        .map(convert::hard_state_from_wal)
-        .unwrap_or_default();
+    let hard_state = reconcile(
+        recovered
+            .hard_state
+            .as_ref()
+            .map(convert::hard_state_from_wal)
+            .unwrap_or_default(),
+        &entries,
+    );
     tracing::info!(dir = %wal_dir.display(), entries = entries.len(), ?hard_state, "WAL recovered");
     Ok((
         wal,
@@ -488,6 +491,39 @@ async fn open_wal(
             entries,
         },
     ))
+}
+
+/// Makes the hard state agree with the recovered entries. The WAL syncs a group's entries and
+/// its hard state concurrently (and writes them one after the other), so a crash can leave one
+/// durable without the other:
+/// - entries of a term above the durable term (the term was adopted in the same Ready): the
+///   term is raised to theirs with no vote. Sound: nothing that depended on that Ready was
+///   sent (it waits for the whole Ready to be durable), so no vote was cast in that term;
+/// - a commit index beyond the durable entries: lowered to the last entry. Sound: the commit
+///   index is a hint (figure 2 does not persist it); the leader teaches it again.
+fn reconcile(mut hard_state: raft::HardState, entries: &[Entry]) -> raft::HardState {
+    let last_term = entries.last().map_or(0, |entry| entry.term);
+    if last_term > hard_state.term {
+        tracing::warn!(
+            durable_term = hard_state.term,
+            last_term,
+            "the WAL's last entries are from a later term than its hard state (a crash between \
+             the two writes); adopting that term with no vote"
+        );
+        hard_state.term = last_term;
+        hard_state.voted_for = None;
+    }
+    let last_index = entries.len() as LogIndex;
+    if hard_state.commit > last_index {
+        tracing::warn!(
+            commit = hard_state.commit,
+            last_index,
+            "the WAL's hard state commits beyond its last entry (a crash between the two \
+             writes); lowering the commit index to the last entry"
+        );
+        hard_state.commit = last_index;
+    }
+    hard_state
 }
 
 fn wal_error(dir: &std::path::Path, detail: String) -> NodeError {
@@ -554,5 +590,63 @@ impl Inbound for PeerInbound {
 
     fn status_request(&self, session: &ClientSession, request: &ArchivedStatusRequest) {
         let _ = session.send_status(&self.board.node_status(request.request_id.to_native()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: LogIndex, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        }
+    }
+
+    #[test]
+    fn reconcile_raises_the_term_to_the_entries_and_drops_the_vote() {
+        let durable = raft::HardState {
+            term: 2,
+            voted_for: Some(3),
+            commit: 1,
+        };
+        let reconciled = reconcile(durable, &[entry(1, 1), entry(2, 4)]);
+        assert_eq!(
+            reconciled,
+            raft::HardState {
+                term: 4,
+                voted_for: None,
+                commit: 1
+            }
+        );
+    }
+
+    #[test]
+    fn reconcile_lowers_a_commit_beyond_the_log() {
+        let durable = raft::HardState {
+            term: 2,
+            voted_for: Some(3),
+            commit: 9,
+        };
+        let reconciled = reconcile(durable, &[entry(1, 1), entry(2, 2)]);
+        assert_eq!(
+            reconciled,
+            raft::HardState {
+                term: 2,
+                voted_for: Some(3),
+                commit: 2
+            }
+        );
+        assert_eq!(reconcile(durable, &[entry(1, 1)]).commit, 1);
+        let consistent = raft::HardState {
+            commit: 2,
+            ..durable
+        };
+        assert_eq!(
+            reconcile(consistent, &[entry(1, 1), entry(2, 2)]),
+            consistent
+        );
     }
 }
