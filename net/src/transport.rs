@@ -1426,3 +1426,25 @@ fn owned_reply(frame: Frame<'_>, peer: &str) -> Result<ClientReply, TransportErr
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::local_addr_for;
+
+    #[test]
+    fn a_dialer_binds_loopback_only_for_a_loopback_server() {
+        let cases = [
+            ("127.0.0.1:7001", "127.0.0.1:0"),
+            ("[::1]:7001", "[::1]:0"),
+            ("10.0.0.5:7001", "0.0.0.0:0"),
+            ("[2001:db8::5]:7001", "[::]:0"),
+        ];
+        for (server, local) in cases {
+            assert_eq!(
+                local_addr_for(server.parse().unwrap()),
+                local.parse::<std::net::SocketAddr>().unwrap(),
+                "dialing {server}"
+            );
+        }
+    }
+}

@@ -188,7 +188,7 @@ fn a_lost_response_is_retried_with_the_same_sequence_and_applied_once() {
         let cluster = FakeCluster::start(3, insecure, test_limits());
         let client = connect(KvClientConfig {
             attempt_timeout: Duration::from_millis(100),
-            ..config(vec![cluster.addr(1)])
+            ..config(vec![cluster.addr(1), cluster.addr(2)])
         })
         .await;
         cluster.state.borrow_mut().drop_write_responses = 1;
@@ -217,6 +217,46 @@ fn a_lost_response_is_retried_with_the_same_sequence_and_applied_once() {
         assert!(
             sends.iter().all(|s| s.sequence == sends[0].sequence),
             "retries carry the same sequence: {sends:?}"
+        );
+        assert_eq!(
+            state.applied_count(client.client_id(), sends[0].sequence),
+            1
+        );
+        assert!(state.applied_twice().is_empty());
+        drop(state);
+
+        // The leader applies, loses the answer, and then loses its leadership: the retry
+        // reaches the new leader with the same sequence, which answers from the (replicated)
+        // session instead of applying again.
+        {
+            let mut state = cluster.state.borrow_mut();
+            state.drop_write_responses = 1;
+            let next = state.applied.len() + 1;
+            state.leader_after_applied = vec![(next, 2)];
+        }
+        let swapped = guarded(
+            "cas across a leader change",
+            client.compare_and_swap("j", None, "v"),
+        )
+        .await
+        .unwrap();
+        assert!(
+            swapped.succeeded,
+            "the retry got the first attempt's result"
+        );
+        assert_eq!(client.leader(), Some(2));
+        let command = Command::CompareAndSwap {
+            key: b("j"),
+            expected: None,
+            new_value: b("v"),
+        }
+        .to_bytes();
+        let state = cluster.state.borrow();
+        let sends: Vec<_> = state.seen.iter().filter(|s| s.command == command).collect();
+        assert!(sends.iter().any(|s| s.node == 1) && sends.iter().any(|s| s.node == 2));
+        assert!(
+            sends.iter().all(|s| s.sequence == sends[0].sequence),
+            "{sends:?}"
         );
         assert_eq!(
             state.applied_count(client.client_id(), sends[0].sequence),

@@ -286,9 +286,12 @@ impl Router {
         *self.leader.borrow_mut() = None;
         // A node naming itself is no help; go round the endpoints instead.
         let leader_id = leader_id.filter(|&id| id != connection.node);
+        // A node listening on 0.0.0.0 may name that: it says nothing about where the node is,
+        // so the id (or the search) has to do. A name that is not an address is ignored too
+        // (no DNS lookups on the executor).
         let leader_addr = leader_addr
             .and_then(|text| text.parse::<SocketAddr>().ok())
-            .filter(|&addr| addr != connection.addr);
+            .filter(|&addr| addr != connection.addr && !addr.ip().is_unspecified());
         self.leader_id.set(leader_id);
         if let Some(addr) = leader_addr {
             let mut addrs = self.addrs.borrow_mut();
