@@ -207,23 +207,7 @@ fn a_lost_response_is_retried_with_the_same_sequence_and_applied_once() {
             new_value: b("v"),
         }
         .to_bytes();
-        let state = cluster.state.borrow();
-        let sends: Vec<_> = state.seen.iter().filter(|s| s.command == command).collect();
-        assert!(
-            sends.len() >= 2,
-            "sent {} times, expected a retry",
-            sends.len()
-        );
-        assert!(
-            sends.iter().all(|s| s.sequence == sends[0].sequence),
-            "retries carry the same sequence: {sends:?}"
-        );
-        assert_eq!(
-            state.applied_count(client.client_id(), sends[0].sequence),
-            1
-        );
-        assert!(state.applied_twice().is_empty());
-        drop(state);
+        retried_and_applied_once(&cluster, &client, &command);
 
         // The leader applies, loses the answer, and then loses its leadership: the retry
         // reaches the new leader with the same sequence, which answers from the (replicated)
@@ -251,19 +235,40 @@ fn a_lost_response_is_retried_with_the_same_sequence_and_applied_once() {
             new_value: b("v"),
         }
         .to_bytes();
-        let state = cluster.state.borrow();
-        let sends: Vec<_> = state.seen.iter().filter(|s| s.command == command).collect();
+        let sends = retried_and_applied_once(&cluster, &client, &command);
         assert!(sends.iter().any(|s| s.node == 1) && sends.iter().any(|s| s.node == 2));
-        assert!(
-            sends.iter().all(|s| s.sequence == sends[0].sequence),
-            "{sends:?}"
-        );
-        assert_eq!(
-            state.applied_count(client.client_id(), sends[0].sequence),
-            1
-        );
-        assert!(state.applied_twice().is_empty());
     });
+}
+
+/// The requests that carried `command`: at least two (a retry), all with one sequence, and
+/// applied once.
+fn retried_and_applied_once(
+    cluster: &FakeCluster,
+    client: &KvClient,
+    command: &[u8],
+) -> Vec<kv_fake::Seen> {
+    let state = cluster.state.borrow();
+    let sends: Vec<_> = state
+        .seen
+        .iter()
+        .filter(|s| s.command == command)
+        .cloned()
+        .collect();
+    assert!(
+        sends.len() >= 2,
+        "sent {} times, expected a retry",
+        sends.len()
+    );
+    assert!(
+        sends.iter().all(|s| s.sequence == sends[0].sequence),
+        "retries carry the same sequence: {sends:?}"
+    );
+    assert_eq!(
+        state.applied_count(client.client_id(), sends[0].sequence),
+        1
+    );
+    assert!(state.applied_twice().is_empty());
+    sends
 }
 
 #[test]
