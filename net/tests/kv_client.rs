@@ -140,6 +140,51 @@ fn not_leader_by_id_goes_to_the_known_node_and_no_hint_searches_the_endpoints() 
 }
 
 #[test]
+fn a_write_waits_out_an_election_with_stale_hints() {
+    run(|| async {
+        let cluster = FakeCluster::start(3, insecure, test_limits());
+        let client = connect(config(vec![
+            cluster.addr(1),
+            cluster.addr(2),
+            cluster.addr(3),
+        ]))
+        .await;
+        // Nobody leads, and the followers name node 1, which denies it: the client keeps
+        // going round (with pauses) until node 3 wins.
+        {
+            let mut state = cluster.state.borrow_mut();
+            state.leader = 0;
+            state.hints = Hints::Stale(1);
+        }
+        let client = Rc::new(client);
+        let put = {
+            let client = client.clone();
+            glommio::spawn_local(async move { client.put("k", "v").await })
+        };
+        let state = cluster.state.clone();
+        wait_until("redirects", || state.borrow().seen.len() >= 20).await;
+        assert!(state.borrow().applied.is_empty());
+        {
+            let mut state = state.borrow_mut();
+            state.leader = 3;
+            state.hints = Hints::IdAndAddr;
+        }
+        guarded("put", put).await.unwrap();
+        assert_eq!(client.leader(), Some(3));
+        let state = state.borrow();
+        assert_eq!(state.store.get(&b("k")), Some(&b("v")));
+        assert!(state.applied_twice().is_empty());
+        let sequences: std::collections::BTreeSet<u64> =
+            state.seen.iter().map(|s| s.sequence).collect();
+        assert_eq!(
+            sequences.len(),
+            1,
+            "every attempt carried the same sequence"
+        );
+    });
+}
+
+#[test]
 fn writes_continue_when_the_leader_changes_mid_stream() {
     run(|| async {
         let cluster = FakeCluster::start(3, insecure, test_limits());

@@ -114,6 +114,12 @@ impl Router {
         }
     }
 
+    /// How many nodes this client knows of: its endpoints and hinted addresses, or the ids it
+    /// learned if more.
+    pub(crate) fn node_count(&self) -> usize {
+        self.addrs.borrow().len().max(self.known.borrow().len())
+    }
+
     /// The leader as last learned.
     pub(crate) fn leader_id(&self) -> Option<NodeId> {
         self.leader_id.get()

@@ -117,6 +117,11 @@ pub struct Compared {
 const UNAVAILABLE_BACKOFF_MS_MIN: u64 = 10;
 /// Longest such pause, in milliseconds.
 const UNAVAILABLE_BACKOFF_MS_MAX: u64 = 200;
+/// First pause between redirects once a call has followed more redirects than the cluster has
+/// nodes, in milliseconds.
+const REDIRECT_BACKOFF_MS_MIN: u64 = 10;
+/// Longest such pause, in milliseconds.
+const REDIRECT_BACKOFF_MS_MAX: u64 = 200;
 /// Commands at least this much smaller than `frame_bytes_max` certainly fit one request frame
 /// (the batch's own fields and the frame header take far less), so only larger ones are
 /// encoded once more to check exactly.
@@ -258,6 +263,10 @@ impl KvClient {
         // Only a serializable read may be served by whichever node we reach.
         let any_node = read_only && inner.read_consistency == ReadConsistency::Serializable;
         let mut unavailable_backoff_ms = UNAVAILABLE_BACKOFF_MS_MIN;
+        // Redirects this call followed; more than the cluster has nodes means no settled leader
+        // (an election, or nodes naming each other from stale views): then pause between hops.
+        let mut redirects = 0usize;
+        let mut redirect_backoff_ms = REDIRECT_BACKOFF_MS_MIN;
         let mut last_problem = String::from("no attempt finished");
         let timeout = |last_problem: String| KvError::Timeout {
             elapsed_ms: started.elapsed().as_millis() as u64,
@@ -318,6 +327,10 @@ impl KvClient {
                         leader_addr.as_deref(),
                         &last_problem,
                     );
+                    redirects += 1;
+                    if redirects > inner.router.node_count() {
+                        pause(&mut redirect_backoff_ms, REDIRECT_BACKOFF_MS_MAX, deadline).await;
+                    }
                 }
                 Some(AttemptEnd::Outcome(ClientOutcome::Ok(bytes))) => {
                     // Only the leader answers a request that needs it.
@@ -339,17 +352,23 @@ impl KvClient {
                         inner
                             .router
                             .not_leader(&connection, leader_id, None, &last_problem);
+                        redirects += 1;
+                        if redirects > inner.router.node_count() {
+                            pause(&mut redirect_backoff_ms, REDIRECT_BACKOFF_MS_MAX, deadline)
+                                .await;
+                        }
                     }
                     ClientError::Unavailable { reason } => {
                         // Maybe only this node is cut off: the next attempt goes round the
                         // endpoints (a leader that is just slow is named again by the others).
                         last_problem = format!("{node} is unavailable: {reason}");
                         inner.router.trouble(&connection, &last_problem);
-                        let pause = Duration::from_millis(unavailable_backoff_ms)
-                            .min(deadline.saturating_duration_since(Instant::now()));
-                        unavailable_backoff_ms =
-                            (unavailable_backoff_ms * 2).min(UNAVAILABLE_BACKOFF_MS_MAX);
-                        runtime::sleep(pause).await;
+                        pause(
+                            &mut unavailable_backoff_ms,
+                            UNAVAILABLE_BACKOFF_MS_MAX,
+                            deadline,
+                        )
+                        .await;
                     }
                     refused => {
                         inner.router.answered(&connection, false);
@@ -505,6 +524,14 @@ impl Drop for KvClient {
         // The connection tasks hold the connections; without this they would stay open.
         self.close();
     }
+}
+
+/// Sleeps `backoff_ms` (not past `deadline`) and doubles it up to `backoff_ms_max`.
+async fn pause(backoff_ms: &mut u64, backoff_ms_max: u64, deadline: Instant) {
+    let pause =
+        Duration::from_millis(*backoff_ms).min(deadline.saturating_duration_since(Instant::now()));
+    *backoff_ms = (*backoff_ms * 2).min(backoff_ms_max);
+    runtime::sleep(pause).await;
 }
 
 fn describe(connection: &Connection) -> String {

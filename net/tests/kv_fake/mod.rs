@@ -24,6 +24,8 @@ pub enum Hints {
     IdAndAddr,
     /// `NotLeader { leader_id: None, leader_addr: None }`: the client must search.
     Nothing,
+    /// Every non-leader names this node (a stale view), by id and address.
+    Stale(NodeId),
 }
 
 /// One request as a node received it.
@@ -87,8 +89,10 @@ impl State {
         self.batches.get(&node).copied().unwrap_or(0)
     }
 
-    fn leader_addr(&self) -> String {
-        self.addrs[self.leader as usize - 1].to_string()
+    /// The client address of `node` (none for node 0, "no leader").
+    fn addr_of(&self, node: NodeId) -> Option<String> {
+        let index = (node as usize).checked_sub(1)?;
+        self.addrs.get(index).map(|addr| addr.to_string())
     }
 }
 
@@ -177,8 +181,8 @@ impl FakeNode {
             last_index: 100 + self.id,
             commit_index: 99,
             applied_index: 98,
-            leader_id: Some(state.leader),
-            leader_client_addr: Some(state.leader_addr()),
+            leader_id: Some(state.leader).filter(|&id| id != 0),
+            leader_client_addr: state.addr_of(state.leader),
         }
     }
 }
@@ -271,8 +275,9 @@ impl Inbound for FakeNode {
         if !refused.is_empty() {
             let (leader_id, leader_addr) = match state.hints {
                 Hints::IdOnly => (Some(state.leader), None),
-                Hints::IdAndAddr => (Some(state.leader), Some(state.leader_addr())),
+                Hints::IdAndAddr => (Some(state.leader), state.addr_of(state.leader)),
                 Hints::Nothing => (None, None),
+                Hints::Stale(node) => (Some(node), state.addr_of(node)),
             };
             session
                 .send_not_leader(&NotLeader {
