@@ -210,6 +210,8 @@ fn bad_flag_values_are_usage_errors() {
         Some(2),
         "scan needs a prefix or --range"
     );
+    let output = tern(&["scan", "p/", "--limit", "0", "--insecure"]);
+    assert_eq!(output.status.code(), Some(2), "a scan limit is at least 1");
     let output = tern(&["demo", "--nodes", "2"]);
     assert_eq!(
         output.status.code(),

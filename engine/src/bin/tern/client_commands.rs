@@ -183,8 +183,12 @@ pub struct ScanArgs {
     /// List keys from START (included) to END (excluded) instead of a prefix.
     #[arg(long, num_args = 2, value_names = ["START", "END"])]
     range: Option<Vec<String>>,
-    /// Most pairs to print (pairs); the server caps it at its --range-limit-max.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Most pairs to print (pairs, at least 1).
+    ///
+    /// A server refuses a limit above its --range-limit-max (default 10000): page through
+    /// larger ranges with --range, starting after the last key printed.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
     limit: u32,
     /// How the read is served: server-default, linearizable, lease or serializable.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = ClientReadMode::ServerDefault)]
