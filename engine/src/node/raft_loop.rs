@@ -86,6 +86,8 @@ struct Core {
     /// Read requests by the id given to the core; bounded by `pending_reads_max`.
     pending_reads: HashMap<raft::ReadId, (usize, u64)>,
     next_read_id: raft::ReadId,
+    /// The term and vote last handed to the WAL.
+    saved_term_vote: (Term, Option<NodeId>),
     /// Results gathered for each client executor during this turn.
     outbox: Vec<FromRaft>,
 }
@@ -132,7 +134,9 @@ pub(crate) async fn run(setup: RaftSetup) {
             return;
         }
     };
+    let status = raft.status();
     let core = Rc::new(RefCell::new(Core {
+        saved_term_vote: (status.term, status.voted_for),
         raft,
         state_machine,
         pending_writes: BTreeMap::new(),
@@ -241,6 +245,15 @@ pub(crate) async fn run(setup: RaftSetup) {
     // Shutdown: let the persist task finish what is queued, close the WAL (which flushes it),
     // then the peer links.
     drop(persist_sender);
+    let stats = wal.stats();
+    tracing::info!(
+        node = config.id,
+        groups = stats.groups,
+        segment_syncs = stats.segment_syncs,
+        bytes = stats.segment_bytes_written,
+        busy = ?stats.flush_busy,
+        "WAL work since start"
+    );
     let closed = wal.close().await;
     let _ = persist_done.recv_async().await;
     transport.close();
@@ -326,7 +339,16 @@ impl Core {
             durables.push(wal.append(&entries));
         }
         if let Some(hard_state) = &ready.hard_state {
-            durables.push(wal.save_hard_state(convert::hard_state_to_wal(hard_state)));
+            // Only a term or vote change must be durable before what depends on it is sent.
+            // A change of the commit index alone is a hint (Raft's figure 2 does not persist
+            // it): writing it would cost a hard-state fsync per commit advance, so it is saved
+            // only along with the next term or vote change. A restarted node learns the commit
+            // index again from the leader.
+            let term_vote = (hard_state.term, hard_state.voted_for);
+            if term_vote != self.saved_term_vote {
+                self.saved_term_vote = term_vote;
+                durables.push(wal.save_hard_state(convert::hard_state_to_wal(hard_state)));
+            }
         }
         if !durables.is_empty() || !ready.messages_after_persist.is_empty() {
             // The WAL's in-memory log already reflects this Ready's writes: once they are
