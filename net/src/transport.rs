@@ -1295,7 +1295,8 @@ impl Client {
         })
     }
 
-    /// Sends one message: a [`ClientRequestBatch`] or a [`StatusRequest`].
+    /// Sends one message: a [`ClientRequestBatch`](crate::message::ClientRequestBatch) or a
+    /// [`StatusRequest`](crate::message::StatusRequest).
     pub async fn send<T: FrameBody>(&mut self, message: &T) -> Result<(), TransportError> {
         self.sender.send(message).await
     }
@@ -1322,7 +1323,8 @@ impl Client {
 }
 
 impl ClientSender {
-    /// Sends one message: a [`ClientRequestBatch`] or a [`StatusRequest`]. An oversized message
+    /// Sends one message: a [`ClientRequestBatch`](crate::message::ClientRequestBatch) or a
+    /// [`StatusRequest`](crate::message::StatusRequest). An oversized message
     /// is [`TransportError::Encode`] and sends nothing.
     pub async fn send<T: FrameBody>(&mut self, message: &T) -> Result<(), TransportError> {
         self.buffer.clear();

@@ -9,10 +9,18 @@
 //!   result instead of applying it twice.
 //! - Typed errors ([`KvError`]) that say what to do.
 //!
+//! Retries: an attempt that times out (`attempt_timeout`), a lost connection, "not leader" and
+//! `Unavailable` are retried with the same sequence until `operation_timeout`, then
+//! [`KvError::Timeout`] with the last problem seen. Refusals (bad command, too large, expired
+//! session) are final: [`KvError::Refused`]. A command whose request frame would exceed
+//! `limits.frame_bytes_max` is refused locally and never sent. Reads take sequences from the
+//! same counter (one counter matches every answer) and are retried freely; a
+//! [`ReadConsistency::Serializable`] read goes to whichever node the client already talks to.
+//!
 //! A `KvClient` lives on one glommio executor (it is not `Send`), like the transport.
 //!
-//! Files: [`connection`] (one pipelined connection: batching writer, reader completing
-//! calls), [`leader`] (endpoints, known ids, leader cache and discovery), [`pending`] (reply
+//! Files: `connection.rs` (one pipelined connection: batching writer, reader completing
+//! calls), `leader.rs` (endpoints, known ids, leader cache and discovery), `pending.rs` (reply
 //! slots and the sequence bookkeeping behind `answered_through`).
 
 mod connection;
@@ -50,9 +58,10 @@ pub struct KvClientConfig {
     /// How reads are served (default: the server's `--read-mode`).
     pub read_consistency: ReadConsistency,
     /// One attempt's deadline: after it the request is sent again (same sequence), to the
-    /// leader as then known.
+    /// leader as then known. Also the longest wait for one connection's handshake.
     pub attempt_timeout: Duration,
-    /// The whole operation's deadline, retries included; then [`KvError::Timeout`].
+    /// The whole operation's deadline, retries and the wait for an in-flight slot included;
+    /// then [`KvError::Timeout`].
     pub operation_timeout: Duration,
     /// Most requests in flight at once; more calls wait for a slot. Must stay below the
     /// server's `results_per_session_max`.
@@ -138,6 +147,7 @@ struct Inner {
     operation_timeout: Duration,
     read_consistency: ReadConsistency,
     frame_bytes_max: usize,
+    inflight_requests_max: usize,
     /// One slot per request in flight: at most `inflight_requests_max`; callers wait in FIFO
     /// order for a slot.
     slots: glommio::sync::Semaphore,
@@ -209,6 +219,7 @@ impl KvClient {
                 operation_timeout: config.operation_timeout,
                 read_consistency: config.read_consistency,
                 frame_bytes_max: config.limits.frame_bytes_max,
+                inflight_requests_max: config.inflight_requests_max,
                 slots: glommio::sync::Semaphore::new(config.inflight_requests_max as u64),
                 sequences,
                 router,
@@ -248,13 +259,28 @@ impl KvClient {
         let read_only = command.is_read_only();
         let encoded: Rc<[u8]> = command.to_bytes().into();
         self.check_fits_frame(&encoded)?;
-        let _slot = inner
-            .slots
-            .acquire_permit(1)
-            .await
-            .map_err(|_| KvError::Closed)?;
+        // The operation's deadline covers the wait for an in-flight slot too.
         let started = Instant::now();
         let deadline = started + inner.operation_timeout;
+        let slot =
+            futures_lite::future::or(async { Some(inner.slots.acquire_permit(1).await) }, async {
+                runtime::sleep(inner.operation_timeout).await;
+                None
+            })
+            .await;
+        let _slot = match slot {
+            Some(Ok(slot)) => slot,
+            Some(Err(_)) => return Err(KvError::Closed),
+            None => {
+                return Err(KvError::Timeout {
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    last_problem: format!(
+                        "waited for one of the inflight_requests_max = {} slots all along",
+                        inner.inflight_requests_max
+                    ),
+                })
+            }
+        };
         let sequence = inner.sequences.borrow_mut().start();
         let _finish = SequenceGuard {
             sequences: inner.sequences.clone(),
