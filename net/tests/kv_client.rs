@@ -44,7 +44,12 @@ fn b(text: &str) -> Bytes {
 fn a_follower_endpoint_redirects_by_address_and_every_operation_works() {
     run(|| async {
         let cluster = FakeCluster::start(3, insecure, test_limits());
-        cluster.state.borrow_mut().hints = Hints::IdAndAddr;
+        {
+            let mut state = cluster.state.borrow_mut();
+            state.hints = Hints::IdAndAddr;
+            // As the node does: a per-request "not leader" (id only) before the frame.
+            state.per_request_not_leader = true;
+        }
         // Only node 2 is configured: node 1 (the leader) can only be found through the hint's
         // address.
         let client = connect(config(vec![cluster.addr(2)])).await;

@@ -4,7 +4,8 @@
 //! takes everything queued (up to `batch_requests_max` requests and the frame size) into one
 //! `ClientRequestBatch` frame, so concurrent calls coalesce; a reader task completes the
 //! waiting calls as response batches arrive. A `NotLeader` frame ends every waiting call that
-//! needs the leader; a lost connection ends every waiting call. Nothing here retries: the call
+//! needs the leader (a per-request "not leader" waits briefly for that frame, which also
+//! carries the leader's address); a lost connection ends every waiting call. Nothing here retries: the call
 //! decides (see `super::KvClient::execute`).
 
 use std::cell::{Cell, RefCell};
@@ -14,7 +15,8 @@ use std::rc::Rc;
 
 use crate::frame::{FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES};
 use crate::message::{
-    ClientOutcome, ClientRequest, ClientRequestBatch, NodeId, NotLeader, ReadConsistency,
+    ClientError, ClientOutcome, ClientRequest, ClientRequestBatch, ClientResponse, NodeId,
+    NotLeader, ReadConsistency,
 };
 use crate::runtime;
 use crate::transport::{
@@ -84,6 +86,11 @@ pub(crate) struct Connection {
     waiting: RefCell<HashMap<u64, Waiting>>,
     attempts: Cell<u64>,
     filled: Notify,
+    /// Per-request "not leader" answers (sequence, hinted id) held back briefly: a node sends
+    /// them together with a `NotLeader` frame that also carries the leader's address, which
+    /// matters when this client does not know that address. Released when the frame arrives
+    /// or when nothing more is buffered to read. At most one entry per waiting call.
+    deferred: RefCell<Vec<(u64, Option<NodeId>)>>,
     /// Notified when the connection fails (stops the reader).
     ended: Notify,
     /// Why the connection ended, once it has.
@@ -146,6 +153,7 @@ impl Connection {
             attempts: Cell::new(0),
             filled: Notify::default(),
             ended: Notify::default(),
+            deferred: RefCell::new(Vec::new()),
             failed: RefCell::new(None),
             closer: sender.closer(),
             frames_sent: Cell::new(0),
@@ -216,6 +224,7 @@ impl Connection {
         *self.failed.borrow_mut() = Some(reason.clone());
         self.closer.close();
         self.queue.borrow_mut().clear();
+        self.deferred.borrow_mut().clear();
         let waiting: Vec<Waiting> = self.waiting.borrow_mut().drain().map(|(_, w)| w).collect();
         for entry in waiting {
             entry.reply.send(AttemptEnd::Lost(reason.clone()));
@@ -265,14 +274,50 @@ impl Connection {
         }
     }
 
+    /// Answers the per-request "not leader" answers held back for a `NotLeader` frame that did
+    /// not come (yet): with the id they carried and no address.
+    fn release_deferred(&self) {
+        for (sequence, leader_id) in self.deferred.take() {
+            self.answer(
+                sequence,
+                AttemptEnd::NotLeader {
+                    leader_id,
+                    leader_addr: None,
+                },
+            );
+        }
+    }
+
+    /// Answers a response batch; a per-request "not leader" is held back (see `deferred`).
+    fn responses(&self, responses: Vec<ClientResponse>) {
+        for response in responses {
+            match response.outcome {
+                ClientOutcome::Error(ClientError::NotLeader { leader_id })
+                    if self.waiting.borrow().contains_key(&response.sequence) =>
+                {
+                    self.deferred
+                        .borrow_mut()
+                        .push((response.sequence, leader_id));
+                }
+                outcome => self.answer(response.sequence, AttemptEnd::Outcome(outcome)),
+            }
+        }
+    }
+
     fn not_leader(&self, not_leader: NotLeader) {
-        let ended: Vec<u64> = self
+        let mut ended: Vec<u64> = self
             .waiting
             .borrow()
             .iter()
             .filter(|(_, entry)| entry.needs_leader)
             .map(|(&sequence, _)| sequence)
             .collect();
+        ended.extend(
+            self.deferred
+                .take()
+                .into_iter()
+                .map(|(sequence, _)| sequence),
+        );
         for sequence in ended {
             self.answer(
                 sequence,
@@ -332,6 +377,19 @@ async fn write_requests(connection: Rc<Connection>, mut sender: ClientSender) {
 /// The reader: completes waiting calls until the connection ends.
 async fn read_replies(connection: Rc<Connection>, mut receiver: ClientReceiver) {
     loop {
+        if !connection.deferred.borrow().is_empty() {
+            // Held-back "not leader" answers wait for a NotLeader frame only while more frames
+            // are already here to read; a stream cancelled while pending loses nothing.
+            match futures_lite::future::poll_once(receiver.receive()).await {
+                Some(reply) => {
+                    if !handle_reply(&connection, reply) {
+                        return;
+                    }
+                    continue;
+                }
+                None => connection.release_deferred(),
+            }
+        }
         let reply = futures_lite::future::or(async { Some(receiver.receive().await) }, async {
             // Stop reading once the connection was failed from this side.
             loop {
@@ -346,34 +404,40 @@ async fn read_replies(connection: Rc<Connection>, mut receiver: ClientReceiver) 
         let Some(reply) = reply else {
             return;
         };
-        match reply {
-            Ok(ClientReply::Responses(batch)) => {
-                if batch.client_id != connection.settings.client_id {
-                    tracing::debug!(
-                        node = connection.node,
-                        client_id = batch.client_id,
-                        "ignoring responses for another client id"
-                    );
-                    continue;
-                }
-                for response in batch.responses {
-                    connection.answer(response.sequence, AttemptEnd::Outcome(response.outcome));
-                }
-            }
-            Ok(ClientReply::NotLeader(not_leader)) => connection.not_leader(not_leader),
-            Ok(ClientReply::Status(_)) => {
-                tracing::debug!(
-                    node = connection.node,
-                    "ignoring an unrequested status reply"
-                );
-            }
-            Err(error) => {
-                connection.fail(format!(
-                    "connection to node {} ({}): {error}",
-                    connection.node, connection.addr
-                ));
-                return;
-            }
+        if !handle_reply(&connection, reply) {
+            return;
         }
     }
+}
+
+/// Handles one reply; false when the connection failed.
+fn handle_reply(connection: &Connection, reply: Result<ClientReply, TransportError>) -> bool {
+    match reply {
+        Ok(ClientReply::Responses(batch)) => {
+            if batch.client_id == connection.settings.client_id {
+                connection.responses(batch.responses);
+            } else {
+                tracing::debug!(
+                    node = connection.node,
+                    client_id = batch.client_id,
+                    "ignoring responses for another client id"
+                );
+            }
+        }
+        Ok(ClientReply::NotLeader(not_leader)) => connection.not_leader(not_leader),
+        Ok(ClientReply::Status(_)) => {
+            tracing::debug!(
+                node = connection.node,
+                "ignoring an unrequested status reply"
+            );
+        }
+        Err(error) => {
+            connection.fail(format!(
+                "connection to node {} ({}): {error}",
+                connection.node, connection.addr
+            ));
+            return false;
+        }
+    }
+    true
 }

@@ -311,6 +311,12 @@ impl KvClient {
                 Err(RouteError::Closed) => return Err(KvError::Closed),
                 Err(RouteError::Deadline(problem)) => return Err(timeout(problem)),
             };
+            let wait = inner
+                .attempt_timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            if wait.is_zero() {
+                return Err(timeout(last_problem));
+            }
             let mut attempt = match connection.submit(sequence, encoded.clone(), !any_node) {
                 Ok(attempt) => attempt,
                 Err(reason) => {
@@ -319,9 +325,6 @@ impl KvClient {
                     continue;
                 }
             };
-            let wait = inner
-                .attempt_timeout
-                .min(deadline.saturating_duration_since(Instant::now()));
             let end = futures_lite::future::or(async { Some(attempt.end().await) }, async {
                 runtime::sleep(wait).await;
                 None

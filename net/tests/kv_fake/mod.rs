@@ -272,6 +272,9 @@ impl Inbound for FakeNode {
                 });
             }
         }
+        // Like the node: per-request answers first, then the batch's NotLeader frame (which
+        // alone carries the leader's address).
+        let mut not_leader = None;
         if !refused.is_empty() {
             let (leader_id, leader_addr) = match state.hints {
                 Hints::IdOnly => (Some(state.leader), None),
@@ -279,13 +282,6 @@ impl Inbound for FakeNode {
                 Hints::Nothing => (None, None),
                 Hints::Stale(node) => (Some(node), state.addr_of(node)),
             };
-            session
-                .send_not_leader(&NotLeader {
-                    client_id,
-                    leader_id,
-                    leader_addr,
-                })
-                .unwrap();
             if state.per_request_not_leader {
                 for sequence in refused {
                     responses.push(ClientResponse {
@@ -294,6 +290,11 @@ impl Inbound for FakeNode {
                     });
                 }
             }
+            not_leader = Some(NotLeader {
+                client_id,
+                leader_id,
+                leader_addr,
+            });
         }
         if !responses.is_empty() {
             session
@@ -302,6 +303,9 @@ impl Inbound for FakeNode {
                     responses,
                 })
                 .unwrap();
+        }
+        if let Some(not_leader) = not_leader {
+            session.send_not_leader(&not_leader).unwrap();
         }
     }
 
