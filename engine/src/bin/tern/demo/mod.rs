@@ -70,9 +70,10 @@ pub struct DemoArgs {
     /// at a time.
     ///
     /// More clients mean more requests in flight: throughput rises until the machine is busy,
-    /// then latency rises instead.
+    /// then latency rises instead. At most 1024, the client library's default in-flight bound
+    /// (more tasks would only queue inside the client).
     #[arg(long, value_name = "N", default_value_t = 64,
-          value_parser = clap::value_parser!(u16).range(1..=10_000))]
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
     clients: u16,
 
     /// Size of each written value (bytes, at least 16: it starts with the write's id).
