@@ -467,6 +467,37 @@ fn no_reachable_endpoint_is_a_timeout() {
 }
 
 #[test]
+fn unavailable_is_retried_until_the_operation_timeout() {
+    run(|| async {
+        let cluster = FakeCluster::start(3, insecure, test_limits());
+        let client = connect(KvClientConfig {
+            operation_timeout: Duration::from_secs(2),
+            ..config(vec![cluster.addr(1), cluster.addr(2), cluster.addr(3)])
+        })
+        .await;
+        cluster.state.borrow_mut().unavailable_writes = 5;
+        guarded("put", client.put("k", "v")).await.unwrap();
+        {
+            let state = cluster.state.borrow();
+            assert_eq!(state.unavailable_writes, 0, "answered unavailable 5 times");
+            assert_eq!(state.applied.len(), 1);
+            assert!(state.applied_twice().is_empty());
+        }
+
+        // Unavailable for good: a timeout that says why.
+        cluster.state.borrow_mut().unavailable_writes = usize::MAX;
+        let result = guarded("put", client.put("k", "w")).await;
+        match result {
+            Err(KvError::Timeout { last_problem, .. }) => {
+                assert!(last_problem.contains("overloaded, retry"), "{last_problem}")
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert_eq!(cluster.state.borrow().store.get(&b("k")), Some(&b("v")));
+    });
+}
+
+#[test]
 fn a_command_too_large_for_a_frame_is_refused_without_sending() {
     run(|| async {
         let cluster = FakeCluster::start(1, insecure, test_limits());

@@ -126,6 +126,8 @@ pub struct Compared {
 const UNAVAILABLE_BACKOFF_MS_MIN: u64 = 10;
 /// Longest such pause, in milliseconds.
 const UNAVAILABLE_BACKOFF_MS_MAX: u64 = 200;
+/// `Unavailable` answers in a row from one node before a call tries the other endpoints.
+const UNAVAILABLE_BEFORE_MOVING_ON: u32 = 2;
 /// First pause between redirects once a call has followed more redirects than the cluster has
 /// nodes, in milliseconds.
 const REDIRECT_BACKOFF_MS_MIN: u64 = 10;
@@ -289,6 +291,7 @@ impl KvClient {
         // Only a serializable read may be served by whichever node we reach.
         let any_node = read_only && inner.read_consistency == ReadConsistency::Serializable;
         let mut unavailable_backoff_ms = UNAVAILABLE_BACKOFF_MS_MIN;
+        let mut unavailable_in_a_row = 0u32;
         // Redirects this call followed; more than the cluster has nodes means no settled leader
         // (an election, or nodes naming each other from stale views): then pause between hops.
         let mut redirects = 0usize;
@@ -335,6 +338,15 @@ impl KvClient {
                 return Err(KvError::Closed);
             }
             let node = describe(&connection);
+            let unavailable = matches!(
+                end,
+                Some(AttemptEnd::Outcome(ClientOutcome::Error(
+                    ClientError::Unavailable { .. }
+                )))
+            );
+            if !unavailable {
+                unavailable_in_a_row = 0;
+            }
             match end {
                 None => {
                     last_problem = format!("{node} did not answer within {} ms", wait.as_millis());
@@ -388,10 +400,15 @@ impl KvClient {
                         }
                     }
                     ClientError::Unavailable { reason } => {
-                        // Maybe only this node is cut off: the next attempt goes round the
-                        // endpoints (a leader that is just slow is named again by the others).
+                        // Mostly a busy leader ("overloaded, retry") or one between terms: try
+                        // it again after a pause. Twice in a row, go round the endpoints (it may
+                        // be shutting down, or cut off); a leader that is just busy is named
+                        // again by the others.
                         last_problem = format!("{node} is unavailable: {reason}");
-                        inner.router.trouble(&connection, &last_problem);
+                        unavailable_in_a_row += 1;
+                        if unavailable_in_a_row % UNAVAILABLE_BEFORE_MOVING_ON == 0 {
+                            inner.router.trouble(&connection, &last_problem);
+                        }
                         pause(
                             &mut unavailable_backoff_ms,
                             UNAVAILABLE_BACKOFF_MS_MAX,

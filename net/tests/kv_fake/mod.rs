@@ -51,6 +51,9 @@ pub struct State {
     pub results: HashMap<(u64, u64), Vec<u8>>,
     /// How many times each (client id, sequence) was applied (must stay at most 1).
     pub applied: HashMap<(u64, u64), u32>,
+    /// The next this many writes are answered `Unavailable` ("overloaded, retry") and not
+    /// applied.
+    pub unavailable_writes: usize,
     /// The next this many writes are applied but their responses are not sent.
     pub drop_write_responses: usize,
     /// Scripted leader changes: once this many writes were applied, this node leads (the
@@ -119,6 +122,7 @@ impl FakeCluster {
             results: HashMap::new(),
             applied: HashMap::new(),
             drop_write_responses: 0,
+            unavailable_writes: 0,
             leader_after_applied: Vec::new(),
             silent: Vec::new(),
             command_bytes_max: 1 << 20,
@@ -237,6 +241,12 @@ impl Inbound for FakeNode {
                 Ok(_) if state.leader != self.id => {
                     refused.push(request.sequence);
                     None
+                }
+                Ok(_) if state.unavailable_writes > 0 => {
+                    state.unavailable_writes -= 1;
+                    Some(ClientOutcome::Error(ClientError::Unavailable {
+                        reason: "overloaded, retry".into(),
+                    }))
                 }
                 Ok(command) => {
                     let key = (client_id, request.sequence);
