@@ -654,3 +654,104 @@ mod tests {
         assert_eq!(name_flags("nothing known"), "nothing known");
     }
 }
+
+#[cfg(test)]
+mod layering_tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    fn serve_args(arguments: &[&str]) -> ServeArgs {
+        let mut full = vec!["tern", "serve"];
+        full.extend_from_slice(arguments);
+        match Cli::try_parse_from(full).expect("arguments parse").command {
+            Command::Serve(args) => *args,
+            _ => unreachable!("parsed a serve command line"),
+        }
+    }
+
+    const REQUIRED: &[&str] = &[
+        "--id",
+        "1",
+        "--peers",
+        "1=127.0.0.1:7001",
+        "--client-addr",
+        "127.0.0.1:7101",
+        "--data-dir",
+        "d",
+        "--insecure",
+    ];
+
+    #[test]
+    fn command_line_beats_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "election_timeout_ms_min = 300\nelection_timeout_ms_max = 600\nread_mode = \"lease\"\n\
+             pin_cores = true\nvalue_bytes_max = 1000\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        let default = NodeConfig::new(
+            1,
+            Vec::new(),
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+            PathBuf::new(),
+            TlsMode::Insecure,
+        );
+
+        let (config, _) = build(&serve_args(REQUIRED)).unwrap();
+        assert_eq!(
+            config.election_timeout_ms_min,
+            default.election_timeout_ms_min
+        );
+        assert_eq!(config.read_mode, default.read_mode);
+
+        let mut arguments = REQUIRED.to_vec();
+        arguments.extend_from_slice(&["--config", path]);
+        let (config, _) = build(&serve_args(&arguments)).unwrap();
+        assert_eq!(config.election_timeout_ms_min, 300);
+        assert_eq!(config.read_mode, ReadMode::Lease);
+        assert!(config.pin_cores);
+        assert_eq!(config.kv_limits.value_bytes_max, 1000);
+
+        arguments.extend_from_slice(&[
+            "--election-timeout-ms-min",
+            "400",
+            "--read-mode",
+            "serializable",
+            "--pin-cores=false",
+        ]);
+        let (config, _) = build(&serve_args(&arguments)).unwrap();
+        assert_eq!(config.election_timeout_ms_min, 400);
+        assert_eq!(config.election_timeout_ms_max, 600);
+        assert_eq!(config.read_mode, ReadMode::Serializable);
+        assert!(!config.pin_cores);
+    }
+
+    #[test]
+    fn every_flag_is_a_config_key_and_back() {
+        let flags: Vec<String> = Cli::command()
+            .find_subcommand("serve")
+            .expect("serve exists")
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .filter(|id| id != "config" && id != "help")
+            .collect();
+        // The parser lists every key it knows when it meets an unknown one.
+        let error = crate::config_file::ConfigFile::parse("no_such_key = 1").unwrap_err();
+        let keys: Vec<String> = error
+            .split('`')
+            .skip(3)
+            .step_by(2)
+            .map(ToString::to_string)
+            .collect();
+        let mut sorted_flags = flags.clone();
+        sorted_flags.sort();
+        let mut sorted_keys = keys.clone();
+        sorted_keys.sort();
+        assert_eq!(sorted_flags, sorted_keys, "flags {flags:?}\nkeys {keys:?}");
+    }
+}
