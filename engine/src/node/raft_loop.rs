@@ -51,6 +51,9 @@ use crate::raft::{self, Entry, LogIndex, Payload, ProposeError, Raft, Term};
 /// (the core keeps accumulating, within its own bounds) until the disk catches up.
 const PERSISTS_IN_FLIGHT_MAX: usize = 1024;
 
+/// A WARN names the state when entries wait this long without the commit index moving.
+const COMMIT_STALL_WARN_AFTER: Duration = Duration::from_secs(2);
+
 /// Readies taken per loop turn before the loop yields to the transport's tasks.
 const READY_ROUNDS_PER_TURN_MAX: usize = 16;
 
@@ -186,6 +189,8 @@ pub(crate) async fn run(setup: RaftSetup) {
 
     let start = Instant::now();
     let mut ticks_done: u64 = 0;
+    let mut last_seen = (0, raft::Role::Follower, None);
+    let mut stall_watch = (0, Instant::now());
     let batches_per_turn = config.proposal_queue_batches_max;
     loop {
         if stop.is_requested() {
@@ -230,7 +235,38 @@ pub(crate) async fn run(setup: RaftSetup) {
                     );
                 }
             }
-            board.publish(core.raft.status());
+            let status = core.raft.status();
+            if (status.term, status.role, status.leader) != last_seen {
+                last_seen = (status.term, status.role, status.leader);
+                tracing::info!(
+                    node = status.id,
+                    term = status.term,
+                    role = super::status::role_name(status.role),
+                    leader = ?status.leader,
+                    last_index = status.last_index,
+                    commit = status.commit_index,
+                    "role or leader changed"
+                );
+            }
+            if status.commit_index != stall_watch.0 || status.last_index == status.commit_index {
+                stall_watch = (status.commit_index, Instant::now());
+            } else if stall_watch.1.elapsed() > COMMIT_STALL_WARN_AFTER {
+                stall_watch.1 = Instant::now();
+                let peers: Vec<(NodeId, bool)> = config
+                    .other_peers()
+                    .iter()
+                    .map(|(peer, _)| (*peer, transport.is_connected(*peer)))
+                    .collect();
+                tracing::warn!(
+                    node = status.id,
+                    ?status,
+                    persists_in_flight = persist_sender.len(),
+                    pending_writes = core.pending_writes.len(),
+                    peers_connected = ?peers,
+                    "entries wait for commit and the commit index has not moved for {COMMIT_STALL_WARN_AFTER:?}"
+                );
+            }
+            board.publish(status);
             core.raft.has_ready() && !persist_sender.is_full()
         };
         if more {
