@@ -239,7 +239,19 @@ async fn scenario(
     report_workload(&tally, elapsed, &mut problems);
     cluster.check_running()?;
 
-    let probe = failover(&mut cluster, &security, &stop).await?;
+    // Elections may have happened under load (the term says how many); an election may even
+    // be under way right now, so wait for a leader as at the start.
+    let (leader, term_after, _) = wait_for_leader(&mut cluster, &security, &stop).await?;
+    let elections = if term_after > term {
+        format!(
+            "; {} new term(s) since the start: the leader changed under load",
+            term_after - term
+        )
+    } else {
+        String::new()
+    };
+    println!("leader after the workload: node {leader} (term {term_after}{elections})");
+    let probe = failover(&mut cluster, leader, &security, &stop).await?;
 
     check_keys(&probe, &tally, shape.clients, &mut problems).await;
 
@@ -352,16 +364,10 @@ fn report_workload(tally: &Tally, elapsed: Duration, problems: &mut Vec<String>)
 /// the new leader) for the checks that follow.
 async fn failover(
     cluster: &mut Cluster,
+    leader: NodeId,
     security: &Security,
     stop: &AtomicBool,
 ) -> Result<KvClient, String> {
-    let rows = query_all(&cluster.live_endpoints(), security, Duration::from_secs(1)).await;
-    let (leader, _) = leader_of(&rows).ok_or_else(|| {
-        format!(
-            "no node says it leads after the workload:\n{}",
-            crate::status::format_table(&rows)
-        )
-    })?;
     // The probe knows only the survivors and gives up on an attempt quickly, so what it
     // measures is the cluster electing a leader and committing, not client timeouts.
     let survivors: Vec<SocketAddr> = cluster
@@ -405,15 +411,15 @@ async fn failover(
             FAILOVER_WAIT.as_secs()
         ));
     }
-    let new_leader = match probe.leader() {
-        Some(id) => id.to_string(),
-        None => {
-            let rows = query_all(&cluster.live_endpoints(), security, Duration::from_secs(1)).await;
-            leader_of(&rows).map_or("unknown".to_string(), |(id, _)| id.to_string())
-        }
+    // The term tells whether the election took more than one round (split votes).
+    let rows = query_all(&cluster.live_endpoints(), security, Duration::from_secs(1)).await;
+    let new_leader = match (leader_of(&rows), probe.leader()) {
+        (Some((id, term)), _) => format!("new leader {id}, term {term}"),
+        (None, Some(id)) => format!("new leader {id}"),
+        (None, None) => "new leader unknown".to_string(),
     };
     println!(
-        "leader {leader} killed; next write committed after {} ms (new leader {new_leader})",
+        "leader {leader} killed; next write committed after {} ms ({new_leader})",
         waited.as_millis()
     );
     Ok(probe)
