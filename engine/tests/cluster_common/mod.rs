@@ -17,6 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -50,6 +51,13 @@ pub const SCAN_PAGES_MAX: usize = 10_000;
 pub const SCAN_PAGE_PAIRS: u32 = 1_000;
 /// Attempts to find ports no other cluster of this test binary holds.
 const PORT_PICK_ATTEMPTS_MAX: usize = 1_000;
+/// WAL segment size given to every node. The default (64 MiB, preallocated with zeros, one
+/// segment ahead) writes over 600 MiB per 5-node cluster; on a shared 2-core machine that
+/// stalled restarts for tens of seconds. 8 MiB still holds the largest command (4 MiB).
+pub const WAL_SEGMENT_BYTES: usize = 8 << 20;
+/// Operation deadline of the clients the harness configures: a hang guard, far above what a
+/// healthy cluster needs, because CI machines run these tests in parallel on 2 cores.
+pub const CLIENT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// Set this variable to keep a failed test's directory (logs, data) instead of deleting it.
 pub const KEEP_DIR_VARIABLE: &str = "TERN_TEST_KEEP_DIR";
 
@@ -112,7 +120,10 @@ impl ClusterOptions {
         ClusterOptions {
             nodes,
             tls: true,
-            extra_serve_args: Vec::new(),
+            extra_serve_args: vec![
+                "--wal-segment-bytes".to_string(),
+                WAL_SEGMENT_BYTES.to_string(),
+            ],
         }
     }
 }
@@ -269,12 +280,16 @@ impl Cluster {
 
     /// A client configuration naming every member.
     pub fn client_config(&self) -> KvClientConfig {
-        KvClientConfig::new(self.endpoints(), self.security())
+        let mut config = KvClientConfig::new(self.endpoints(), self.security());
+        config.operation_timeout = CLIENT_OPERATION_TIMEOUT;
+        config
     }
 
     /// A client configuration naming only member `id`.
     pub fn node_client_config(&self, id: u64) -> KvClientConfig {
-        KvClientConfig::new(vec![self.client_addr(id)], self.security())
+        let mut config = KvClientConfig::new(vec![self.client_addr(id)], self.security());
+        config.operation_timeout = CLIENT_OPERATION_TIMEOUT;
+        config
     }
 
     fn node(&self, id: u64) -> &Node {
@@ -350,7 +365,20 @@ impl Cluster {
             .expect("open the node log");
         let log_err = log.try_clone().expect("clone the log handle");
         node.starts += 1;
-        let child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tern"));
+        // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+        // which is async-signal-safe. It makes the kernel SIGKILL the node when the test thread
+        // that started it dies, so a test process killed without running `Drop` (a CI timeout)
+        // leaves no node behind. The cluster lives and dies on that one test thread.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
