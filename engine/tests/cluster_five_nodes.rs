@@ -43,9 +43,13 @@ fn serve_writes_and_reads(config: KvClientConfig, prefix: &'static str) {
 
 #[test]
 fn five_members_serve_with_two_down_and_refuse_with_three_down() {
+    let started = std::time::Instant::now();
+    let phase = |name: &str| eprintln!("[{:>6} ms] {name}", started.elapsed().as_millis());
     let mut cluster = Cluster::start(5);
     let leader = cluster.wait_for_leader();
+    phase("leader elected");
     serve_writes_and_reads(cluster.client_config(), "all-up/");
+    phase("served with all up");
 
     // Two followers down: a quorum (3 of 5) remains.
     let followers: Vec<u64> = cluster
@@ -56,7 +60,9 @@ fn five_members_serve_with_two_down_and_refuse_with_three_down() {
     cluster.kill_9(followers[0]);
     cluster.kill_9(followers[1]);
     let leader = cluster.wait_for_leader();
+    phase("leader with two down");
     serve_writes_and_reads(cluster.client_config(), "two-down/");
+    phase("served with two down");
 
     // A third member down (a follower, so the leader still holds the writes it is given in its
     // log): no quorum. Every write must fail within the operation timeout; none may succeed.
@@ -95,6 +101,7 @@ fn five_members_serve_with_two_down_and_refuse_with_three_down() {
     for (key, error) in &failed {
         eprintln!("without a quorum, put {key}: {error}");
     }
+    phase("refused without a quorum");
     // The CLI says the same with exit code 3.
     let output = cluster.cli(&["put", "no-quorum/cli", "x"], 2_000);
     output.expect_code(3, "put without a quorum");
@@ -103,8 +110,11 @@ fn five_members_serve_with_two_down_and_refuse_with_three_down() {
     for id in [followers[0], followers[1], third] {
         cluster.restart(id);
     }
+    phase("restarted");
     cluster.wait_for_leader();
+    phase("leader with all back");
     serve_writes_and_reads(cluster.client_config(), "back-up/");
+    phase("served with all back");
     let config = cluster.client_config();
     block_on("after-recovery", move || async move {
         let client = KvClient::connect(config).await.expect("connect");
