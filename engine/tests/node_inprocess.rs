@@ -19,7 +19,7 @@ use tern_net::message::{
     StatusRequest,
 };
 use tern_net::runtime::{self, run_executor};
-use tern_net::tls::Security;
+use tern_net::tls::{Identity, Security};
 use tern_net::transport::{Client, ClientReply, Limits};
 use tern_net::NodeId;
 
@@ -37,10 +37,16 @@ type RunningNode = (Shutdown, JoinHandle<Result<(), NodeError>>);
 struct Cluster {
     configs: Vec<NodeConfig>,
     nodes: Vec<Option<RunningNode>>,
+    /// How test clients authenticate (matches the nodes' TLS mode).
+    security: Security,
 }
 
 impl Cluster {
     fn new(data: &Path) -> Cluster {
+        Cluster::with_tls(data, TlsMode::Insecure, Security::Insecure)
+    }
+
+    fn with_tls(data: &Path, tls: TlsMode, security: Security) -> Cluster {
         let ports = free_ports(6);
         let peers: Vec<(NodeId, SocketAddr)> = (0..3).map(|i| (i as u64 + 1, ports[i])).collect();
         let clients: Vec<(NodeId, SocketAddr)> =
@@ -53,7 +59,7 @@ impl Cluster {
                     peers.clone(),
                     clients[i].1,
                     data.join(format!("node-{id}")),
-                    TlsMode::Insecure,
+                    tls.clone(),
                 );
                 config.peer_client_addrs = clients.clone();
                 config.wal_segment_bytes = 1 << 20;
@@ -65,6 +71,7 @@ impl Cluster {
         let mut cluster = Cluster {
             configs,
             nodes: vec![None, None, None],
+            security,
         };
         for id in 1..=3 {
             cluster.start(id);
@@ -136,7 +143,7 @@ async fn connect(cluster: &Cluster, id: NodeId) -> Client {
     let addr = cluster.client_addr(id);
     guarded(
         "connect",
-        Client::connect(&Security::Insecure, addr, id, &Limits::default()),
+        Client::connect(&cluster.security, addr, id, &Limits::default()),
     )
     .await
     .unwrap_or_else(|error| panic!("connect to node {id} at {addr}: {error}"))
@@ -436,6 +443,49 @@ fn three_nodes_serve_writes_and_reads_and_survive_restarts() {
     })
     .expect("start the test executor");
     cluster_thread.join().expect("test body passed");
+}
+
+#[test]
+fn mutual_tls_cluster_serves_writes_and_reads() {
+    let data = tempfile::tempdir().expect("temporary directory");
+    let certs = data.path().join("certs");
+    tern_net::certs::write_cluster_certificates(&certs, &[1, 2, 3], false)
+        .expect("write certificates");
+    let client_credentials =
+        tern_net::certs::load_credentials(&certs, Identity::Client).expect("client credentials");
+    let cluster = Cluster::with_tls(
+        data.path(),
+        TlsMode::Directory(certs),
+        Security::MutualTls(client_credentials),
+    );
+    run_executor("test-tls-client", move || async move {
+        let leader = wait_for_leader(&cluster, &[1, 2, 3]).await;
+        let mut client = connect(&cluster, leader).await;
+        let (outcomes, _) = request(
+            &mut client,
+            1,
+            ReadConsistency::ServerDefault,
+            vec![(1, put("secure", b"yes"))],
+        )
+        .await;
+        assert_eq!(result(&outcomes[0].1), CommandResult::Written);
+        let (outcomes, _) = request(
+            &mut client,
+            2,
+            ReadConsistency::Linearizable,
+            vec![(1, get("secure"))],
+        )
+        .await;
+        assert_eq!(
+            result(&outcomes[0].1),
+            CommandResult::Value(Some(Bytes::from_static(b"yes")))
+        );
+        client.close();
+        drop(cluster);
+    })
+    .expect("start the test executor")
+    .join()
+    .expect("test body passed");
 }
 
 #[test]
