@@ -85,6 +85,27 @@ fn probe_put_throughput() {
             CONCURRENT_PUTS as f64 / elapsed.as_secs_f64()
         );
         let started = Instant::now();
+        let (done, finished) = flume::bounded::<()>(CONCURRENCY);
+        for worker in 0..CONCURRENCY {
+            let client = client.clone();
+            let done = done.clone();
+            tern_net::runtime::spawn(async move {
+                for i in (worker..CONCURRENT_PUTS).step_by(CONCURRENCY) {
+                    let found = client.get(format!("key-{i}")).await.expect("get");
+                    assert!(found.is_some(), "key-{i} was written");
+                }
+                let _ = done.send(());
+            });
+        }
+        for _ in 0..CONCURRENCY {
+            finished.recv_async().await.expect("worker finished");
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "{CONCURRENT_PUTS} linearizable gets, {CONCURRENCY} in flight: {elapsed:?}, {:.0} gets/s",
+            CONCURRENT_PUTS as f64 / elapsed.as_secs_f64()
+        );
+        let started = Instant::now();
         for i in 0..SEQUENTIAL_PUTS {
             client.put(format!("seq-{i}"), value.clone()).await.expect("put");
         }
@@ -102,6 +123,9 @@ fn probe_put_throughput() {
         shutdown.trigger();
     }
     for (_, handle) in nodes {
-        handle.join().expect("node thread").expect("node stopped cleanly");
+        handle
+            .join()
+            .expect("node thread")
+            .expect("node stopped cleanly");
     }
 }
