@@ -13,6 +13,29 @@
 //! | `convert.rs` | core <-> wire messages, core <-> WAL entries |
 //! | `signals.rs` | SIGINT/SIGTERM -> graceful shutdown |
 
+//!
+//! # Decisions (why, not what)
+//!
+//! - Two executors: the Raft executor owns the core, the WAL (`<data_dir>/wal`), the state
+//!   machine and the peer endpoint, so propose -> append -> sync -> commit -> apply crosses no
+//!   lock; one client executor owns the client endpoint. `client_executors` must be 1 for now:
+//!   a second executor would need its own port or SO_REUSEPORT with connection affinity.
+//! - WAL writes are issued without awaiting them (group commit); a persist task awaits each
+//!   Ready's writes in order, then reports `on_persisted` and sends what waited for them.
+//! - The hard state is written only when the term or vote changes: a commit-only change would
+//!   cost a hard-state fsync per commit advance, and the commit index is a hint.
+//! - Recovery reconciles the hard state with the entries, since the WAL syncs a group's entries
+//!   and its hard state concurrently (see `raft_loop::reconcile`).
+//! - A follower answers writes and leader reads with `NotLeader` (per request, plus one
+//!   `NotLeader` frame for the batch naming the leader's client address when known); it does
+//!   not forward them. Serializable reads are answered by any node from its applied map.
+//! - Proposals are tracked by log index and term; when the apply passes an index whose entry
+//!   has another term, the write was lost with a leader change and is answered "unavailable,
+//!   retry" (the client's retry with the same sequence is exactly-once).
+//! - Queues that would otherwise block an executor refuse instead: a full proposal channel is
+//!   answered "overloaded, retry", a full result channel or client session drops the answer
+//!   (the client retries), a full peer queue drops the Raft message (Raft retransmits).
+
 mod channels;
 mod client_loop;
 pub mod config;
