@@ -23,8 +23,8 @@ pub enum ReadMode {
 /// How the node authenticates peers and clients.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TlsMode {
-    /// Mutual TLS with certificates from `tern certs` in this directory (ca.pem,
-    /// node-<id>.pem/.key).
+    /// Mutual TLS with certificates from `tern certs` in this directory (`ca.pem`,
+    /// `node-<id>.pem`/`.key`).
     Directory(PathBuf),
     /// No authentication (loud warning at start). Loopback development only.
     Insecure,
