@@ -48,8 +48,12 @@ use super::{NodeConfig, NodeError};
 use crate::raft::{self, Entry, LogIndex, Payload, ProposeError, Raft, Term};
 
 /// Readies whose WAL writes may be in flight at once. Beyond it the loop stops taking Readies
-/// (the core keeps accumulating, within its own bounds) until the disk catches up.
-const PERSISTS_IN_FLIGHT_MAX: usize = 1024;
+/// (the core keeps accumulating, within its own bounds) until the disk catches up. Generous on
+/// purpose: while the loop takes no Ready it sends no heartbeats or heartbeat answers either,
+/// so a bound that a slow fsync (hundreds of ms here under I/O pressure) can fill turns a slow
+/// disk into a leader change. The core's own bounds (`uncommitted_entries_max`, the in-flight
+/// window) limit how many Readies carry entries; each item is a few hundred bytes.
+const PERSISTS_IN_FLIGHT_MAX: usize = 65_536;
 
 /// A WARN names the state when entries wait this long without the commit index moving.
 const COMMIT_STALL_WARN_AFTER: Duration = Duration::from_secs(2);
