@@ -24,7 +24,7 @@ const OVERSIZED_KEY_BYTES: usize = 5_000;
 const RAW_REPLY_WAIT_MAX: Duration = Duration::from_secs(10);
 /// Most reply frames the raw client reads (a bound on the loop).
 const RAW_REPLIES_MAX: usize = 16;
-const CLI_TIMEOUT_MS: u64 = 10_000;
+const CLI_TIMEOUT_MS: u64 = 30_000;
 
 /// True when an error text names a size limit.
 fn mentions_limit(text: &str) -> bool {

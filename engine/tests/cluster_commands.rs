@@ -9,8 +9,8 @@ use bytes::Bytes;
 use cluster_common::{block_on, scan_all, CliOutput, Cluster};
 use tern_net::kv_client::KvClient;
 
-/// The CLI's own deadline per command: generous, the cluster is healthy.
-const CLI_TIMEOUT_MS: u64 = 10_000;
+/// The CLI's own deadline per command: a hang guard (the cluster is healthy).
+const CLI_TIMEOUT_MS: u64 = 30_000;
 /// Times `tern status` is asked until it shows one leader (elections may be under way).
 const STATUS_ATTEMPTS_MAX: usize = 25;
 

@@ -22,9 +22,9 @@ const WRITES_PER_WRITER_MAX: usize = 2_000;
 const ACKS_BEFORE_KILL: u64 = 300;
 const ACKS_AFTER_KILL: u64 = 300;
 /// Hang guard on the load as a whole (the writers stop by themselves after it).
-const LOAD_TIME_MAX: Duration = Duration::from_secs(60);
+const LOAD_TIME_MAX: Duration = Duration::from_secs(120);
 /// Hang guard on each wait for acknowledgements.
-const ACK_WAIT_MAX: Duration = Duration::from_secs(40);
+const ACK_WAIT_MAX: Duration = Duration::from_secs(60);
 /// Key prefix of the load.
 const PREFIX: &str = "load/";
 
