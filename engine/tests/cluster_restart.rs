@@ -1,6 +1,7 @@
 //! Stop every member of a 3-node cluster and start them again on the same data directories:
-//! every acknowledged write is there. Once with SIGTERM (graceful, exit status 0) and once with
-//! kill -9 (the WAL syncs before acknowledging, so a process kill loses nothing acknowledged).
+//! every acknowledged write is there. Once with SIGTERM or SIGINT (graceful, exit status 0) and
+//! once with kill -9 (the WAL syncs before acknowledging, so a process kill loses nothing
+//! acknowledged).
 
 mod cluster_common;
 
@@ -136,9 +137,18 @@ fn stop_all_and_restart(stop: fn(&mut Cluster, u64), how: &str) {
     cluster.assert_all_running();
 }
 
+/// SIGTERM to odd ids, SIGINT to even ones: both must stop a node gracefully (exit 0).
+fn terminate_or_interrupt(cluster: &mut Cluster, id: u64) {
+    if id % 2 == 1 {
+        cluster.terminate(id);
+    } else {
+        cluster.interrupt(id);
+    }
+}
+
 #[test]
-fn sigterm_every_member_then_restart_keeps_every_write() {
-    stop_all_and_restart(Cluster::terminate, "SIGTERM");
+fn sigterm_or_sigint_every_member_then_restart_keeps_every_write() {
+    stop_all_and_restart(terminate_or_interrupt, "SIGTERM/SIGINT");
 }
 
 #[test]

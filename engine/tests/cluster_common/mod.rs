@@ -57,6 +57,9 @@ const PORT_PICK_ATTEMPTS_MAX: usize = 1_000;
 /// segment ahead) writes over 600 MiB per 5-node cluster; on a shared 2-core machine that
 /// stalled restarts for tens of seconds. 8 MiB still holds the largest command (4 MiB).
 pub const WAL_SEGMENT_BYTES: usize = 8 << 20;
+/// Set this variable to a byte count to run the nodes with another WAL segment size (e.g. the
+/// 64 MiB default: `TERN_TEST_WAL_SEGMENT_BYTES=67108864`).
+pub const WAL_SEGMENT_BYTES_VARIABLE: &str = "TERN_TEST_WAL_SEGMENT_BYTES";
 /// Operation deadline of the clients the harness configures: a hang guard, far above what a
 /// healthy cluster needs (see [`LEADER_WAIT_MAX`]).
 pub const CLIENT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -124,7 +127,8 @@ impl ClusterOptions {
             tls: true,
             extra_serve_args: vec![
                 "--wal-segment-bytes".to_string(),
-                WAL_SEGMENT_BYTES.to_string(),
+                std::env::var(WAL_SEGMENT_BYTES_VARIABLE)
+                    .unwrap_or_else(|_| WAL_SEGMENT_BYTES.to_string()),
             ],
         }
     }
@@ -413,6 +417,16 @@ impl Cluster {
         assert!(
             status.success(),
             "member {id} exited with {status} after SIGTERM (expected 0)\n{}",
+            self.log_tail(id, LOG_TAIL_LINES)
+        );
+    }
+
+    /// Sends SIGINT (Ctrl-C) to member `id`, waits for it to exit and asserts status 0.
+    pub fn interrupt(&mut self, id: u64) {
+        let status = self.signal_and_wait(id, libc::SIGINT);
+        assert!(
+            status.success(),
+            "member {id} exited with {status} after SIGINT (expected 0)\n{}",
             self.log_tail(id, LOG_TAIL_LINES)
         );
     }
