@@ -1,7 +1,8 @@
 //! The harness of the cluster tests: real `tern serve` processes on loopback.
 //!
-//! - Ports: free loopback UDP ports (QUIC is UDP), picked by binding port 0 and releasing, and
-//!   reserved in a process-wide set so the tests of one binary (run in parallel) never share one.
+//! - Ports: free loopback UDP ports (QUIC is UDP), picked at random outside the kernel's
+//!   ephemeral range (see [`free_ports`]), and reserved in a process-wide set so the tests of
+//!   one binary (run in parallel) never share one.
 //! - A temporary directory per cluster holds the certificates, each node's data directory and
 //!   each node's log (stdout and stderr), and the output of every CLI run.
 //! - Nodes are child processes. `Drop` kills every child still running (SIGKILL by PID through
@@ -51,8 +52,14 @@ const LOG_TAIL_BYTES: u64 = 16 << 10;
 pub const SCAN_PAGES_MAX: usize = 10_000;
 /// Pairs per page in [`scan_all`].
 pub const SCAN_PAGE_PAIRS: u32 = 1_000;
-/// Attempts to find ports no other cluster of this test binary holds.
-const PORT_PICK_ATTEMPTS_MAX: usize = 1_000;
+/// Candidate ports tried to find the free ones a cluster needs.
+const PORT_PICK_ATTEMPTS_MAX: usize = 10_000;
+/// Lowest port the harness picks (below it: well-known and registered services).
+const PORT_MIN: u16 = 10_000;
+/// Fewest ports a pick range must hold to be used.
+const PORT_RANGE_PORTS_MIN: u16 = 1_000;
+/// Where Linux says its ephemeral ports are.
+const EPHEMERAL_RANGE_PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 /// WAL segment size given to every node. The default (64 MiB, preallocated with zeros, one
 /// segment ahead) writes over 600 MiB per 5-node cluster; on a shared 2-core machine that
 /// stalled restarts for tens of seconds. 8 MiB still holds the largest command (4 MiB).
@@ -69,28 +76,80 @@ pub const KEEP_DIR_VARIABLE: &str = "TERN_TEST_KEEP_DIR";
 /// Ports handed out in this process, so parallel tests never pick the same one.
 static PORTS_TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
-/// `count` distinct free loopback ports. All are bound at once before any is released, so the
-/// kernel cannot hand the same one out twice within the call.
+/// `count` distinct free loopback UDP ports, picked at random outside the kernel's ephemeral
+/// range. Ports that the kernel hands out for port 0 would collide: a node's port is free
+/// between the pick and the node's bind, and again between a kill and the restart, and every
+/// client socket (of this test or any other process) takes an ephemeral port. Each candidate
+/// is bound to check it is free, and all are held until the pick ends, so none repeats.
 pub fn free_ports(count: usize) -> Vec<u16> {
     let mut taken = PORTS_TAKEN
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
     let taken = taken.get_or_insert_with(HashSet::new);
+    let (low, high) = pick_range();
+    let mut random = random_seed();
     let mut held = Vec::with_capacity(count);
     let mut ports = Vec::with_capacity(count);
     for _ in 0..PORT_PICK_ATTEMPTS_MAX {
         if ports.len() == count {
             break;
         }
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP socket");
-        let port = socket.local_addr().expect("local address").port();
-        if taken.insert(port) {
-            ports.push(port);
+        // xorshift64: any spread will do, nothing depends on the sequence.
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        let port = low + (random % u64::from(high - low + 1)) as u16;
+        if taken.contains(&port) {
+            continue;
         }
-        held.push(socket);
+        if let Ok(socket) = UdpSocket::bind(("127.0.0.1", port)) {
+            taken.insert(port);
+            ports.push(port);
+            held.push(socket);
+        }
     }
-    assert_eq!(ports.len(), count, "could not find {count} free ports");
+    assert_eq!(
+        ports.len(),
+        count,
+        "could not find {count} free ports in {low}..={high}"
+    );
     ports
+}
+
+/// The range ports are picked from: below the ephemeral range when it leaves enough room,
+/// else above it.
+fn pick_range() -> (u16, u16) {
+    let (ephemeral_low, ephemeral_high) = fs::read_to_string(EPHEMERAL_RANGE_PATH)
+        .ok()
+        .and_then(|text| {
+            let mut bounds = text.split_whitespace().map(|word| word.parse::<u16>());
+            match (bounds.next(), bounds.next()) {
+                (Some(Ok(low)), Some(Ok(high))) if low <= high => Some((low, high)),
+                _ => None,
+            }
+        })
+        .unwrap_or((32_768, 60_999));
+    if ephemeral_low.saturating_sub(PORT_MIN) >= PORT_RANGE_PORTS_MIN {
+        (PORT_MIN, ephemeral_low - 1)
+    } else if u16::MAX - ephemeral_high >= PORT_RANGE_PORTS_MIN {
+        (ephemeral_high + 1, u16::MAX)
+    } else {
+        panic!("no room outside the ephemeral port range {ephemeral_low}..={ephemeral_high}");
+    }
+}
+
+/// A seed that differs between processes and calls (time, process id, a counter).
+fn random_seed() -> u64 {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as u64)
+        .unwrap_or(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed =
+        nanos ^ (u64::from(std::process::id()) << 32) ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // xorshift must not start at 0.
+    seed | 1
 }
 
 /// Runs `make()`'s future on a new glommio executor and returns its output; a panic inside
