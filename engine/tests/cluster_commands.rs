@@ -6,7 +6,7 @@ mod cluster_common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cluster_common::{block_on, scan_all, CliOutput, Cluster};
+use cluster_common::{block_on, scan_all, CliOutput, Cluster, ClusterOptions};
 use tern_net::kv_client::KvClient;
 
 /// The CLI's own deadline per command: a hang guard (the cluster is healthy).
@@ -330,5 +330,34 @@ fn fresh_client_writes_after_reading_first() {
             client.close();
         });
     }
+    cluster.assert_all_running();
+}
+
+/// Without certificates (`--insecure` on the nodes and the clients) the same commands work.
+#[test]
+fn insecure_cluster_answers_cli_and_client() {
+    let mut options = ClusterOptions::new(3);
+    options.tls = false;
+    let mut cluster = Cluster::start_with(options);
+    cluster.wait_for_leader();
+    cluster
+        .cli(&["put", "plain", "text"], CLI_TIMEOUT_MS)
+        .expect_code(0, "insecure put");
+    let get = cluster.cli(&["get", "plain"], CLI_TIMEOUT_MS);
+    get.expect_code(0, "insecure get");
+    assert_eq!(get.stdout.trim(), "text");
+    let config = cluster.client_config();
+    block_on("insecure-client", move || async move {
+        let client = KvClient::connect(config).await.expect("connect");
+        assert_eq!(
+            client.get("plain").await.expect("get"),
+            Some(Bytes::from("text"))
+        );
+        client.put("plain", "changed").await.expect("put");
+        client.close();
+    });
+    let get = cluster.cli(&["get", "plain"], CLI_TIMEOUT_MS);
+    get.expect_code(0, "insecure get after the client's put");
+    assert_eq!(get.stdout.trim(), "changed");
     cluster.assert_all_running();
 }

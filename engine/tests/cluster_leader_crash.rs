@@ -158,6 +158,7 @@ fn check_against(seen: &BTreeMap<Bytes, Bytes>, report: &LoadReport, reader: &st
 fn leader_killed_under_load_loses_no_acknowledged_write() {
     let mut cluster = Cluster::start(3);
     let first_leader = cluster.wait_for_leader();
+    let first_term = cluster.status(first_leader).expect("leader status").term;
 
     let acknowledged = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,6 +174,14 @@ fn leader_killed_under_load_loses_no_acknowledged_write() {
     let at_kill = acknowledged.load(Ordering::SeqCst);
     let second_leader = cluster.wait_for_leader();
     assert_ne!(second_leader, first_leader, "the killed member cannot lead");
+    let second_term = cluster
+        .status(second_leader)
+        .expect("new leader status")
+        .term;
+    assert!(
+        second_term > first_term,
+        "the new leader was elected in a later term ({second_term} after {first_term})"
+    );
     wait_for_acks(
         &mut cluster,
         &acknowledged,
