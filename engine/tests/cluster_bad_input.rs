@@ -50,6 +50,7 @@ fn oversized_and_malformed_requests_get_errors_and_the_cluster_goes_on() {
                     mentions_limit(&reason),
                     "the refusal names the limit: {reason}"
                 );
+                eprintln!("oversized value refused: {reason}");
             }
             other => {
                 panic!("a {OVERSIZED_VALUE_BYTES}-byte value: expected Refused, got {other:?}")
