@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `config.rs` | the settings and their cross-checks |
 //! | `raft_loop.rs` | the Raft executor: core, WAL, state machine, peer links, the Ready loop |
+//! | `loop_watch.rs` | WARNs when the Raft loop runs late or a turn takes long (stalls) |
 //! | `client_loop.rs` | a client executor: sessions, checks, proposal batching, answers |
 //! | `channels.rs` | what the executors send each other, wake-ups, the node-wide stop |
 //! | `reads.rs` | which path a read takes (local, ReadIndex, lease) |
@@ -40,6 +41,7 @@ mod channels;
 mod client_loop;
 pub mod config;
 mod convert;
+mod loop_watch;
 mod raft_loop;
 mod reads;
 mod signals;

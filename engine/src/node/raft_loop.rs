@@ -43,6 +43,7 @@ use super::channels::{
     not_leader, unavailable, FromRaft, ReadAnswer, Stop, ToRaft, Wakeup, WriteOutcome,
 };
 use super::convert;
+use super::loop_watch::{LoopWatch, StepRecord};
 use super::status::StatusBoard;
 use super::{NodeConfig, NodeError};
 use crate::raft::{self, Entry, LogIndex, Payload, ProposeError, Raft, Term};
@@ -151,8 +152,10 @@ pub(crate) async fn run(setup: RaftSetup) {
         next_read_id: 1,
         outbox: (0..outputs.len()).map(|_| FromRaft::default()).collect(),
     }));
+    let steps = Rc::new(StepRecord::default());
     let inbound = Rc::new(PeerInbound {
         core: core.clone(),
+        steps: steps.clone(),
         wakeup: wakeup.clone(),
         board: board.clone(),
     });
@@ -188,6 +191,7 @@ pub(crate) async fn run(setup: RaftSetup) {
         wakeup.clone(),
         stop.clone(),
         wal_dir.clone(),
+        steps.clone(),
         persist_done_sender,
     ));
 
@@ -196,20 +200,23 @@ pub(crate) async fn run(setup: RaftSetup) {
     let mut last_seen = (0, raft::Role::Follower, None);
     let mut stall_watch = (0, Instant::now());
     let batches_per_turn = config.proposal_queue_batches_max;
+    let mut watch = LoopWatch::new(config.id);
     loop {
         if stop.is_requested() {
             break;
         }
+        let due = start.elapsed().as_millis() as u64;
+        watch.turn_starts(&steps, due.saturating_sub(ticks_done));
         let more = {
             let mut core = core.borrow_mut();
             let core = &mut *core;
             // Every elapsed millisecond is a tick, none skipped: a leader whose ticks lagged
             // real time would hold its lease too long.
-            let due = start.elapsed().as_millis() as u64;
             while ticks_done < due {
                 core.raft.tick();
                 ticks_done += 1;
             }
+            watch.phase_done("ticks");
             for (executor, input) in inputs.iter().enumerate() {
                 for _ in 0..batches_per_turn {
                     match input.try_recv() {
@@ -218,6 +225,7 @@ pub(crate) async fn run(setup: RaftSetup) {
                     }
                 }
             }
+            watch.phase_done("client inputs");
             let mut rounds = 0;
             while rounds < READY_ROUNDS_PER_TURN_MAX
                 && !persist_sender.is_full()
@@ -227,6 +235,7 @@ pub(crate) async fn run(setup: RaftSetup) {
                 core.carry_out(ready, &transport, &wal, &persist_sender);
                 rounds += 1;
             }
+            watch.phase_done("readies");
             for (executor, batch) in core.outbox.iter_mut().enumerate() {
                 if batch.is_empty() {
                     continue;
@@ -271,13 +280,16 @@ pub(crate) async fn run(setup: RaftSetup) {
                 );
             }
             board.publish(status);
+            watch.phase_done("results and status");
             core.raft.has_ready() && !persist_sender.is_full()
         };
         if more {
+            watch.turn_ends(Instant::now(), "yielded to other tasks");
             runtime::yield_now().await;
             continue;
         }
         let next_tick = start + Duration::from_millis(ticks_done + 1);
+        watch.turn_ends(next_tick, "waited for the next tick or a wake-up");
         let wait = next_tick.saturating_duration_since(Instant::now());
         futures_lite::future::or(runtime::sleep(wait), wakeup.wait()).await;
     }
@@ -472,6 +484,7 @@ async fn persist_task(
     wakeup: Arc<Wakeup>,
     stop: Arc<Stop>,
     wal_dir: PathBuf,
+    steps: Rc<StepRecord>,
     _done: flume::Sender<()>,
 ) {
     while let Ok(pending) = queue.recv_async().await {
@@ -483,12 +496,14 @@ async fn persist_task(
                 return;
             }
         }
-        if let Some((index, term)) = pending.last {
-            core.borrow_mut().raft.on_persisted(index, term);
-        }
-        for message in &pending.messages_after_persist {
-            send_message(&transport, message);
-        }
+        steps.time("persist task: on_persisted and sends", || {
+            if let Some((index, term)) = pending.last {
+                core.borrow_mut().raft.on_persisted(index, term);
+            }
+            for message in &pending.messages_after_persist {
+                send_message(&transport, message);
+            }
+        });
         wakeup.notify();
     }
 }
@@ -607,6 +622,7 @@ fn seed(id: NodeId) -> u64 {
 /// address.
 struct PeerInbound {
     core: Rc<RefCell<Core>>,
+    steps: Rc<StepRecord>,
     wakeup: Arc<Wakeup>,
     board: Arc<StatusBoard>,
 }
@@ -626,7 +642,10 @@ impl Inbound for PeerInbound {
             tracing::warn!(from, "core busy; dropped a peer message");
             return;
         };
-        if let Err(error) = core.raft.step(message) {
+        if let Err(error) = self
+            .steps
+            .time("peer message step", || core.raft.step(message))
+        {
             tracing::debug!(from, %error, "refused a peer message");
         }
         drop(core);
