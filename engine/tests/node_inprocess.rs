@@ -502,6 +502,12 @@ fn validate_names_the_bad_setting() {
         TlsMode::Insecure,
     );
     assert_eq!(config.validate(), Ok(()));
+    // The default segment holds the default largest command, and a smaller command bound lets
+    // a smaller segment through.
+    let mut small = config.clone();
+    small.wal_segment_bytes = 1 << 20;
+    small.kv_limits.command_bytes_max = (1 << 20) - 8192;
+    assert_eq!(small.validate(), Ok(()));
     type BreakIt = Box<dyn Fn(&mut NodeConfig)>;
     let cases: Vec<(&str, BreakIt)> = vec![
         ("not in peers", Box::new(|c| c.id = 9)),
@@ -514,6 +520,22 @@ fn validate_names_the_bad_setting() {
         (
             "wal_segment_bytes",
             Box::new(|c| c.wal_segment_bytes = 5000),
+        ),
+        (
+            "wal_segment_bytes",
+            Box::new(|c| c.wal_segment_bytes = 8 << 30),
+        ),
+        // A segment must hold the node's largest entry: the largest command plus headers.
+        (
+            "cannot hold the largest command",
+            Box::new(|c| c.wal_segment_bytes = c.kv_limits.command_bytes_max),
+        ),
+        (
+            "cannot hold the largest command",
+            Box::new(|c| {
+                c.wal_segment_bytes = 1 << 20;
+                c.kv_limits.command_bytes_max = 1 << 20;
+            }),
         ),
         (
             "election_timeout_ms_min",
