@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cluster_common::{block_on, scan_all, value_for, Cluster};
+use cluster_common::{block_on, scan_all, value_for, Cluster, ClusterOptions};
 use tern_net::kv_client::{KvClient, KvError};
 use tern_net::message::ReadConsistency;
 
@@ -156,7 +156,21 @@ fn check_against(seen: &BTreeMap<Bytes, Bytes>, report: &LoadReport, reader: &st
 
 #[test]
 fn leader_killed_under_load_loses_no_acknowledged_write() {
-    let mut cluster = Cluster::start(3);
+    // Small WAL segments, so the load rolls over many of them and the restarted member
+    // recovers across segment boundaries (the largest command must still fit in one).
+    let mut options = ClusterOptions::new(3);
+    options.extra_serve_args = [
+        "--wal-segment-bytes",
+        "65536",
+        "--command-bytes-max",
+        "32768",
+        "--value-bytes-max",
+        "16384",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    let mut cluster = Cluster::start_with(options);
     let first_leader = cluster.wait_for_leader();
     let first_term = cluster.status(first_leader).expect("leader status").term;
 
