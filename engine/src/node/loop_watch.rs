@@ -138,3 +138,43 @@ impl LoopWatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_record_keeps_the_longest_step_until_taken() {
+        let steps = StepRecord::default();
+        steps.record("short", Duration::from_micros(5));
+        steps.record("long", Duration::from_millis(3));
+        steps.record("middle", Duration::from_millis(1));
+        assert_eq!(steps.take(), (Duration::from_millis(3), "long"));
+        assert_eq!(steps.take(), (Duration::ZERO, "none"));
+        assert_eq!(steps.time("timed", || 7), 7);
+        assert_eq!(steps.take().1, "timed");
+    }
+
+    #[test]
+    fn warnings_are_rate_limited_and_the_rest_counted() {
+        let mut watch = LoopWatch::new(1);
+        let now = Instant::now();
+        assert!(watch.may_warn(now));
+        assert!(!watch.may_warn(now + Duration::from_millis(10)));
+        assert!(!watch.may_warn(now + Duration::from_millis(20)));
+        assert_eq!(watch.suppressed, 2);
+        assert!(watch.may_warn(now + STALL_WARN_INTERVAL + Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_turn_is_due_no_earlier_than_it_ended() {
+        let mut watch = LoopWatch::new(1);
+        let before = Instant::now();
+        watch.turn_ends(before - Duration::from_secs(1), "yielded to other tasks");
+        assert!(watch.due >= before);
+        let later = Instant::now() + Duration::from_secs(5);
+        watch.turn_ends(later, "waited for the next tick or a wake-up");
+        assert_eq!(watch.due, later);
+        assert_eq!(watch.waited, "waited for the next tick or a wake-up");
+    }
+}

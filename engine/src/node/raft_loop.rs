@@ -98,6 +98,9 @@ struct Core {
     saved_term_vote: (Term, Option<NodeId>),
     /// Results gathered for each client executor during this turn.
     outbox: Vec<FromRaft>,
+    /// The longest step the persist task or the peer handler took since the loop's last turn
+    /// (for the stall WARN).
+    steps: StepRecord,
 }
 
 /// One Ready's persist half, waiting for the disk.
@@ -151,11 +154,10 @@ pub(crate) async fn run(setup: RaftSetup) {
         pending_reads: HashMap::new(),
         next_read_id: 1,
         outbox: (0..outputs.len()).map(|_| FromRaft::default()).collect(),
+        steps: StepRecord::default(),
     }));
-    let steps = Rc::new(StepRecord::default());
     let inbound = Rc::new(PeerInbound {
         core: core.clone(),
-        steps: steps.clone(),
         wakeup: wakeup.clone(),
         board: board.clone(),
     });
@@ -191,7 +193,6 @@ pub(crate) async fn run(setup: RaftSetup) {
         wakeup.clone(),
         stop.clone(),
         wal_dir.clone(),
-        steps.clone(),
         persist_done_sender,
     ));
 
@@ -206,7 +207,7 @@ pub(crate) async fn run(setup: RaftSetup) {
             break;
         }
         let due = start.elapsed().as_millis() as u64;
-        watch.turn_starts(&steps, due.saturating_sub(ticks_done));
+        watch.turn_starts(&core.borrow().steps, due.saturating_sub(ticks_done));
         let more = {
             let mut core = core.borrow_mut();
             let core = &mut *core;
@@ -484,7 +485,6 @@ async fn persist_task(
     wakeup: Arc<Wakeup>,
     stop: Arc<Stop>,
     wal_dir: PathBuf,
-    steps: Rc<StepRecord>,
     _done: flume::Sender<()>,
 ) {
     while let Ok(pending) = queue.recv_async().await {
@@ -496,14 +496,16 @@ async fn persist_task(
                 return;
             }
         }
-        steps.time("persist task: on_persisted and sends", || {
-            if let Some((index, term)) = pending.last {
-                core.borrow_mut().raft.on_persisted(index, term);
-            }
-            for message in &pending.messages_after_persist {
-                send_message(&transport, message);
-            }
-        });
+        let started = Instant::now();
+        if let Some((index, term)) = pending.last {
+            core.borrow_mut().raft.on_persisted(index, term);
+        }
+        for message in &pending.messages_after_persist {
+            send_message(&transport, message);
+        }
+        core.borrow()
+            .steps
+            .record("persist task: on_persisted and sends", started.elapsed());
         wakeup.notify();
     }
 }
@@ -622,7 +624,6 @@ fn seed(id: NodeId) -> u64 {
 /// address.
 struct PeerInbound {
     core: Rc<RefCell<Core>>,
-    steps: Rc<StepRecord>,
     wakeup: Arc<Wakeup>,
     board: Arc<StatusBoard>,
 }
@@ -636,19 +637,20 @@ impl Inbound for PeerInbound {
             );
             return;
         };
-        let Ok(mut core) = self.core.try_borrow_mut() else {
+        let Ok(mut guard) = self.core.try_borrow_mut() else {
             // Cannot happen (the loop never holds the core across an await); dropping a
             // message is always safe in Raft.
             tracing::warn!(from, "core busy; dropped a peer message");
             return;
         };
-        if let Err(error) = self
+        let core = &mut *guard;
+        if let Err(error) = core
             .steps
             .time("peer message step", || core.raft.step(message))
         {
             tracing::debug!(from, %error, "refused a peer message");
         }
-        drop(core);
+        drop(guard);
         self.wakeup.notify();
     }
 
