@@ -1090,8 +1090,12 @@ impl Disk {
             }
             open.file.close().await;
         }
-        match std::fs::remove_file(&target) {
-            Ok(()) => io::sync_directory(&self.directory),
+        let removed = {
+            let target = target.clone();
+            io::off_thread(move || std::fs::remove_file(&target)).await
+        };
+        match removed {
+            Ok(()) => io::sync_directory_off_thread(&self.directory).await,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(WalError::io("remove", &target, 0, error)),
         }
@@ -1139,8 +1143,8 @@ impl Disk {
             let Some(target) = open.rename_to.take() else {
                 continue;
             };
-            open.file.rename(&target)?;
-            io::sync_directory(&self.directory)?;
+            open.file.rename(&target).await?;
+            io::sync_directory_off_thread(&self.directory).await?;
             let mut state = shared.borrow_mut();
             if let Some(segment) = state.segments.iter_mut().find(|segment| segment.seq == seq) {
                 segment.on_disk = true;
