@@ -60,12 +60,12 @@ const PORT_MIN: u16 = 10_000;
 const PORT_RANGE_PORTS_MIN: u16 = 1_000;
 /// Where Linux says its ephemeral ports are.
 const EPHEMERAL_RANGE_PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
-/// WAL segment size given to every node. The default (64 MiB, preallocated with zeros, one
-/// segment ahead) writes over 600 MiB per 5-node cluster; on a shared 2-core machine that
+/// WAL segment size given to every node. Segments are preallocated with zeros, one ahead: with
+/// 64 MiB segments a 5-node cluster wrote over 600 MiB, which on a shared 2-core machine
 /// stalled restarts for tens of seconds. 8 MiB still holds the largest command (4 MiB).
 pub const WAL_SEGMENT_BYTES: usize = 8 << 20;
-/// Set this variable to a byte count to run the nodes with another WAL segment size (e.g. the
-/// 64 MiB default: `TERN_TEST_WAL_SEGMENT_BYTES=67108864`).
+/// Set this variable to a byte count to run the nodes with another WAL segment size (e.g.
+/// `TERN_TEST_WAL_SEGMENT_BYTES=67108864` for 64 MiB).
 pub const WAL_SEGMENT_BYTES_VARIABLE: &str = "TERN_TEST_WAL_SEGMENT_BYTES";
 /// Operation deadline of the clients the harness configures: a hang guard, far above what a
 /// healthy cluster needs (see [`LEADER_WAIT_MAX`]).
