@@ -651,7 +651,70 @@ fn mutual_tls_any_node_is_accepted_and_another_ca_is_not() {
             }),
         )
         .await;
-        assert!(matches!(result, Err(KvError::Timeout { .. })));
+        assert!(
+            matches!(result, Err(KvError::Security(_))),
+            "another CA's client: {:?}",
+            result.map(|_| ())
+        );
+    });
+}
+
+/// Connects and reads one key: the first error, from whichever step failed.
+async fn connect_and_get(config: KvClientConfig) -> Result<(), KvError> {
+    let client = KvClient::connect(config).await?;
+    client.get("k").await.map(|_| ())
+}
+
+#[test]
+fn a_tls_mismatch_on_every_endpoint_fails_at_once_with_what_to_do() {
+    run(|| async {
+        let ca = ClusterCa::generate("test").unwrap();
+        let nodes: Vec<Security> = (1..=3).map(|id| secure(&ca, Identity::Node(id))).collect();
+        let cluster =
+            FakeCluster::start(3, move |id| nodes[id as usize - 1].clone(), test_limits());
+        let endpoints: Vec<_> = (1..=3).map(|id| cluster.addr(id)).collect();
+        // An operation timeout past the hang guard: retrying the refusal would trip the guard.
+        let patient = |security: Security| KvClientConfig {
+            security,
+            operation_timeout: Duration::from_secs(120),
+            ..config(endpoints.clone())
+        };
+
+        // Insecure against mutual TLS: the nodes refuse it after its side of the handshake.
+        let result = guarded(
+            "insecure client",
+            connect_and_get(patient(Security::Insecure)),
+        )
+        .await;
+        match result {
+            Err(KvError::Security(advice)) => {
+                assert!(advice.contains("--tls-dir"), "{advice}");
+                assert!(advice.contains("mutual TLS"), "{advice}");
+            }
+            other => panic!("insecure client against mutual TLS: {other:?}"),
+        }
+
+        // Another CA's certificates: the client refuses the nodes' certificates.
+        let stranger = secure(&ClusterCa::generate("other").unwrap(), Identity::Client);
+        match guarded("another CA", connect_and_get(patient(stranger.clone()))).await {
+            Err(KvError::Security(advice)) => {
+                assert!(advice.contains("not issued by"), "{advice}");
+            }
+            other => panic!("client of another CA: {other:?}"),
+        }
+        match guarded(
+            "status with another CA",
+            node_status(cluster.addr(1), &stranger, Duration::from_secs(120)),
+        )
+        .await
+        {
+            Err(KvError::Security(_)) => {}
+            other => panic!("status from a client of another CA: {other:?}"),
+        }
+
+        // The right certificates still work (nothing above was sticky).
+        let client = connect(patient(secure(&ca, Identity::Client))).await;
+        guarded("put", client.put("k", "v")).await.unwrap();
     });
 }
 

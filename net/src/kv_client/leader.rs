@@ -22,6 +22,7 @@ use crate::tls::Security;
 use crate::transport::{Client, Limits, Notify};
 
 use super::connection::{Connection, ConnectionSettings};
+use super::security::security_problem;
 
 /// First pause after a full round of endpoints without an answer, in milliseconds.
 pub(crate) const ROUND_BACKOFF_MS_MIN: u64 = 10;
@@ -34,6 +35,9 @@ pub(crate) enum RouteError {
     Closed,
     /// The deadline passed; the text is the last thing that went wrong.
     Deadline(String),
+    /// Every endpoint refused this client's TLS (or it refused theirs): retrying cannot help.
+    /// The text says what to do.
+    Security(String),
 }
 
 /// Where to go next, from a "not leader" answer.
@@ -70,6 +74,10 @@ pub(crate) struct Router {
     discovering: Cell<bool>,
     discovered: Notify,
     last_problem: RefCell<String>,
+    /// Addresses whose last dial or connection failed the TLS handshake, with what to do.
+    /// When it holds every address in `addrs`, routing stops with [`RouteError::Security`];
+    /// an answer from an address removes it. At most one entry per address in `addrs`.
+    security_refused: RefCell<HashMap<SocketAddr, String>>,
     serials: Cell<u64>,
     closed: Cell<bool>,
 }
@@ -109,6 +117,7 @@ impl Router {
             discovering: Cell::new(false),
             discovered: Notify::default(),
             last_problem: RefCell::new("no endpoint tried yet".into()),
+            security_refused: RefCell::new(HashMap::new()),
             serials: Cell::new(0),
             closed: Cell::new(false),
         }
@@ -154,6 +163,9 @@ impl Router {
                     return Ok(open.clone());
                 }
             }
+            if let Some(problem) = self.refused_everywhere() {
+                return Err(RouteError::Security(problem));
+            }
             let now = Instant::now();
             if now >= deadline {
                 return Err(RouteError::Deadline(self.last_problem.borrow().clone()));
@@ -176,6 +188,23 @@ impl Router {
                 Some(Err(problem)) => *self.last_problem.borrow_mut() = problem,
                 None => {}
             }
+        }
+    }
+
+    /// What to do, when every known address failed the TLS handshake with this client.
+    fn refused_everywhere(&self) -> Option<String> {
+        let refused = self.security_refused.borrow();
+        let addrs = self.addrs.borrow();
+        if addrs.is_empty() || !addrs.iter().all(|addr| refused.contains_key(addr)) {
+            return None;
+        }
+        addrs.first().and_then(|addr| refused.get(addr)).cloned()
+    }
+
+    /// Notes a failure at `addr`: a TLS refusal is remembered (see `security_refused`).
+    fn note_security(&self, addr: SocketAddr, problem: &str) {
+        if let Some(advice) = security_problem(&self.security, problem) {
+            self.security_refused.borrow_mut().insert(addr, advice);
         }
     }
 
@@ -240,9 +269,14 @@ impl Router {
                 self.dial_timeout.as_millis()
             ))
         };
-        let (client, node) = futures_lite::future::or(connect, timeout)
-            .await
-            .map_err(|problem| format!("connecting to {addr}: {problem}"))?;
+        let (client, node) =
+            futures_lite::future::or(connect, timeout)
+                .await
+                .map_err(|problem| {
+                    let problem = format!("connecting to {addr}: {problem}");
+                    self.note_security(addr, &problem);
+                    problem
+                })?;
         if self.closed.get() {
             client.close();
             return Err("client closed".into());
@@ -261,6 +295,7 @@ impl Router {
     /// A request on `connection` was answered: the node serves us, stop backing off. When the
     /// request needed the leader, `connection`'s node is the leader (as of now).
     pub(crate) fn answered(&self, connection: &Connection, by_leader: bool) {
+        self.security_refused.borrow_mut().remove(&connection.addr);
         self.steps.set(0);
         self.backoff_ms.set(ROUND_BACKOFF_MS_MIN);
         if by_leader && self.is_leader(connection) {
@@ -330,6 +365,9 @@ impl Router {
     /// `connection` failed or did not answer in time: stop treating it as the leader.
     pub(crate) fn trouble(&self, connection: &Connection, problem: &str) {
         *self.last_problem.borrow_mut() = problem.to_string();
+        // An insecure client learns that a mutual-TLS node refused it only here: its side of
+        // the handshake completes before the node checks its certificate.
+        self.note_security(connection.addr, problem);
         if self.is_leader(connection) {
             *self.leader.borrow_mut() = None;
         }

@@ -12,7 +12,8 @@
 //! Retries: an attempt that times out (`attempt_timeout`), a lost connection, "not leader" and
 //! `Unavailable` are retried with the same sequence until `operation_timeout`, then
 //! [`KvError::Timeout`] with the last problem seen. Refusals (bad command, too large, expired
-//! session) are final: [`KvError::Refused`]. A command whose request frame would exceed
+//! session) are final: [`KvError::Refused`]. A TLS refusal by (or of) every endpoint is final
+//! too: [`KvError::Security`]. A command whose request frame would exceed
 //! `limits.frame_bytes_max` is refused locally and never sent. Reads take sequences from the
 //! same counter (one counter matches every answer) and are retried freely; a
 //! [`ReadConsistency::Serializable`] read goes to whichever node the client already talks to.
@@ -21,11 +22,13 @@
 //!
 //! Files: `connection.rs` (one pipelined connection: batching writer, reader completing
 //! calls), `leader.rs` (endpoints, known ids, leader cache and discovery), `pending.rs` (reply
-//! slots and the sequence bookkeeping behind `answered_through`).
+//! slots and the sequence bookkeeping behind `answered_through`), `security.rs` (telling a TLS
+//! refusal from a transient failure).
 
 mod connection;
 mod leader;
 mod pending;
+mod security;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -47,6 +50,7 @@ use crate::transport::{Client, ClientReply, Limits};
 use connection::{AttemptEnd, Connection, ConnectionSettings};
 use leader::{RouteError, Router};
 use pending::{SequenceGuard, Sequences};
+use security::security_problem;
 
 /// Settings of a [`KvClient`].
 #[derive(Clone, Debug)]
@@ -103,6 +107,11 @@ pub enum KvError {
     /// nothing. The text says what was wrong.
     #[error("refused: {0}")]
     Refused(String),
+    /// Every endpoint failed the TLS handshake with this client (insecure against a mutual-TLS
+    /// cluster, or certificates of another CA): retrying cannot help, so it fails at once.
+    /// The text says what to do.
+    #[error("security mismatch: {0}")]
+    Security(String),
     /// The configuration is unusable (no endpoints, bad limits).
     #[error("client configuration: {0}")]
     Config(String),
@@ -237,6 +246,7 @@ impl KvClient {
         {
             Ok(_) => Ok(client),
             Err(RouteError::Closed) => Err(KvError::Closed),
+            Err(RouteError::Security(problem)) => Err(KvError::Security(problem)),
             Err(RouteError::Deadline(last_problem)) => Err(KvError::Timeout {
                 elapsed_ms: started.elapsed().as_millis() as u64,
                 last_problem,
@@ -312,6 +322,7 @@ impl KvClient {
             let connection = match inner.router.connection(any_node, deadline).await {
                 Ok(connection) => connection,
                 Err(RouteError::Closed) => return Err(KvError::Closed),
+                Err(RouteError::Security(problem)) => return Err(KvError::Security(problem)),
                 Err(RouteError::Deadline(problem)) => return Err(timeout(problem)),
             };
             let wait = inner
@@ -624,8 +635,8 @@ fn unexpected(command: &str, expected: &str, found: &CommandResult) -> KvError {
 }
 
 /// Asks the node at `endpoint` for its status (one connection, one request), within `timeout`.
-/// A node that cannot be reached (or refuses the handshake) is [`KvError::Timeout`] with the
-/// reason in `last_problem`.
+/// A node that cannot be reached is [`KvError::Timeout`] with the reason in `last_problem`; a
+/// TLS refusal either way is [`KvError::Security`].
 pub async fn node_status(
     endpoint: SocketAddr,
     security: &Security,
@@ -662,8 +673,13 @@ pub async fn node_status(
     };
     futures_lite::future::or(ask, expired)
         .await
-        .map_err(|last_problem| KvError::Timeout {
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            last_problem,
-        })
+        .map_err(
+            |last_problem| match security_problem(security, &last_problem) {
+                Some(advice) => KvError::Security(advice),
+                None => KvError::Timeout {
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    last_problem,
+                },
+            },
+        )
 }

@@ -132,6 +132,7 @@ impl Tally {
         let kind = match error {
             KvError::Timeout { .. } => "timeout",
             KvError::Refused(_) => "refused",
+            KvError::Security(_) => "security",
             KvError::Config(_) => "configuration",
             KvError::Closed => "closed",
             KvError::Protocol(_) => "protocol",
