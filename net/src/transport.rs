@@ -969,7 +969,11 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
         Ok(connection) => connection,
         Err(error) => {
             // This is where a certificate from another CA ends: nothing was read from it.
-            tracing::warn!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed");
+            if is_refusal(&error) {
+                tracing::warn!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed");
+            } else {
+                tracing::debug!(node = shared.node_id, %remote, %error, "connection closed during the handshake");
+            }
             shared.count(|stats| stats.handshakes_refused += 1);
             return;
         }
@@ -1009,6 +1013,26 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
             tracing::debug!(node = shared.node_id, peer, "link connected (accepted)");
             install_connection(&shared, &link, connection);
         }
+    }
+}
+
+/// Whether a failed incoming handshake is a security refusal worth a warning: a TLS alert
+/// (unknown CA, bad certificate) raised here or sent by the peer, or a protocol mismatch. A
+/// peer that just closed or went away mid-handshake (a client that quit, `tern status`
+/// closing early) is not.
+fn is_refusal(error: &quinn::ConnectionError) -> bool {
+    use quinn::ConnectionError;
+    match error {
+        ConnectionError::TransportError(_) | ConnectionError::VersionMismatch => true,
+        ConnectionError::ConnectionClosed(close) => {
+            // quinn_proto keeps crypto (TLS alert) codes at 0x100..0x200.
+            (0x100..0x200).contains(&u64::from(close.error_code))
+        }
+        ConnectionError::ApplicationClosed(_)
+        | ConnectionError::Reset
+        | ConnectionError::TimedOut
+        | ConnectionError::LocallyClosed
+        | ConnectionError::CidsExhausted => false,
     }
 }
 
