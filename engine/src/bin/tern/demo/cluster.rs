@@ -8,13 +8,15 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tern_net::NodeId;
+
+use super::ports::free_loopback_ports;
 
 /// One `tern serve` child.
 pub struct Node {
@@ -29,21 +31,6 @@ pub struct Node {
 /// The demo's nodes.
 pub struct Cluster {
     pub nodes: Vec<Node>,
-}
-
-/// Free UDP ports on 127.0.0.1: all sockets are held until every port is chosen, so the ports
-/// differ; another program could still take one before the node binds it (then that node
-/// fails to start and the demo says so, with its log).
-fn free_loopback_ports(count: usize) -> Result<Vec<u16>, String> {
-    let sockets = (0..count)
-        .map(|_| UdpSocket::bind(("127.0.0.1", 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| format!("cannot find a free UDP port on 127.0.0.1: {error}"))?;
-    sockets
-        .iter()
-        .map(|socket| socket.local_addr().map(|address| address.port()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| format!("cannot read a bound port: {error}"))
 }
 
 fn join_members(members: &[(NodeId, SocketAddr)]) -> String {

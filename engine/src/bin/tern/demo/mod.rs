@@ -4,6 +4,7 @@
 //! checks that acknowledged writes survived, and shuts the rest down with SIGTERM.
 
 mod cluster;
+mod ports;
 mod workload;
 
 use std::net::SocketAddr;
