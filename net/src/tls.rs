@@ -111,10 +111,15 @@ fn own_credentials(security: &Security, identity: Identity) -> Result<Credential
     match security {
         Security::MutualTls(credentials) => Ok(credentials.clone()),
         Security::Insecure => {
-            tracing::warn!(
-                %identity,
-                "INSECURE MODE: peers are NOT authenticated and anyone who can reach this port can join the cluster; for local development only"
-            );
+            // Once per process: every endpoint and every client connection builds a config,
+            // and the same warning repeated drowns the log without saying more.
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    %identity,
+                    "INSECURE MODE: peers are NOT authenticated and anyone who can reach this port can join the cluster; for local development only"
+                );
+            });
             Ok(throwaway_credentials(identity)?)
         }
     }

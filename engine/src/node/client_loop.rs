@@ -27,7 +27,7 @@ use tern_net::message::{
 };
 use tern_net::runtime;
 use tern_net::tls::Security;
-use tern_net::transport::{ClientSession, Inbound, Limits, TransportConfig};
+use tern_net::transport::{ClientSession, Inbound, Limits, Transport, TransportConfig};
 use tern_net::NodeId;
 
 use super::channels::{unavailable, FromRaft, ReadAnswer, Stop, ToRaft, Wakeup, WriteOutcome};
@@ -90,7 +90,7 @@ pub(crate) async fn run(setup: ClientSetup) {
         state: RefCell::new(ClientState::default()),
     });
     let client_addr = config.client_addr;
-    let transport = match super::start_transport(
+    let transport = match Transport::start(
         TransportConfig {
             node_id: config.id,
             listen_addr: client_addr,

@@ -53,13 +53,11 @@ pub use signals::install_signal_handlers;
 /// "probing iopoll support ... Bad file descriptor" ERROR line on virtio disks (wal/README.md).
 pub use tern_wal::GLOMMIO_IOPOLL_LOG_FILTER;
 
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tern_net::tls::{Identity, Security};
-use tern_net::transport::{Inbound, Transport, TransportConfig, TransportError};
 
 use channels::{Stop, Wakeup};
 use status::StatusBoard;
@@ -265,11 +263,13 @@ fn security(config: &NodeConfig) -> Result<Security, NodeError> {
                 })
         }
         TlsMode::Insecure => {
-            // The one insecure-mode warning of this node (see `start_transport`).
+            // The node-level insecure warning: says where and what to do instead (tern-net adds
+            // one generic line per process).
             tracing::warn!(
                 node = config.id,
-                "INSECURE MODE (--insecure): TLS is OFF. Peers and clients are NOT \
-                 authenticated and traffic is NOT encrypted: anyone who can reach {} (peers) or \
+                "INSECURE MODE (--insecure): certificates are NOT checked. Peers and clients \
+                 are NOT authenticated (traffic is encrypted with throwaway keys, which stops \
+                 no one): anyone who can reach {} (peers) or \
                  {} (clients) can join the cluster and read or change every key. For loopback \
                  development only; otherwise create certificates with `tern certs` and pass \
                  --tls-dir",
@@ -280,24 +280,6 @@ fn security(config: &NodeConfig) -> Result<Security, NodeError> {
             );
             Ok(Security::Insecure)
         }
-    }
-}
-
-/// Starts a transport (its QUIC endpoint). In insecure mode tern-net warns about it for every
-/// endpoint configuration it builds (several per node); `security` above already warned once
-/// for the whole node, so those repeats are silenced here. Only this synchronous call is
-/// silenced (it logs nothing else): the tasks the transport spawns log as usual.
-pub(crate) fn start_transport(
-    config: TransportConfig,
-    inbound: Rc<dyn Inbound>,
-) -> Result<Transport, TransportError> {
-    match config.security {
-        Security::Insecure => {
-            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-                Transport::start(config, inbound)
-            })
-        }
-        Security::MutualTls(_) => Transport::start(config, inbound),
     }
 }
 

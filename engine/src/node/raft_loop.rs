@@ -162,7 +162,7 @@ pub(crate) async fn run(setup: RaftSetup) {
         board: board.clone(),
     });
     let peer_addr = config.own_peer_addr().unwrap_or(config.client_addr);
-    let transport = match super::start_transport(
+    let transport = match Transport::start(
         TransportConfig {
             node_id: config.id,
             listen_addr: peer_addr,
