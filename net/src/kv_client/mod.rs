@@ -610,7 +610,9 @@ fn not_leader_problem(node: &str, leader_id: Option<NodeId>, leader_addr: Option
 fn refusal(error: &ClientError, client_id: u64) -> String {
     match error {
         ClientError::InvalidCommand { reason } => {
-            format!("the server could not parse the command: {reason} (client and server versions differ?)")
+            // The reason says what was wrong (an empty key, a range limit of 0, bytes that do not
+            // decode): the server checked the command and refused it before anything changed.
+            format!("the server refused the command: {reason}; nothing was applied")
         }
         ClientError::TooLarge {
             command_bytes,
