@@ -1,4 +1,4 @@
-//! `tern certs`: the certificates a cluster uses for mutual TLS (same as `tern-certs`).
+//! `tern certs`: the certificates a cluster uses for mutual TLS.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
