@@ -1,10 +1,3 @@
-//! tern-perf: tern and etcd side by side.
-
-mod driver;
-mod launch;
-mod metrics;
-mod report;
-mod system;
-mod workload;
+//! The `tern-perf` command line.
 
 fn main() {}
