@@ -4,7 +4,6 @@
 //! checks that acknowledged writes survived, and shuts the rest down with SIGTERM.
 
 mod cluster;
-mod ports;
 mod workload;
 
 use std::net::SocketAddr;
@@ -175,7 +174,7 @@ fn demo(args: &DemoArgs, dir: &Path, stop: Arc<AtomicBool>) -> Result<(), String
             node.id,
             node.peer_addr,
             node.client_addr,
-            node.log_path.display()
+            node.log_path().display()
         );
     }
     let shape = Shape {

@@ -1,14 +1,14 @@
-//! Picking the demo's loopback ports outside the kernel's ephemeral range.
+//! Picking loopback ports for local clusters outside the kernel's ephemeral range.
 //!
 //! A port the kernel hands out for port 0 lies in its ephemeral range, where any client socket
-//! (the demo's own, or any other program's) may take it between the pick and the node's bind,
-//! or between the leader's kill and its restart. Ports outside that range are only ever taken
+//! (the launcher's own, or any other program's) may take it between the pick and the server's
+//! bind, or between a member's kill and its restart. Ports outside that range are only ever taken
 //! by a program that asks for them by number.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
-use std::net::UdpSocket;
+use std::net::{TcpListener, UdpSocket};
 
 /// Where Linux says its ephemeral ports are ("LOW HIGH").
 const EPHEMERAL_RANGE_PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
@@ -21,10 +21,11 @@ const PICK_RANGE_PORTS_MIN: u16 = 1_000;
 /// Random candidates tried per port wanted before giving up.
 const CANDIDATES_PER_PORT_MAX: usize = 100;
 
-/// `count` distinct free UDP ports on 127.0.0.1, at random outside the ephemeral range. Each is
-/// bound to check it is free, and all stay bound until the pick ends, so none repeats; another
-/// program could still take one before its node binds it (then that node fails to start and
-/// the demo says so, with its log).
+/// `count` distinct ports on 127.0.0.1, at random outside the ephemeral range, free for both
+/// UDP (tern's QUIC) and TCP (etcd's gRPC and peer links). Each is bound to check it is free,
+/// and all stay bound until the pick ends, so none repeats; another program could still take
+/// one before its server binds it (then that server fails to start and its launcher says so,
+/// with its log).
 pub fn free_loopback_ports(count: usize) -> Result<Vec<u16>, String> {
     let (low, high) = pick_range(ephemeral_range())?;
     let span = u64::from(high - low) + 1;
@@ -39,14 +40,17 @@ pub fn free_loopback_ports(count: usize) -> Result<Vec<u16>, String> {
         if !tried.insert(port) {
             continue;
         }
-        if let Ok(socket) = UdpSocket::bind(("127.0.0.1", port)) {
-            held.push(socket);
+        if let (Ok(udp), Ok(tcp)) = (
+            UdpSocket::bind(("127.0.0.1", port)),
+            TcpListener::bind(("127.0.0.1", port)),
+        ) {
+            held.push((udp, tcp));
             ports.push(port);
         }
     }
     if ports.len() < count {
         return Err(format!(
-            "found only {} of {count} free UDP ports on 127.0.0.1 in {low}..={high} (outside \
+            "found only {} of {count} free ports on 127.0.0.1 in {low}..={high} (outside \
              the ephemeral range in {EPHEMERAL_RANGE_PATH}): free some ports and retry",
             ports.len()
         ));
@@ -79,7 +83,7 @@ fn pick_range((ephemeral_low, ephemeral_high): (u16, u16)) -> Result<(u16, u16),
     } else {
         Err(format!(
             "the ephemeral port range {ephemeral_low}..={ephemeral_high} \
-             ({EPHEMERAL_RANGE_PATH}) leaves no room for the demo's ports: narrow it"
+             ({EPHEMERAL_RANGE_PATH}) leaves no room for local cluster ports: narrow it"
         ))
     }
 }
