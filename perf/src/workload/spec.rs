@@ -15,7 +15,10 @@ pub enum LoopKind {
     /// Latency is measured from each request's scheduled start, so a stalled server is not
     /// hidden (no coordinated omission). At most `inflight_max` requests are outstanding; a
     /// request due while that many are in flight counts as `late` and starts when one ends.
-    Open { rate_ops_per_s: u64, inflight_max: usize },
+    Open {
+        rate_ops_per_s: u64,
+        inflight_max: usize,
+    },
 }
 
 /// How keys are chosen among the key space.
@@ -25,9 +28,13 @@ pub enum KeyDistribution {
     Uniform,
     /// Zipfian over the key space with skew `theta` (YCSB's default is 0.99), with the hot
     /// keys scattered over the key space rather than clustered at its start.
-    Zipfian { theta: f64 },
+    Zipfian {
+        theta: f64,
+    },
     /// Zipfian favouring the most recently inserted keys (YCSB workload D).
-    Latest { theta: f64 },
+    Latest {
+        theta: f64,
+    },
 }
 
 /// The share of each operation, in percent; the five add up to 100.
