@@ -1,4 +1,0 @@
-//! The tern driver.
-
-// Contract: `TernDriver::connect(endpoints: TernEndpoints) -> Result<TernDriver, String>`,
-// and `impl Driver for TernDriver`.
