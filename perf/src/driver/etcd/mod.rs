@@ -1,0 +1,115 @@
+//! The etcd driver: the `etcd-client` crate (tonic, etcd's v3 gRPC API) over mutual TLS, on a
+//! current-thread tokio runtime the driver owns.
+//!
+//! One client thread on purpose: tern's driver runs one glommio executor thread, so both
+//! systems get the same client-side CPU budget on a machine whose cores the servers share.
+
+mod closed_loop;
+mod connect;
+mod errors;
+mod load;
+mod members;
+mod open_loop;
+mod ops;
+mod progress_relay;
+mod recorder;
+mod run;
+
+use std::time::Duration;
+
+use etcd_client::Client;
+use tokio::runtime::Runtime;
+
+use super::{Driver, EtcdEndpoints, MemberStatus, Progress, RunStats};
+use crate::workload::WorkloadSpec;
+
+pub use load::LOAD_INFLIGHT_MAX;
+
+/// Bound on connecting to the cluster and listing its members in [`EtcdDriver::connect`].
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A driver connected to one etcd cluster.
+pub struct EtcdDriver {
+    /// Runs every request; only driven inside the driver's methods (block_on).
+    runtime: Runtime,
+    /// Balanced over all members: what the workload and the load go through.
+    client: Client,
+    /// Per-member clients and the member id -> index map, for the election experiment.
+    members: members::Members,
+}
+
+impl EtcdDriver {
+    /// Connects to all members in `endpoints` (mutual TLS with its PEM files) and maps etcd's
+    /// member ids to member indices through the member list.
+    pub fn connect(endpoints: EtcdEndpoints) -> Result<EtcdDriver, String> {
+        if endpoints.client_urls.is_empty() {
+            return Err("etcd driver: no client URLs to connect to".to_string());
+        }
+        if endpoints.client_urls.len() != endpoints.names.len() {
+            return Err(format!(
+                "etcd driver: {} client URLs but {} member names; they must pair up in member order",
+                endpoints.client_urls.len(),
+                endpoints.names.len()
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| format!("etcd driver: cannot start a tokio runtime: {error}"))?;
+        let options = connect::base_options(&endpoints)?;
+        let (client, members) = runtime.block_on(async {
+            let mut client = connect::client(&endpoints.client_urls, options.clone()).await?;
+            let ids = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                members::member_ids(&mut client, &endpoints.names),
+            )
+            .await
+            .map_err(|_| {
+                format!(
+                    "etcd driver: no member list from {:?} within {CONNECT_TIMEOUT:?}; is the \
+                     cluster up and does it accept this client certificate?",
+                    endpoints.client_urls
+                )
+            })??;
+            let members = members::Members::new(endpoints.client_urls.clone(), ids, options);
+            Ok::<_, String>((client, members))
+        })?;
+        Ok(EtcdDriver {
+            runtime,
+            client,
+            members,
+        })
+    }
+}
+
+impl Driver for EtcdDriver {
+    fn load(&mut self, spec: &WorkloadSpec, progress: &Progress) -> Result<(), String> {
+        self.runtime
+            .block_on(load::load(&self.client, spec, progress))
+    }
+
+    fn run(&mut self, spec: &WorkloadSpec, progress: &Progress) -> Result<RunStats, String> {
+        self.runtime
+            .block_on(run::run(&self.client, spec, progress))
+    }
+
+    fn member_status(
+        &mut self,
+        member_index: usize,
+        timeout: Duration,
+    ) -> Result<MemberStatus, String> {
+        let members = &mut self.members;
+        self.runtime.block_on(members.status(member_index, timeout))
+    }
+
+    fn probe_write(
+        &mut self,
+        member_indices: &[usize],
+        key: &[u8],
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let members = &mut self.members;
+        self.runtime
+            .block_on(members.probe_write(member_indices, key, timeout))
+    }
+}
