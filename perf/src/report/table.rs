@@ -360,10 +360,11 @@ pub fn election_table(trials: &[ElectionTrial]) -> String {
             first_row = false;
         }
     }
-    let mut text = String::from(
-        "Milliseconds from the kill -9 of the leader to a member naming a new leader (leader)\n\
-         and to the first committed write (write). terms: mean terms used (above 1: split votes).\n\n",
-    );
+    let mut text = String::from(concat!(
+        "Milliseconds from the kill -9 of the leader to a member naming a new leader (leader)\n",
+        "and to the first committed write (write). terms: mean terms used (above 1: split ",
+        "votes).\n\n",
+    ));
     text.push_str(&table.render());
     text
 }

@@ -1,5 +1,6 @@
 //! What the clients do: the workload's shape ([`spec`]), the YCSB core workloads ([`ycsb`]),
-//! key choice ([`keys`]), a seedable generator ([`rng`]) and the per-client operation stream ([`generator`]).
+//! key choice ([`keys`]), a seedable generator ([`rng`]) and the per-client operation stream
+//! ([`generator`]).
 
 pub mod generator;
 pub mod keys;
