@@ -89,7 +89,9 @@ async fn put_key(
     let key = Bytes::from(key_name(index));
     let value = Bytes::from(value_bytes(index, value_size));
     let mut last_error = None;
-    for _ in 0..LOAD_ATTEMPTS_PER_KEY {
+    let mut attempts = 0;
+    while attempts < LOAD_ATTEMPTS_PER_KEY {
+        attempts += 1;
         match client.put(key.clone(), value.clone()).await {
             Ok(()) => {
                 progress.op_done();
@@ -117,8 +119,7 @@ async fn put_key(
         None => ("none", "no attempt was made".to_string()),
     };
     Err(format!(
-        "loading key {} into tern failed after {LOAD_ATTEMPTS_PER_KEY} attempts at most \
-         ({kind}): {error}; check that the cluster is up and has a leader (the members' logs \
+        "loading key {} into tern failed ({attempts} attempts, the last {kind}): {error}; check that the cluster is up and has a leader (the members' logs \
          say why not)",
         String::from_utf8_lossy(&key)
     ))

@@ -127,10 +127,4 @@ impl ProbeClients {
     pub fn close_all(&mut self) {
         self.clients.clear();
     }
-
-    /// How many clients are kept (for tests).
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.clients.len()
-    }
 }

@@ -179,6 +179,11 @@ pub async fn open_loop(
             if slots.send_async(()).await.is_err() {
                 break;
             }
+            // An operation started after the window could not be recorded.
+            if Instant::now() >= window.end {
+                let _ = returned.try_recv();
+                break;
+            }
         }
         let op = generator.next_op();
         let kind = op.kind();
