@@ -1,7 +1,7 @@
 //! tern-perf: tern and etcd side by side on one machine, in one run, with one workload.
 //! See perf/README.md for what is measured and why it is fair.
 
-// pub mod commands; (enabled once the report and launch contracts are implemented)
+pub mod commands;
 pub mod driver;
 pub mod launch;
 pub mod metrics;

@@ -34,7 +34,11 @@ pub struct SideBySide {
 impl SideBySide {
     /// Starts a `nodes`-member cluster of every system in `systems` and waits until each
     /// commits a write.
-    pub fn start(systems: &[System], nodes: usize, timing: ElectionTiming) -> Result<SideBySide, String> {
+    pub fn start(
+        systems: &[System],
+        nodes: usize,
+        timing: ElectionTiming,
+    ) -> Result<SideBySide, String> {
         let dir = tempfile::Builder::new()
             .prefix("tern-perf-")
             .tempdir()
@@ -47,9 +51,8 @@ impl SideBySide {
                 timing,
                 base_dir: dir.path().join(system.name()),
             };
-            std::fs::create_dir_all(&spec.base_dir).map_err(|error| {
-                format!("cannot create {}: {error}", spec.base_dir.display())
-            })?;
+            std::fs::create_dir_all(&spec.base_dir)
+                .map_err(|error| format!("cannot create {}: {error}", spec.base_dir.display()))?;
             let mut cluster = launch::launch(system, &spec)?;
             cluster.wait_ready(READY_TIMEOUT)?;
             let driver = cluster.connect()?;
@@ -61,15 +64,14 @@ impl SideBySide {
                 loaded: None,
             });
         }
-        Ok(SideBySide {
-            running,
-            _dir: dir,
-        })
+        Ok(SideBySide { running, _dir: dir })
     }
 
     /// The running cluster of `system`.
     pub fn get(&mut self, system: System) -> Option<&mut Running> {
-        self.running.iter_mut().find(|running| running.system == system)
+        self.running
+            .iter_mut()
+            .find(|running| running.system == system)
     }
 
     /// Stops every cluster (SIGTERM, then SIGKILL after a grace period).
@@ -84,7 +86,10 @@ impl Running {
     /// Loads the key space of `spec` unless this shape is loaded already.
     pub fn ensure_loaded(&mut self, spec: &WorkloadSpec) -> Result<(), String> {
         let shape = (spec.key_space, spec.value_bytes);
-        if self.loaded.is_some_and(|loaded| loaded.0 >= shape.0 && loaded.1 == shape.1) {
+        if self
+            .loaded
+            .is_some_and(|loaded| loaded.0 >= shape.0 && loaded.1 == shape.1)
+        {
             return Ok(());
         }
         let bar = ProgressBar::new(spec.key_space);
@@ -107,7 +112,12 @@ impl Running {
                 .unwrap_or_else(|_| Err("the loader thread panicked".to_string()))
         });
         bar.finish_and_clear();
-        result.map_err(|error| format!("loading {} keys into {}: {error}", spec.key_space, self.system))?;
+        result.map_err(|error| {
+            format!(
+                "loading {} keys into {}: {error}",
+                spec.key_space, self.system
+            )
+        })?;
         self.loaded = Some(shape);
         Ok(())
     }

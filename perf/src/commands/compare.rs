@@ -56,11 +56,18 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     }
     let mut clusters = SideBySide::start(&systems, usize::from(args.nodes), common.timing())?;
     let mut records: Vec<RunRecord> = Vec::new();
-    let outcome = run_points("compare", &mut clusters, &points, common.repeats, &mut records);
+    let outcome = run_points(
+        "compare",
+        &mut clusters,
+        &points,
+        common.repeats,
+        &mut records,
+    );
     clusters.stop();
     outcome?;
 
-    std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     throughput_vs_clients(&records, &dir.join("throughput_vs_clients"))?;
     let cdf_clients = nearest_clients(&args.clients, CDF_CLIENTS);
     let cdf_records: Vec<RunRecord> = records

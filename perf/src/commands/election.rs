@@ -111,7 +111,8 @@ pub fn run(args: &ElectionArgs) -> Result<(), String> {
             run_system(system, nodes, *timing, args.trials as usize, &mut trials)?;
         }
     }
-    std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     election_times(&trials, &dir.join("election_times"))?;
     let summary = election_table(&trials);
     write_results(&dir, &systems, trials, &summary)
@@ -148,10 +149,22 @@ fn run_system(
             driver.probe_write(&all, key.as_bytes(), Duration::from_secs(5))?;
             std::thread::sleep(LIGHT_LOAD_INTERVAL);
         }
-        let survivors: Vec<usize> = all.iter().copied().filter(|&member| member != leader).collect();
+        let survivors: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&member| member != leader)
+            .collect();
         let killed_at = Instant::now();
         cluster.kill(leader)?;
-        let outcome = time_recovery(driver.as_mut(), watcher.as_mut(), &survivors, leader, old_term, killed_at, trial);
+        let outcome = time_recovery(
+            driver.as_mut(),
+            watcher.as_mut(),
+            &survivors,
+            leader,
+            old_term,
+            killed_at,
+            trial,
+        );
         let (new_leader_ms, first_write_ms, terms_used, error) = outcome;
         println!(
             "{system} {} trial {:>2}: new leader {}, first write {}, terms {}{}",
@@ -160,7 +173,9 @@ fn run_system(
             show_ms(new_leader_ms),
             show_ms(first_write_ms),
             terms_used.map_or("?".to_string(), |terms| terms.to_string()),
-            error.as_ref().map_or(String::new(), |error| format!(" ({error})")),
+            error
+                .as_ref()
+                .map_or(String::new(), |error| format!(" ({error})")),
         );
         trials.push(ElectionTrial {
             system,
@@ -225,20 +240,28 @@ fn time_recovery(
         while killed_at.elapsed() < RECOVERY_TIMEOUT {
             attempt += 1;
             let key = format!("election/probe/{trial}/{attempt}");
-            if driver.probe_write(survivors, key.as_bytes(), RECOVERY_TIMEOUT).is_ok() {
+            if driver
+                .probe_write(survivors, key.as_bytes(), RECOVERY_TIMEOUT)
+                .is_ok()
+            {
                 first_write_ms = Some(killed_at.elapsed().as_secs_f64() * 1000.0);
                 break;
             }
         }
         if first_write_ms.is_none() {
-            error = Some(format!("no write committed within {} s", RECOVERY_TIMEOUT.as_secs()));
+            error = Some(format!(
+                "no write committed within {} s",
+                RECOVERY_TIMEOUT.as_secs()
+            ));
         }
         // The watcher stops by itself once it saw a leader or at the recovery timeout.
         if first_write_ms.is_none() {
             stop.store(true, Ordering::Relaxed);
         }
     });
-    let elected = elected.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    let elected = elected
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner());
     if elected.is_none() && error.is_none() {
         error = Some("no survivor reported a new leader".to_string());
     }
@@ -251,7 +274,11 @@ fn time_recovery(
 }
 
 /// Waits until `member` answers and knows a leader.
-fn wait_for_member(driver: &mut dyn Driver, member: usize, timeout: Duration) -> Result<(), String> {
+fn wait_for_member(
+    driver: &mut dyn Driver,
+    member: usize,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(status) = driver.member_status(member, STATUS_POLL_TIMEOUT) {

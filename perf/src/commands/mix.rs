@@ -58,7 +58,12 @@ pub fn run(args: &MixArgs) -> Result<(), String> {
         let name = format!("read {read_percent}%");
         points.push(Point {
             label: name.clone(),
-            spec: spec(common, &name, OpMix::reads_and_updates(read_percent), clients),
+            spec: spec(
+                common,
+                &name,
+                OpMix::reads_and_updates(read_percent),
+                clients,
+            ),
         });
     }
     if !args.no_ycsb {
@@ -78,11 +83,15 @@ pub fn run(args: &MixArgs) -> Result<(), String> {
     let outcome = run_points("mix", &mut clusters, &points, common.repeats, &mut records);
     clusters.stop();
     outcome?;
-    std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     grouped_bars(
         &records,
         &dir.join("mix"),
-        &format!("Read/write mixes and YCSB, {} nodes, {clients} clients", args.nodes),
+        &format!(
+            "Read/write mixes and YCSB, {} nodes, {clients} clients",
+            args.nodes
+        ),
     )?;
     let summary = summary_table(&records);
     write_results(&dir, &systems, records, &summary)

@@ -25,7 +25,13 @@ pub fn command_line() -> String {
 /// tern's version and the commit it was built from, when known.
 pub fn tern_version() -> String {
     let commit = std::process::Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"])
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])
         .output()
         .ok()
         .filter(|output| output.status.success())
@@ -54,13 +60,17 @@ pub fn write_results<T: Serialize>(
         } else {
             "not run".to_string()
         },
-        machine: MachineInfo::read(),
+        machine: MachineInfo::detect(),
         records,
     };
     write_json(&dir.join("results.json"), &file)?;
     let text = format!("$ {command}\n\n{summary}\n");
-    std::fs::write(dir.join("summary.txt"), &text)
-        .map_err(|error| format!("cannot write {}: {error}", dir.join("summary.txt").display()))?;
+    std::fs::write(dir.join("summary.txt"), &text).map_err(|error| {
+        format!(
+            "cannot write {}: {error}",
+            dir.join("summary.txt").display()
+        )
+    })?;
     println!("\n{summary}");
     println!("results: {}", dir.display());
     Ok(())

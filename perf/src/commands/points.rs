@@ -16,7 +16,9 @@ pub struct Point {
 
 /// Whether `system` can run `spec` (etcd has no lease reads).
 pub fn supports(system: System, spec: &WorkloadSpec) -> bool {
-    !(system == System::Etcd && spec.consistency == ReadConsistency::Lease && spec.mix.read_percent > 0)
+    !(system == System::Etcd
+        && spec.consistency == ReadConsistency::Lease
+        && spec.mix.read_percent > 0)
 }
 
 /// Runs every point `repeats` times on every cluster of `clusters`.
@@ -27,11 +29,20 @@ pub fn run_points(
     repeats: u32,
     records: &mut Vec<RunRecord>,
 ) -> Result<(), String> {
-    let systems: Vec<System> = clusters.running.iter().map(|running| running.system).collect();
+    let systems: Vec<System> = clusters
+        .running
+        .iter()
+        .map(|running| running.system)
+        .collect();
     let total: usize = (repeats as usize)
         * points
             .iter()
-            .map(|point| systems.iter().filter(|&&system| supports(system, &point.spec)).count())
+            .map(|point| {
+                systems
+                    .iter()
+                    .filter(|&&system| supports(system, &point.spec))
+                    .count()
+            })
             .sum::<usize>();
     let mut done = 0;
     for repeat in 0..repeats as usize {

@@ -25,10 +25,19 @@ pub struct RunPlace<'a> {
 }
 
 /// Runs `spec` on `running` and returns its record.
-pub fn measure(running: &mut Running, spec: &WorkloadSpec, place: &RunPlace) -> Result<RunRecord, String> {
+pub fn measure(
+    running: &mut Running,
+    spec: &WorkloadSpec,
+    place: &RunPlace,
+) -> Result<RunRecord, String> {
     running.cluster.check_running()?;
     running.ensure_loaded(spec)?;
-    let pids: Vec<u32> = running.cluster.server_pids().into_iter().flatten().collect();
+    let pids: Vec<u32> = running
+        .cluster
+        .server_pids()
+        .into_iter()
+        .flatten()
+        .collect();
     let own_pid = std::process::id();
     let cpu_before = server_cpu_seconds(&pids)?;
     let own_cpu_before = cpu_seconds(own_pid)?;
@@ -62,7 +71,11 @@ pub fn measure(running: &mut Running, spec: &WorkloadSpec, place: &RunPlace) -> 
             let rate = (ops - last_ops) as f64 / last_at.elapsed().as_secs_f64().max(1e-3);
             last_ops = ops;
             last_at = Instant::now();
-            let phase = if started.elapsed() < spec.warmup { "warm-up" } else { "measuring" };
+            let phase = if started.elapsed() < spec.warmup {
+                "warm-up"
+            } else {
+                "measuring"
+            };
             bar.set_position(started.elapsed().as_millis().min(total.as_millis()) as u64);
             bar.set_message(format!(
                 "{phase} {:>9.0} ops/s, {} errors",

@@ -53,11 +53,18 @@ pub fn run(args: &ScaleArgs) -> Result<(), String> {
     let mut records: Vec<RunRecord> = Vec::new();
     for &size in &args.sizes {
         let mut clusters = SideBySide::start(&systems, usize::from(size), common.timing())?;
-        let outcome = run_points("scale", &mut clusters, &points, common.repeats, &mut records);
+        let outcome = run_points(
+            "scale",
+            &mut clusters,
+            &points,
+            common.repeats,
+            &mut records,
+        );
         clusters.stop();
         outcome?;
     }
-    std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     by_cluster_size(&records, &dir.join("by_cluster_size"))?;
     let summary = summary_table(&records);
     write_results(&dir, &systems, records, &summary)

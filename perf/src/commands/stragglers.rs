@@ -125,7 +125,8 @@ pub fn run(args: &StragglersArgs) -> Result<(), String> {
                     counter: format!("[{done:>3}/{total}]"),
                 };
                 let point = spec(common, "puts", puts(), clients);
-                let result = run_scenario(&mut clusters, system, scenario, nodes, args, &point, &place);
+                let result =
+                    run_scenario(&mut clusters, system, scenario, nodes, args, &point, &place);
                 match result {
                     Ok(record) => records.push(record),
                     Err(error) => {
@@ -138,7 +139,8 @@ pub fn run(args: &StragglersArgs) -> Result<(), String> {
     }
     clusters.stop();
     outcome?;
-    std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     grouped_bars(
         &records,
         &dir.join("stragglers"),
@@ -167,7 +169,10 @@ fn run_scenario(
     let (leader, _) = wait_for_leader(running.driver.as_mut(), &members, LEADER_WAIT)?;
     let slow = scenario.members(nodes, leader);
     let pids = running.cluster.server_pids();
-    let slow_pids: Vec<u32> = slow.iter().filter_map(|&member| pids.get(member).copied().flatten()).collect();
+    let slow_pids: Vec<u32> = slow
+        .iter()
+        .filter_map(|&member| pids.get(member).copied().flatten())
+        .collect();
     // Loading happens unthrottled (it is not measured).
     running.ensure_loaded(point)?;
     let throttle = if slow_pids.is_empty() {
