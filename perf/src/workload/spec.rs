@@ -115,6 +115,63 @@ pub struct WorkloadSpec {
     pub seed: u64,
 }
 
+impl WorkloadSpec {
+    /// An error that says what is wrong with this workload and what to change, for specs
+    /// built from the command line. (The generator itself never panics on a bad spec: it
+    /// clamps; this is for telling the user.)
+    pub fn validate(&self) -> Result<(), String> {
+        let name = &self.name;
+        self.mix
+            .validate()
+            .map_err(|error| format!("workload {name}: {error}"))?;
+        if self.key_space == 0 {
+            return Err(format!(
+                "workload {name}: the key space is empty: give at least 1 key"
+            ));
+        }
+        match self.loop_kind {
+            LoopKind::Closed { clients: 0 } => {
+                return Err(format!(
+                    "workload {name}: a closed loop needs at least 1 client"
+                ));
+            }
+            LoopKind::Open {
+                rate_ops_per_s: 0, ..
+            } => {
+                return Err(format!(
+                    "workload {name}: an open loop needs a rate above 0 ops/s"
+                ));
+            }
+            LoopKind::Open {
+                inflight_max: 0, ..
+            } => {
+                return Err(format!(
+                    "workload {name}: an open loop needs room for at least 1 request in flight"
+                ));
+            }
+            _ => {}
+        }
+        if let KeyDistribution::Zipfian { theta } | KeyDistribution::Latest { theta } =
+            self.distribution
+        {
+            if !(0.0..1.0).contains(&theta) {
+                return Err(format!(
+                    "workload {name}: zipfian theta {theta} is outside 0 .. 1 (YCSB uses 0.99)"
+                ));
+            }
+        }
+        if self.mix.scan_percent > 0 && self.scan_length_max == 0 {
+            return Err(format!(
+                "workload {name}: scans need a scan length of at least 1"
+            ));
+        }
+        if self.duration.is_zero() {
+            return Err(format!("workload {name}: the measured duration is 0"));
+        }
+        Ok(())
+    }
+}
+
 /// Durations as fractional seconds in the JSON.
 mod duration_secs {
     use std::time::Duration;
@@ -128,5 +185,72 @@ mod duration_secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let seconds = f64::deserialize(deserializer)?;
         Duration::try_from_secs_f64(seconds).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> WorkloadSpec {
+        WorkloadSpec {
+            name: "puts".to_string(),
+            loop_kind: LoopKind::Closed { clients: 4 },
+            key_space: 1000,
+            value_bytes: 100,
+            distribution: KeyDistribution::Zipfian { theta: 0.99 },
+            mix: OpMix::reads_and_updates(0),
+            scan_length_max: 10,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(1),
+            consistency: ReadConsistency::Linearizable,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn validate_names_what_is_wrong() {
+        assert_eq!(spec().validate(), Ok(()));
+        let cases: [(fn(&mut WorkloadSpec), &str); 6] = [
+            (|spec| spec.mix.read_percent = 50, "150%"),
+            (|spec| spec.key_space = 0, "key space"),
+            (
+                |spec| spec.loop_kind = LoopKind::Closed { clients: 0 },
+                "1 client",
+            ),
+            (
+                |spec| {
+                    spec.loop_kind = LoopKind::Open {
+                        rate_ops_per_s: 0,
+                        inflight_max: 8,
+                    }
+                },
+                "rate",
+            ),
+            (
+                |spec| spec.distribution = KeyDistribution::Latest { theta: 1.5 },
+                "theta",
+            ),
+            (|spec| spec.duration = Duration::ZERO, "duration"),
+        ];
+        for (break_it, expected) in cases {
+            let mut broken = spec();
+            break_it(&mut broken);
+            let error = broken.validate().unwrap_err();
+            assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+            assert!(
+                error.contains("puts"),
+                "{error:?} does not name the workload"
+            );
+        }
+    }
+
+    #[test]
+    fn spec_round_trips_through_json() {
+        let original = spec();
+        let json = serde_json::to_string(&original).unwrap();
+        assert!(json.contains("\"duration\":10.0"), "{json}");
+        let back: WorkloadSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, original);
     }
 }
