@@ -211,7 +211,8 @@ mod tests {
     #[test]
     fn validate_names_what_is_wrong() {
         assert_eq!(spec().validate(), Ok(()));
-        let cases: [(fn(&mut WorkloadSpec), &str); 6] = [
+        type Breakage = (fn(&mut WorkloadSpec), &'static str);
+        let cases: [Breakage; 6] = [
             (|spec| spec.mix.read_percent = 50, "150%"),
             (|spec| spec.key_space = 0, "key space"),
             (
