@@ -534,22 +534,35 @@ fn several_sizes(nodes: impl Iterator<Item = usize>) -> bool {
     nodes.len() > 1
 }
 
-/// Closed-loop throughput against the number of clients (log scale), one line per system and
-/// workload name, median over repeats with min-max whiskers.
+/// Throughput against the number of clients (log scale), one line per system and workload
+/// name (`workload.name`, not the label: the label names the client count too), median over
+/// repeats with min-max whiskers. Open-loop runs are placed at their in-flight bound, and the
+/// axis says so.
 pub fn throughput_vs_clients(records: &[RunRecord], stem: &Path) -> Result<(), String> {
     let closed: Vec<(&RunRecord, f64)> = records
         .iter()
-        .filter_map(|record| match record.workload.loop_kind {
-            LoopKind::Closed { clients } => Some((record, clients as f64)),
-            LoopKind::Open { .. } => None,
+        .map(|record| match record.workload.loop_kind {
+            LoopKind::Closed { clients } => (record, clients as f64),
+            LoopKind::Open { inflight_max, .. } => (record, inflight_max as f64),
         })
         .collect();
     if closed.is_empty() {
-        return Err(format!(
-            "{}: nothing to plot: no closed-loop runs",
-            stem.display()
-        ));
+        return Err(format!("{}: nothing to plot: no runs", stem.display()));
     }
+    let open_runs = records
+        .iter()
+        .filter(|record| matches!(record.workload.loop_kind, LoopKind::Open { .. }))
+        .count();
+    let (loop_words, x_desc) = if open_runs == 0 {
+        ("closed loop", "concurrent clients (log scale)")
+    } else if open_runs == records.len() {
+        ("open loop", "requests in flight at most (log scale)")
+    } else {
+        (
+            "closed and open loop",
+            "clients (closed loop) or in-flight bound (open loop), log scale",
+        )
+    };
     let several = several_sizes(closed.iter().map(|(record, _)| record.nodes));
     let groups = group_by(closed.iter(), |(record, _)| {
         (record.system, record.workload.name.clone(), record.nodes)
@@ -586,10 +599,10 @@ pub fn throughput_vs_clients(records: &[RunRecord], stem: &Path) -> Result<(), S
         .fold(0.0, f64::max);
     let title = match closed.first() {
         Some((record, _)) if !several => format!(
-            "Throughput vs clients (closed loop, {} nodes)",
+            "Throughput vs clients ({loop_words}, {} nodes)",
             record.nodes
         ),
-        _ => "Throughput vs clients (closed loop)".to_string(),
+        _ => format!("Throughput vs clients ({loop_words})"),
     };
     let svg = svg_of(PLOT_SIZE, |root| {
         let mut chart = chart_on(
@@ -600,7 +613,7 @@ pub fn throughput_vs_clients(records: &[RunRecord], stem: &Path) -> Result<(), S
         )?;
         configure_mesh(
             &mut chart,
-            "concurrent clients (log scale)",
+            x_desc,
             "operations per second (median; whiskers: min-max)",
             &|x| format_tick(*x),
             &|y| format_tick(*y),
@@ -1117,6 +1130,23 @@ mod tests {
             ],
             PLOT_SIZE,
         );
+    }
+
+    #[test]
+    fn open_loop_runs_are_placed_at_their_in_flight_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("open");
+        let mut records = compare_records();
+        for record in &mut records {
+            if let LoopKind::Closed { clients } = record.workload.loop_kind {
+                record.workload.loop_kind = LoopKind::Open {
+                    rate_ops_per_s: 1000,
+                    inflight_max: clients,
+                };
+            }
+        }
+        throughput_vs_clients(&records, &stem).unwrap();
+        assert_plot(&stem, &["tern puts", "open loop", "in flight"], PLOT_SIZE);
     }
 
     #[test]
