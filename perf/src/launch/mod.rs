@@ -2,7 +2,11 @@
 //! the same election timing for both systems where the two are comparable.
 
 pub mod etcd;
+mod etcd_certs;
+mod members;
+mod ready;
 pub mod tern;
+mod tern_binary;
 pub mod throttle;
 
 use std::path::PathBuf;
