@@ -2,7 +2,7 @@
 //! own launcher): load, a short closed-loop run, member status and probe writes.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tern_perf::driver::Progress;
 use tern_perf::launch::{launch, Cluster, ClusterSpec, ElectionTiming};
@@ -15,6 +15,10 @@ use tern_perf::workload::{
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one status or probe request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound on one probe write during the election (the election experiment's order).
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+/// Pause between probes.
+const PROBE_PAUSE: Duration = Duration::from_millis(5);
 /// Keys loaded.
 const KEYS: u64 = 100;
 
@@ -142,13 +146,52 @@ fn loads_runs_and_reads_member_status_on_a_real_cluster() {
         .probe_write(&[], b"probe/x", REQUEST_TIMEOUT)
         .is_err());
 
-    // A killed member: its status fails; the others still probe-write and agree.
-    let follower = (leader + 1) % 3;
-    cluster.kill(follower).unwrap();
-    assert!(driver.member_status(follower, REQUEST_TIMEOUT).is_err());
-    let others: Vec<usize> = (0..3).filter(|&member| member != follower).collect();
-    driver
-        .probe_write(&others, b"probe/driver-test", REQUEST_TIMEOUT)
-        .unwrap();
+    // The leader killed: its status fails, the survivors elect another and take probe writes
+    // (probed every few milliseconds, as the election experiment does); restarted, it answers
+    // again through the same cached client.
+    cluster.kill(leader).unwrap();
+    assert!(driver.member_status(leader, REQUEST_TIMEOUT).is_err());
+    let survivors: Vec<usize> = (0..3).filter(|&member| member != leader).collect();
+    let killed_at = Instant::now();
+    let mut attempts = 0;
+    while driver
+        .probe_write(&survivors, b"probe/driver-test", PROBE_TIMEOUT)
+        .is_err()
+    {
+        attempts += 1;
+        assert!(
+            killed_at.elapsed() < READY_TIMEOUT,
+            "no write after the leader's kill"
+        );
+        std::thread::sleep(PROBE_PAUSE);
+    }
+    eprintln!(
+        "write after the kill: {:?}, {attempts} failed probes",
+        killed_at.elapsed()
+    );
+    let after: Vec<_> = survivors
+        .iter()
+        .map(|&member| driver.member_status(member, REQUEST_TIMEOUT).unwrap())
+        .collect();
+    assert_eq!(after[0], after[1], "{after:?}");
+    assert!(after[0].term > statuses[0].term, "{after:?} {statuses:?}");
+    assert!(
+        matches!(after[0].leader_index, Some(new) if new != leader),
+        "{after:?}"
+    );
+    cluster.restart(leader).unwrap();
+    let restarted_at = Instant::now();
+    loop {
+        match driver.member_status(leader, REQUEST_TIMEOUT) {
+            Ok(status) if status.leader_index.is_some() => break,
+            other => {
+                assert!(
+                    restarted_at.elapsed() < READY_TIMEOUT,
+                    "no status after restart: {other:?}"
+                );
+                std::thread::sleep(PROBE_PAUSE);
+            }
+        }
+    }
     cluster.stop();
 }
