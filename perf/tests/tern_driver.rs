@@ -1,11 +1,12 @@
 //! The tern driver against a real 3-node tern cluster (`tern serve` processes on loopback,
-//! mutual TLS): load, a short closed-loop run, an open-loop run, member status and probe
-//! writes. Needs the `tern` binary (built by `cargo build --release`, or named by the
-//! launcher's variable, see perf/src/launch).
+//! mutual TLS): load, a short closed-loop run, an open-loop run, member status, probe
+//! writes, and a crash of the leader. Needs the `tern` binary (the launcher builds it, or
+//! takes the one its variable names: see perf/src/launch).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tern_perf::driver::tern::KIND_NOT_FOUND;
 use tern_perf::driver::Progress;
 use tern_perf::launch::{launch, ClusterSpec, ElectionTiming};
 use tern_perf::system::System;
@@ -18,6 +19,10 @@ use tern_perf::workload::{
 const READY_WAIT_MAX: Duration = Duration::from_secs(60);
 /// Per-request bound of the status and probe calls.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound of one probe while the cluster fails over.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+/// Hang guard: probes tried after the leader's crash (x PROBE_TIMEOUT at most: 60 s).
+const FAILOVER_PROBES_MAX: usize = 300;
 /// Keys loaded before the runs.
 const KEY_SPACE: u64 = 100;
 
@@ -94,6 +99,24 @@ fn tern_driver_loads_runs_reports_status_and_probes() {
     assert_eq!(stats.errors_total(), 0, "errors: {:?}", stats.errors);
     assert!(stats.ops_ok() > 0);
 
+    // A run that expects twice the keys the load wrote: its reads of the unwritten half must
+    // count as NotFound errors (what makes "zero errors" above mean "every read found").
+    let unloaded = WorkloadSpec {
+        key_space: 2 * KEY_SPACE,
+        mix: OpMix::reads_and_updates(100),
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(500),
+        ..spec(LoopKind::Closed { clients: 2 })
+    };
+    let stats = driver
+        .run(&unloaded, &Progress::default())
+        .unwrap_or_else(|problem| panic!("run over unloaded keys: {problem}"));
+    let (missing, message) = stats
+        .errors
+        .get(KIND_NOT_FOUND)
+        .unwrap_or_else(|| panic!("no NotFound among {:?}", stats.errors));
+    assert!(*missing > 0 && message.contains("absent"), "{message}");
+
     // Every member names the same leader in the same term.
     let statuses: Vec<_> = (0..3)
         .map(|member| {
@@ -121,6 +144,43 @@ fn tern_driver_loads_runs_reports_status_and_probes() {
         .probe_write(&[3], b"perf/probe", REQUEST_TIMEOUT)
         .is_err());
     assert!(driver.member_status(3, REQUEST_TIMEOUT).is_err());
+
+    // The leader crashes: the dead member does not answer, probes through the survivors
+    // succeed once they elect a new leader, and they agree on it in a later term.
+    cluster
+        .kill(leader)
+        .unwrap_or_else(|problem| panic!("kill({leader}): {problem}"));
+    assert!(driver.member_status(leader, PROBE_TIMEOUT).is_err());
+    let survivors: Vec<usize> = (0..3).filter(|&member| member != leader).collect();
+    let mut last_problem = String::new();
+    let recovered = (0..FAILOVER_PROBES_MAX).any(|_| {
+        match driver.probe_write(&survivors, b"perf/probe", PROBE_TIMEOUT) {
+            Ok(()) => true,
+            Err(problem) => {
+                last_problem = problem;
+                false
+            }
+        }
+    });
+    assert!(
+        recovered,
+        "no probe succeeded after the leader's crash: {last_problem}"
+    );
+    let after: Vec<_> = survivors
+        .iter()
+        .map(|&member| {
+            driver
+                .member_status(member, REQUEST_TIMEOUT)
+                .unwrap_or_else(|problem| panic!("member_status({member}): {problem}"))
+        })
+        .collect();
+    assert!(after.iter().all(|status| *status == after[0]), "{after:?}");
+    let new_leader = after[0].leader_index.expect("the survivors know a leader");
+    assert!(survivors.contains(&new_leader), "{after:?}");
+    assert!(
+        after[0].term > statuses[0].term,
+        "{after:?} after {statuses:?}"
+    );
 
     drop(driver);
     cluster.stop();

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tern_net::certs::load_credentials;
 use tern_net::tls::{Identity, Security};
 
-pub use load::LOAD_INFLIGHT_MAX;
+pub use load::{LOAD_ATTEMPTS_PER_KEY, LOAD_INFLIGHT_MAX};
 pub use ops::KIND_NOT_FOUND;
 
 use super::{Driver, MemberStatus, Progress, RunStats, TernEndpoints};
@@ -132,10 +132,12 @@ fn copy_progress(source: &Progress, target: &Progress, copied: &mut (u64, u64)) 
 impl Driver for TernDriver {
     fn load(&mut self, spec: &WorkloadSpec, progress: &Progress) -> Result<(), String> {
         let counters = Arc::new(Progress::default());
-        // Each key may take LOAD_ATTEMPTS_PER_KEY operation timeouts; keys go in waves.
+        // Each key may take LOAD_ATTEMPTS_PER_KEY operation timeouts; keys go in waves of
+        // LOAD_INFLIGHT_MAX.
         let waves = spec.key_space / LOAD_INFLIGHT_MAX as u64 + 1;
+        let timeouts = waves.saturating_mul(u64::from(LOAD_ATTEMPTS_PER_KEY));
         let wait_max = CLIENT_OPERATION_TIMEOUT
-            .saturating_mul(u32::try_from(waves.saturating_mul(3)).unwrap_or(u32::MAX))
+            .saturating_mul(u32::try_from(timeouts).unwrap_or(u32::MAX))
             .saturating_add(JOB_WAIT_MARGIN);
         let spec = spec.clone();
         let job_counters = counters.clone();
