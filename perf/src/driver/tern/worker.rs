@@ -29,21 +29,25 @@ pub type Reply<T> = flume::Sender<T>;
 
 /// What the driver asks of its executor.
 pub enum Job {
+    /// `Driver::load`: counts into `progress`, answers once every key is written (or not).
     Load {
         spec: WorkloadSpec,
         progress: Arc<Progress>,
         reply: Reply<Result<(), String>>,
     },
+    /// `Driver::run`: counts into `progress`, answers with the measured window's stats.
     Run {
         spec: WorkloadSpec,
         progress: Arc<Progress>,
         reply: Reply<Result<RunStats, String>>,
     },
+    /// `Driver::member_status`.
     MemberStatus {
         member_index: usize,
         timeout: Duration,
         reply: Reply<Result<MemberStatus, String>>,
     },
+    /// `Driver::probe_write`.
     ProbeWrite {
         members: Vec<usize>,
         key: Vec<u8>,
