@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::args::CommonArgs;
 use super::clusters::SideBySide;
-use super::output::write_results;
+use super::output::{plot_or_warn, write_results};
 use super::points::{run_points, Point};
 use super::specs::{gets, puts, spec};
 use crate::report::plot::{latency_cdf, throughput_vs_clients};
@@ -66,18 +66,23 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     clusters.stop();
     outcome?;
 
-    std::fs::create_dir_all(&dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    throughput_vs_clients(&records, &dir.join("throughput_vs_clients"))?;
+    let summary = summary_table(&records);
+    write_results(&dir, &systems, &records, &summary)?;
+    plot_or_warn(
+        "throughput_vs_clients",
+        throughput_vs_clients(&records, &dir.join("throughput_vs_clients")),
+    );
     let cdf_clients = nearest_clients(&args.clients, CDF_CLIENTS);
     let cdf_records: Vec<RunRecord> = records
         .iter()
         .filter(|record| clients_of(record) == Some(cdf_clients))
         .cloned()
         .collect();
-    latency_cdf(&cdf_records, &dir.join("latency_cdf"))?;
-    let summary = summary_table(&records);
-    write_results(&dir, &systems, records, &summary)
+    plot_or_warn(
+        "latency_cdf",
+        latency_cdf(&cdf_records, &dir.join("latency_cdf")),
+    );
+    Ok(())
 }
 
 /// The closed loop's client count (or the open loop's in-flight bound).

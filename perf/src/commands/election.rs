@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::args::Other;
 use super::leader::wait_for_leader;
-use super::output::write_results;
+use super::output::{plot_or_warn, write_results};
 use crate::driver::Driver;
 use crate::launch::{self, ClusterSpec, ElectionTiming};
 use crate::report::plot::election_times;
@@ -111,11 +111,13 @@ pub fn run(args: &ElectionArgs) -> Result<(), String> {
             run_system(system, nodes, *timing, args.trials as usize, &mut trials)?;
         }
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    election_times(&trials, &dir.join("election_times"))?;
     let summary = election_table(&trials);
-    write_results(&dir, &systems, trials, &summary)
+    write_results(&dir, &systems, &trials, &summary)?;
+    plot_or_warn(
+        "election_times",
+        election_times(&trials, &dir.join("election_times")),
+    );
+    Ok(())
 }
 
 /// All trials of one system at one timing, on one cluster.

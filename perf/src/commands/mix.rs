@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::args::CommonArgs;
 use super::clusters::SideBySide;
-use super::output::write_results;
+use super::output::{plot_or_warn, write_results};
 use super::points::{run_points, Point};
 use super::specs::spec;
 use crate::report::plot::grouped_bars;
@@ -83,16 +83,18 @@ pub fn run(args: &MixArgs) -> Result<(), String> {
     let outcome = run_points("mix", &mut clusters, &points, common.repeats, &mut records);
     clusters.stop();
     outcome?;
-    std::fs::create_dir_all(&dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    grouped_bars(
-        &records,
-        &dir.join("mix"),
-        &format!(
-            "Read/write mixes and YCSB, {} nodes, {clients} clients",
-            args.nodes
-        ),
-    )?;
     let summary = summary_table(&records);
-    write_results(&dir, &systems, records, &summary)
+    write_results(&dir, &systems, &records, &summary)?;
+    plot_or_warn(
+        "mix",
+        grouped_bars(
+            &records,
+            &dir.join("mix"),
+            &format!(
+                "Read/write mixes and YCSB, {} nodes, {clients} clients",
+                args.nodes
+            ),
+        ),
+    );
+    Ok(())
 }

@@ -43,10 +43,10 @@ pub fn tern_version() -> String {
 }
 
 /// Writes results.json and summary.txt into `dir` and prints the summary.
-pub fn write_results<T: Serialize>(
+pub fn write_results<T: Serialize + Clone>(
     dir: &Path,
     systems: &[System],
-    records: Vec<T>,
+    records: &[T],
     summary: &str,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir)
@@ -61,7 +61,7 @@ pub fn write_results<T: Serialize>(
             "not run".to_string()
         },
         machine: MachineInfo::detect(),
-        records,
+        records: records.to_vec(),
     };
     write_json(&dir.join("results.json"), &file)?;
     let text = format!("$ {command}\n\n{summary}\n");
@@ -74,4 +74,12 @@ pub fn write_results<T: Serialize>(
     println!("\n{summary}");
     println!("results: {}", dir.display());
     Ok(())
+}
+
+/// A plot that cannot be drawn (nothing to draw, say) is worth a warning, not the results:
+/// call this after `write_results`.
+pub fn plot_or_warn(stem: &str, outcome: Result<(), String>) {
+    if let Err(error) = outcome {
+        eprintln!("warning: no {stem} plot: {error}");
+    }
 }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::args::CommonArgs;
 use super::clusters::SideBySide;
-use super::output::write_results;
+use super::output::{plot_or_warn, write_results};
 use super::points::{run_points, Point};
 use super::specs::{gets, puts, spec};
 use crate::report::plot::by_cluster_size;
@@ -63,9 +63,11 @@ pub fn run(args: &ScaleArgs) -> Result<(), String> {
         clusters.stop();
         outcome?;
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    by_cluster_size(&records, &dir.join("by_cluster_size"))?;
     let summary = summary_table(&records);
-    write_results(&dir, &systems, records, &summary)
+    write_results(&dir, &systems, &records, &summary)?;
+    plot_or_warn(
+        "by_cluster_size",
+        by_cluster_size(&records, &dir.join("by_cluster_size")),
+    );
+    Ok(())
 }

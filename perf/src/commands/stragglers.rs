@@ -8,7 +8,7 @@ use clap::Args;
 use super::args::CommonArgs;
 use super::clusters::SideBySide;
 use super::leader::wait_for_leader;
-use super::output::write_results;
+use super::output::{plot_or_warn, write_results};
 use super::runner::{measure, RunPlace};
 use super::specs::{puts, spec};
 use crate::launch::throttle::Throttle;
@@ -139,18 +139,20 @@ pub fn run(args: &StragglersArgs) -> Result<(), String> {
     }
     clusters.stop();
     outcome?;
-    std::fs::create_dir_all(&dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    grouped_bars(
-        &records,
-        &dir.join("stragglers"),
-        &format!(
-            "Slow members ({}% CPU time), {nodes} nodes, puts, {clients} clients",
-            args.run_percent
-        ),
-    )?;
     let summary = summary_table(&records);
-    write_results(&dir, &systems, records, &summary)
+    write_results(&dir, &systems, &records, &summary)?;
+    plot_or_warn(
+        "stragglers",
+        grouped_bars(
+            &records,
+            &dir.join("stragglers"),
+            &format!(
+                "Slow members ({}% CPU time), {nodes} nodes, puts, {clients} clients",
+                args.run_percent
+            ),
+        ),
+    );
+    Ok(())
 }
 
 fn run_scenario(
