@@ -13,6 +13,8 @@ use tern_perf::launch::{Cluster, ClusterSpec, ElectionTiming};
 
 /// Generous hang guard for a cluster to commit a write (not a performance bound).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Hang guard for one write through a driver.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Hang guard for a throttled process to be seen stopped.
 const STATE_WAIT: Duration = Duration::from_secs(10);
 
@@ -48,6 +50,12 @@ fn exercise(cluster: &mut dyn Cluster, program_name: &str) {
     for &pid in &pids {
         assert!(process_state(pid).is_some(), "member {pid} is not running");
     }
+    // The driver connects with the launcher's certificates and commits through any member.
+    let mut driver = cluster.connect().unwrap();
+    driver
+        .probe_write(&[0, 1, 2], b"launch/probe", PROBE_TIMEOUT)
+        .unwrap();
+    drop(driver);
     let command = cluster.command_line();
     assert!(command.contains(program_name), "{command}");
     cluster.check_running().unwrap();
