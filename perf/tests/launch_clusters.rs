@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tern_perf::launch::etcd::{etcd_binary, EtcdCluster};
+use tern_perf::launch::etcd::{etcd_binary, etcd_version, EtcdCluster};
 use tern_perf::launch::tern::TernCluster;
 use tern_perf::launch::throttle::Throttle;
 use tern_perf::launch::{Cluster, ClusterSpec, ElectionTiming};
@@ -127,6 +127,8 @@ fn an_etcd_cluster_starts_survives_a_restart_and_stops() {
         println!("skipped: {why}");
         return;
     }
+    let version = etcd_version();
+    assert!(version.starts_with("3."), "{version}");
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = EtcdCluster::start(&spec(dir.path())).unwrap();
     exercise(&mut cluster, "--initial-cluster-state new");
