@@ -27,11 +27,12 @@ pub fn tern_binary() -> Result<PathBuf, String> {
             ))
         };
     }
-    let built = build_tern()?;
     let executable = std::env::current_exe()
         .map_err(|error| format!("cannot find tern-perf's own executable: {error}"))?;
+    let under_test = is_test_executable(&executable);
+    let built = build_tern(&executable, under_test)?;
     let mut candidates = tern_candidates(&executable);
-    if built {
+    if built && !under_test {
         // The build just made the release one: prefer it to a debug build's (stable sort).
         candidates.sort_by_key(|path| !in_release_dir(path));
     }
@@ -50,6 +51,14 @@ pub fn tern_binary() -> Result<PathBuf, String> {
                     .join(" or ")
             )
         })
+}
+
+/// Test executables live in target/<profile>/deps.
+fn is_test_executable(executable: &Path) -> bool {
+    executable
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|name| name == "deps")
 }
 
 /// `tern` in the executable's directory, then in its profile directory (tests run from
@@ -76,6 +85,11 @@ fn tern_candidates(executable: &Path) -> Vec<PathBuf> {
     candidates
 }
 
+/// Whether `dir` is itself named `release`.
+fn in_release_dir_itself(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|name| name == "release")
+}
+
 /// Whether `path` lies directly in a directory named `release`.
 fn in_release_dir(path: &Path) -> bool {
     path.parent()
@@ -86,8 +100,38 @@ fn in_release_dir(path: &Path) -> bool {
 /// Builds the release `tern` if cargo is here (true then); an error (with what to run by
 /// hand) if cargo ran and failed. Without cargo (an installed tern-perf): false, and the
 /// existing binary is used.
-fn build_tern() -> Result<bool, String> {
+///
+/// Under a test, `tern` is built with the test's own profile and the whole workspace's
+/// features, as `cargo test --workspace` (and CI) already built it: a no-op there, where a
+/// release build would cost minutes.
+fn build_tern(executable: &Path, under_test: bool) -> Result<bool, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    if under_test {
+        let release = executable
+            .parent()
+            .and_then(Path::parent)
+            .is_some_and(in_release_dir_itself);
+        let profile: &[&str] = if release {
+            &["--release"]
+        } else {
+            &["--profile", "test"]
+        };
+        let status = Command::new(&cargo)
+            .args(["build", "--quiet", "--workspace", "--bin", "tern"])
+            .args(profile)
+            .current_dir(WORKSPACE_DIR)
+            .status();
+        return match status {
+            Ok(status) if status.success() => Ok(true),
+            Ok(status) => Err(format!(
+                "building tern for the test failed ({status}): run `cargo build --workspace \
+                 --bin tern` in {WORKSPACE_DIR} and fix what it reports"
+            )),
+            Err(error) => Err(format!(
+                "cannot run cargo to build tern for the test: {error}"
+            )),
+        };
+    }
     eprintln!("building tern (release) ...");
     // `-p tern-perf` too, though only `tern` is built: cargo then resolves the shared
     // dependencies' features as for tern-perf's own build, so the two builds reuse each

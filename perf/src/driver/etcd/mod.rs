@@ -32,11 +32,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct EtcdDriver {
     /// Runs every request; only driven inside the driver's methods (block_on).
     runtime: Runtime,
-    /// Balanced over all members: what the workload and the load go through.
+    /// Balanced over all members: the load goes through it, and runs when no leader is known.
     client: Client,
     /// Per-member clients and the member id -> index map, for the election experiment.
     members: members::Members,
+    /// The client runs go through: connected to the leader only (member index, client).
+    leader_client: Option<(usize, Client)>,
+    urls: Vec<String>,
+    options: etcd_client::ConnectOptions,
 }
+
+/// How long each member gets to say who leads before a run.
+const LEADER_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl EtcdDriver {
     /// Connects to all members in `endpoints` (mutual TLS with its PEM files) and maps etcd's
@@ -71,14 +78,51 @@ impl EtcdDriver {
                     endpoints.client_urls
                 )
             })??;
-            let members = members::Members::new(endpoints.client_urls.clone(), ids, options);
+            let members =
+                members::Members::new(endpoints.client_urls.clone(), ids, options.clone());
             Ok::<_, String>((client, members))
         })?;
         Ok(EtcdDriver {
             runtime,
             client,
             members,
+            leader_client: None,
+            urls: endpoints.client_urls,
+            options,
         })
+    }
+
+    /// A client connected to the current leader only, so that etcd's requests take the same
+    /// route as tern's (whose client sends everything to the leader): no follower forwarding
+    /// a put or a read-index request. Falls back to the balanced client when no member names
+    /// a leader. A leader change mid-run still works: followers forward.
+    fn run_client(&mut self) -> Result<Client, String> {
+        let members = &mut self.members;
+        let count = self.urls.len();
+        let leader = self.runtime.block_on(async {
+            for member in 0..count {
+                if let Ok(status) = members.status(member, LEADER_QUERY_TIMEOUT).await {
+                    if let Some(leader) = status.leader_index {
+                        return Some(leader);
+                    }
+                }
+            }
+            None
+        });
+        let Some(leader) = leader.filter(|&leader| leader < count) else {
+            return Ok(self.client.clone());
+        };
+        if let Some((cached, client)) = &self.leader_client {
+            if *cached == leader {
+                return Ok(client.clone());
+            }
+        }
+        let urls = [self.urls[leader].clone()];
+        let client = self
+            .runtime
+            .block_on(connect::client(&urls, self.options.clone()))?;
+        self.leader_client = Some((leader, client.clone()));
+        Ok(client)
     }
 }
 
@@ -89,8 +133,8 @@ impl Driver for EtcdDriver {
     }
 
     fn run(&mut self, spec: &WorkloadSpec, progress: &Progress) -> Result<RunStats, String> {
-        self.runtime
-            .block_on(run::run(&self.client, spec, progress))
+        let client = self.run_client()?;
+        self.runtime.block_on(run::run(&client, spec, progress))
     }
 
     fn member_status(
