@@ -101,11 +101,16 @@ fn in_release_dir(path: &Path) -> bool {
 /// hand) if cargo ran and failed. Without cargo (an installed tern-perf): false, and the
 /// existing binary is used.
 ///
-/// Under a test, `tern` is built with the test's own profile and the whole workspace's
-/// features, as `cargo test --workspace` (and CI) already built it: a no-op there, where a
-/// release build would cost minutes.
+/// Under a test, the `tern` that `cargo test --workspace` built beside the test executables
+/// (same profile, same features) is used as it is: building it again from inside a test would
+/// resolve features differently and rebuild the engine for minutes. Only when it is missing
+/// (`cargo test -p tern-perf` alone) is it built, with the test's profile.
 fn build_tern(executable: &Path, under_test: bool) -> Result<bool, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let profile_dir = executable.parent().and_then(Path::parent);
+    if under_test && profile_dir.is_some_and(|dir| dir.join("tern").is_file()) {
+        return Ok(true);
+    }
     if under_test {
         let release = executable
             .parent()
