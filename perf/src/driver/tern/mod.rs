@@ -7,12 +7,14 @@
 //! caller's [`Progress`] as it goes.
 //!
 //! Files: `worker.rs` (the executor side and its jobs), `run.rs` (closed and open loops),
-//! `load.rs`, `ops.rs` (one operation, error kinds), `probe.rs` (cached probe clients).
+//! `load.rs`, `ops.rs` (one operation, error kinds), `probe.rs` (cached probe clients),
+//! `status.rs` (cached member status connections).
 
 mod load;
 mod ops;
 mod probe;
 mod run;
+mod status;
 mod worker;
 
 use std::sync::atomic::Ordering;

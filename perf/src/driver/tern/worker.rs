@@ -6,7 +6,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tern_net::kv_client::node_status;
 use tern_net::message::ReadConsistency as TernReadConsistency;
 use tern_net::tls::Security;
 use tern_net::{KvClient, KvClientConfig};
@@ -14,6 +13,7 @@ use tern_net::{KvClient, KvClientConfig};
 use super::load::{load, LOAD_INFLIGHT_MAX};
 use super::probe::ProbeClients;
 use super::run::{closed_loop, open_loop};
+use super::status::StatusClients;
 use crate::driver::{MemberStatus, Progress, RunStats};
 use crate::workload::{LoopKind, ReadConsistency, WorkloadSpec};
 
@@ -59,6 +59,7 @@ pub enum Job {
 /// Serves jobs until the driver drops its sender, then closes every client.
 pub async fn serve(jobs: flume::Receiver<Job>, addrs: Vec<SocketAddr>, security: Security) {
     let mut probes = ProbeClients::default();
+    let mut statuses = StatusClients::new(addrs.len());
     while let Ok(job) = jobs.recv_async().await {
         // A reply whose receiver is gone (the driver gave up waiting) is dropped.
         match job {
@@ -83,7 +84,8 @@ pub async fn serve(jobs: flume::Receiver<Job>, addrs: Vec<SocketAddr>, security:
                 timeout,
                 reply,
             } => {
-                let result = member_status(&addrs, &security, member_index, timeout).await;
+                let result =
+                    member_status(&mut statuses, &addrs, &security, member_index, timeout).await;
                 let _ = reply.try_send(result);
             }
             Job::ProbeWrite {
@@ -100,6 +102,7 @@ pub async fn serve(jobs: flume::Receiver<Job>, addrs: Vec<SocketAddr>, security:
         }
     }
     probes.close_all();
+    statuses.close_all();
 }
 
 /// A client of every member with the library's default timeouts.
@@ -193,6 +196,7 @@ async fn run_workload(
 }
 
 async fn member_status(
+    statuses: &mut StatusClients,
     addrs: &[SocketAddr],
     security: &Security,
     member_index: usize,
@@ -204,7 +208,8 @@ async fn member_status(
             addrs.len()
         )
     })?;
-    let status = node_status(addr, security, timeout)
+    let status = statuses
+        .status(member_index, addr, security, timeout)
         .await
         .map_err(|error| format!("status of member {member_index} ({addr}): {error}"))?;
     member_status_of(status.term, status.leader_id, addrs.len())
