@@ -15,6 +15,15 @@ use tern_net::{KvClient, KvClientConfig};
 const PROBE_CLIENT_IDLE_MAX: Duration = Duration::from_secs(10);
 /// Most probe clients kept at once (least recently used closed first).
 const PROBE_CLIENTS_MAX: usize = 8;
+/// Longest single attempt of a probe (and longest wait for one handshake), whatever the
+/// probe's own timeout. After a leader's crash its followers keep naming it until their
+/// election timeout fires, and the client dials the named leader even outside the probe's
+/// member set: with the whole probe timeout per attempt, that dial to a dead member held the
+/// first write for the QUIC handshake timeout (5 s) although the survivors had elected long
+/// before. Far above a healthy write or handshake on loopback (a few ms), below tern's
+/// election timeouts by default (150-300 ms). A retried attempt keeps its sequence, so a
+/// resend is never applied twice.
+const PROBE_ATTEMPT_TIMEOUT_MAX: Duration = Duration::from_millis(50);
 /// The value every probe writes.
 const PROBE_VALUE: &[u8] = b"probe";
 
@@ -33,8 +42,8 @@ pub struct ProbeClients {
 }
 
 impl ProbeClients {
-    /// One put of `key` through `members` (indices into `addrs`), each attempt and the whole
-    /// put bounded by `timeout`.
+    /// One put of `key` through `members` (indices into `addrs`), bounded by `timeout`; each
+    /// attempt by `timeout` or PROBE_ATTEMPT_TIMEOUT_MAX, whichever is shorter.
     pub async fn probe_write(
         &mut self,
         addrs: &[SocketAddr],
@@ -73,7 +82,7 @@ impl ProbeClients {
             }
             None => {
                 let mut config = KvClientConfig::new(endpoints, security.clone());
-                config.attempt_timeout = timeout;
+                config.attempt_timeout = timeout.min(PROBE_ATTEMPT_TIMEOUT_MAX);
                 config.operation_timeout = timeout;
                 let client = KvClient::connect(config).await.map_err(|error| {
                     format!(
