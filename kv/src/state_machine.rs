@@ -6,7 +6,7 @@ use crossbeam_skiplist::SkipMap;
 
 use crate::command::Command;
 use crate::limits::Limits;
-use crate::map::{MapReader, SharedMap};
+use crate::map::{put, MapReader, SharedMap, ValueCell};
 use crate::proposal::decode_proposal;
 use crate::result::{CommandError, CommandResult};
 use crate::session::{Admission, SessionLimits, Sessions};
@@ -162,7 +162,7 @@ impl StateMachine {
     fn execute_one(&mut self, command: Command) -> CommandResult {
         match command {
             Command::Put { key, value } => {
-                self.map.insert(key, value);
+                put(&self.map, key, value);
                 CommandResult::Written
             }
             Command::Delete { key } => CommandResult::Deleted {
@@ -175,7 +175,7 @@ impl StateMachine {
             } => {
                 let current = self.reader().get(&key);
                 if current == expected {
-                    self.map.insert(key, new_value);
+                    put(&self.map, key, new_value);
                     CommandResult::Compared {
                         succeeded: true,
                         current: None,
@@ -223,7 +223,7 @@ impl StateMachine {
             self.applied_index,
             self.map
                 .iter()
-                .map(|entry| (entry.key().clone(), entry.value().clone())),
+                .map(|entry| (entry.key().clone(), entry.value().load())),
             &self.sessions,
         )
     }
@@ -237,7 +237,7 @@ impl StateMachine {
         let content = snapshot::decode(bytes)?;
         let map = SkipMap::new();
         for (key, value) in content.pairs {
-            map.insert(key, value);
+            map.insert(key, ValueCell::new(value));
         }
         Ok(StateMachine {
             map: Arc::new(map),
