@@ -21,6 +21,14 @@ use crate::system::System;
 /// How long one readiness write may take (milliseconds, `tern put --timeout-ms`).
 const READY_PUT_TIMEOUT_MS: u64 = 1000;
 
+/// tern's default lease margin (15 ms), or half the shortest election timeout when that is
+/// shorter: tern refuses a margin that leaves no lease (`election`'s 12-25 ms range). Only
+/// lease reads use it; the benchmarks' default reads are linearizable.
+pub fn clock_drift_margin_ms(election_timeout_ms_min: u64) -> u64 {
+    const DEFAULT_MARGIN_MS: u64 = 15;
+    DEFAULT_MARGIN_MS.min(election_timeout_ms_min / 2)
+}
+
 /// A running tern cluster.
 pub struct TernCluster {
     /// The `tern` executable the members run (also used for readiness probes).
@@ -96,6 +104,10 @@ impl TernCluster {
                 timing.timeout_ms_max.to_string().into(),
                 "--heartbeat-interval-ms".into(),
                 timing.heartbeat_ms.to_string().into(),
+                "--clock-drift-margin-ms".into(),
+                clock_drift_margin_ms(timing.timeout_ms_min)
+                    .to_string()
+                    .into(),
                 "--log-level".into(),
                 "warn".into(),
             ];
@@ -204,5 +216,20 @@ impl super::Cluster for TernCluster {
 impl Drop for TernCluster {
     fn drop(&mut self) {
         super::Cluster::stop(self);
+    }
+}
+
+#[cfg(test)]
+mod margin_tests {
+    use super::clock_drift_margin_ms;
+
+    #[test]
+    fn the_lease_margin_leaves_a_lease_at_every_timing() {
+        assert_eq!(clock_drift_margin_ms(150), 15);
+        assert_eq!(clock_drift_margin_ms(30), 15);
+        assert_eq!(clock_drift_margin_ms(12), 6);
+        for min in 2..400 {
+            assert!(clock_drift_margin_ms(min) < min, "no lease left at {min} ms");
+        }
     }
 }
