@@ -98,6 +98,11 @@ pub(crate) struct Connection {
     closer: ClientCloser,
     /// Request batch frames written, for tests and diagnostics.
     frames_sent: Cell<u64>,
+    /// An attempt on this connection got no answer in time, and nothing was heard from the
+    /// node since. QUIC keeps a connection to a crashed (or crashed and restarted) node "open"
+    /// until its idle timeout, so without this mark a node's hint ("the leader is node N")
+    /// would send the client back to that dead connection again and again.
+    unanswered: Cell<bool>,
 }
 
 /// A registered attempt; dropping it (the call gave up or moved on) forgets the registration.
@@ -157,6 +162,7 @@ impl Connection {
             failed: RefCell::new(None),
             closer: sender.closer(),
             frames_sent: Cell::new(0),
+            unanswered: Cell::new(false),
         });
         runtime::spawn(write_requests(connection.clone(), sender));
         runtime::spawn(read_replies(connection.clone(), receiver));
@@ -166,6 +172,17 @@ impl Connection {
     /// Whether the connection still works (as far as this client knows).
     pub(crate) fn is_alive(&self) -> bool {
         self.failed.borrow().is_none()
+    }
+
+    /// Marks that an attempt timed out here (see `unanswered`).
+    pub(crate) fn mark_unanswered(&self) {
+        self.unanswered.set(true);
+    }
+
+    /// Whether to use this connection for new attempts: open, and not silent since an attempt
+    /// on it timed out (then a fresh connection to the node is dialled instead).
+    pub(crate) fn is_usable(&self) -> bool {
+        self.is_alive() && !self.unanswered.get()
     }
 
     /// Request batch frames written so far.
@@ -412,6 +429,10 @@ async fn read_replies(connection: Rc<Connection>, mut receiver: ClientReceiver) 
 
 /// Handles one reply; false when the connection failed.
 fn handle_reply(connection: &Connection, reply: Result<ClientReply, TransportError>) -> bool {
+    if reply.is_ok() {
+        // The node answers: whatever timed out before, the connection works.
+        connection.unanswered.set(false);
+    }
     match reply {
         Ok(ClientReply::Responses(batch)) => {
             if batch.client_id == connection.settings.client_id {

@@ -159,7 +159,7 @@ impl Router {
             }
             if any_node {
                 let connections = self.connections.borrow();
-                if let Some(open) = connections.iter().find(|c| c.is_alive()) {
+                if let Some(open) = connections.iter().find(|c| c.is_usable()) {
                     return Ok(open.clone());
                 }
             }
@@ -245,7 +245,7 @@ impl Router {
             .connections
             .borrow()
             .iter()
-            .find(|c| c.addr == addr && c.is_alive())
+            .find(|c| c.addr == addr && c.is_usable())
             .cloned();
         let connection = match open {
             Some(connection) => connection,
@@ -286,6 +286,16 @@ impl Router {
         self.serials.set(serial);
         let connection = Connection::start(client, node, addr, serial, self.settings.clone());
         let mut connections = self.connections.borrow_mut();
+        // An old connection to the same address that stopped answering is replaced: its
+        // waiting calls are retried (same sequence: still exactly once) on the new one.
+        for old in connections
+            .iter()
+            .filter(|c| c.addr == addr && !c.is_usable())
+        {
+            old.fail(format!(
+                "connection to {addr} replaced after it stopped answering"
+            ));
+        }
         connections.retain(|c| c.is_alive());
         connections.push(connection.clone());
         tracing::debug!(node, %addr, "kv client connected");
@@ -346,7 +356,7 @@ impl Router {
             .borrow()
             .iter()
             .find(|c| {
-                c.is_alive()
+                c.is_usable()
                     && (leader_id == Some(c.node) || leader_addr.is_some_and(|addr| addr == c.addr))
             })
             .cloned();

@@ -361,6 +361,7 @@ impl KvClient {
             match end {
                 None => {
                     last_problem = format!("{node} did not answer within {} ms", wait.as_millis());
+                    connection.mark_unanswered();
                     inner.router.trouble(&connection, &last_problem);
                 }
                 Some(AttemptEnd::Lost(reason)) => {
