@@ -3,9 +3,8 @@
 use clap::Args;
 
 use super::args::CommonArgs;
-use super::clusters::SideBySide;
 use super::output::{plot_or_warn, write_results};
-use super::points::{run_points, Point};
+use super::points::{run_on_new_clusters, Point};
 use super::specs::{gets, puts, spec};
 use crate::report::plot::{latency_cdf, throughput_vs_clients};
 use crate::report::record::RunRecord;
@@ -54,17 +53,16 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
             });
         }
     }
-    let mut clusters = SideBySide::start(&systems, usize::from(args.nodes), common.timing())?;
     let mut records: Vec<RunRecord> = Vec::new();
-    let outcome = run_points(
+    run_on_new_clusters(
         "compare",
-        &mut clusters,
+        &systems,
+        usize::from(args.nodes),
+        common.timing(),
         &points,
         common.repeats,
         &mut records,
-    );
-    clusters.stop();
-    outcome?;
+    )?;
 
     let summary = summary_table(&records);
     write_results(&dir, &systems, &records, &summary)?;

@@ -3,9 +3,8 @@
 use clap::Args;
 
 use super::args::CommonArgs;
-use super::clusters::SideBySide;
 use super::output::{plot_or_warn, write_results};
-use super::points::{run_points, Point};
+use super::points::{run_on_new_clusters, Point};
 use super::specs::spec;
 use crate::report::plot::grouped_bars;
 use crate::report::record::RunRecord;
@@ -78,11 +77,16 @@ pub fn run(args: &MixArgs) -> Result<(), String> {
             });
         }
     }
-    let mut clusters = SideBySide::start(&systems, usize::from(args.nodes), common.timing())?;
     let mut records: Vec<RunRecord> = Vec::new();
-    let outcome = run_points("mix", &mut clusters, &points, common.repeats, &mut records);
-    clusters.stop();
-    outcome?;
+    run_on_new_clusters(
+        "mix",
+        &systems,
+        usize::from(args.nodes),
+        common.timing(),
+        &points,
+        common.repeats,
+        &mut records,
+    )?;
     let summary = summary_table(&records);
     write_results(&dir, &systems, &records, &summary)?;
     plot_or_warn(

@@ -71,3 +71,20 @@ pub fn run_points(
     }
     Ok(())
 }
+
+/// Starts `nodes`-member clusters of `systems`, runs every point on them (see [`run_points`])
+/// and stops them, also when a run failed.
+pub fn run_on_new_clusters(
+    suite: &str,
+    systems: &[System],
+    nodes: usize,
+    timing: crate::launch::ElectionTiming,
+    points: &[Point],
+    repeats: u32,
+    records: &mut Vec<RunRecord>,
+) -> Result<(), String> {
+    let mut clusters = SideBySide::start(systems, nodes, timing)?;
+    let outcome = run_points(suite, &mut clusters, points, repeats, records);
+    clusters.stop();
+    outcome
+}

@@ -3,9 +3,8 @@
 use clap::Args;
 
 use super::args::CommonArgs;
-use super::clusters::SideBySide;
 use super::output::{plot_or_warn, write_results};
-use super::points::{run_points, Point};
+use super::points::{run_on_new_clusters, Point};
 use super::specs::{gets, puts, spec};
 use crate::report::plot::by_cluster_size;
 use crate::report::record::RunRecord;
@@ -52,16 +51,15 @@ pub fn run(args: &ScaleArgs) -> Result<(), String> {
         .collect();
     let mut records: Vec<RunRecord> = Vec::new();
     for &size in &args.sizes {
-        let mut clusters = SideBySide::start(&systems, usize::from(size), common.timing())?;
-        let outcome = run_points(
+        run_on_new_clusters(
             "scale",
-            &mut clusters,
+            &systems,
+            usize::from(size),
+            common.timing(),
             &points,
             common.repeats,
             &mut records,
-        );
-        clusters.stop();
-        outcome?;
+        )?;
     }
     let summary = summary_table(&records);
     write_results(&dir, &systems, &records, &summary)?;

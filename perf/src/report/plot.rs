@@ -769,36 +769,36 @@ pub fn by_cluster_size(records: &[RunRecord], stem: &Path) -> Result<(), String>
             .titled("Throughput and p99 latency vs cluster size", (FONT, 26))
             .map_err(drawing_error)?;
         let panels = root.split_evenly((1, 2));
-        let mut left = chart_on(
-            &panels[0],
+        // Both panels: nodes on x, one figure per system on y.
+        let panel = |index: usize, title: &str, top, y_label: &str, series, legend| {
+            let mut chart = chart_on(
+                &panels[index],
+                title,
+                ticked(nodes_range.clone(), ticks.clone()),
+                zero_based(top),
+            )?;
+            configure_mesh(&mut chart, "nodes", y_label, &|x| format!("{x:.0}"), &|y| {
+                format_tick(*y)
+            })?;
+            draw_lines(&mut chart, series)?;
+            draw_legend(&mut chart, legend)
+        };
+        panel(
+            0,
             "throughput",
-            ticked(nodes_range.clone(), ticks.clone()),
-            zero_based(ops_top),
-        )?;
-        configure_mesh(
-            &mut left,
-            "nodes",
+            ops_top,
             "operations per second (median; whiskers: min-max)",
-            &|x| format!("{x:.0}"),
-            &|y| format_tick(*y),
+            &throughput,
+            SeriesLabelPosition::LowerLeft,
         )?;
-        draw_lines(&mut left, &throughput)?;
-        draw_legend(&mut left, SeriesLabelPosition::LowerLeft)?;
-        let mut right = chart_on(
-            &panels[1],
+        panel(
+            1,
             "p99 latency",
-            ticked(nodes_range.clone(), ticks.clone()),
-            zero_based(p99_top),
-        )?;
-        configure_mesh(
-            &mut right,
-            "nodes",
+            p99_top,
             "p99 latency, ms (median; whiskers: min-max)",
-            &|x| format!("{x:.0}"),
-            &|y| format_tick(*y),
-        )?;
-        draw_lines(&mut right, &p99)?;
-        draw_legend(&mut right, SeriesLabelPosition::UpperLeft)
+            &p99,
+            SeriesLabelPosition::UpperLeft,
+        )
     })
     .map_err(|error| format!("{}: {error}", stem.display()))?;
     write_plot(stem, &svg)
