@@ -5,7 +5,15 @@ use std::path::Path;
 use std::process::Command;
 
 fn tern_perf() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tern-perf"))
+    let executable = Path::new(env!("CARGO_BIN_EXE_tern-perf"));
+    let mut command = Command::new(executable);
+    // The `tern` that `cargo test --workspace` built beside tern-perf (same profile): without
+    // it tern-perf would build a release `tern` first, minutes on a fresh checkout.
+    let tern = executable.with_file_name("tern");
+    if tern.is_file() {
+        command.env("TERN_PERF_TERN_BIN", tern);
+    }
+    command
 }
 
 fn etcd_installed() -> bool {
