@@ -36,8 +36,11 @@ pub trait Driver: Send {
 
     /// Asks member `member_index` directly (not through the leader) for its term and leader,
     /// within `timeout`.
-    fn member_status(&mut self, member_index: usize, timeout: Duration)
-        -> Result<MemberStatus, String>;
+    fn member_status(
+        &mut self,
+        member_index: usize,
+        timeout: Duration,
+    ) -> Result<MemberStatus, String>;
 
     /// One put of `key`, through any of the members in `member_indices`, each attempt bounded
     /// by `timeout`. Ok once one member acknowledged it as committed.

@@ -55,7 +55,10 @@ impl RunStats {
     }
 
     pub fn ops_ok(&self) -> u64 {
-        self.latency_us.values().map(|histogram| histogram.len()).sum()
+        self.latency_us
+            .values()
+            .map(|histogram| histogram.len())
+            .sum()
     }
 
     pub fn errors_total(&self) -> u64 {

@@ -229,7 +229,10 @@ mod margin_tests {
         assert_eq!(clock_drift_margin_ms(30), 15);
         assert_eq!(clock_drift_margin_ms(12), 6);
         for min in 2..400 {
-            assert!(clock_drift_margin_ms(min) < min, "no lease left at {min} ms");
+            assert!(
+                clock_drift_margin_ms(min) < min,
+                "no lease left at {min} ms"
+            );
         }
     }
 }
