@@ -283,8 +283,12 @@ pub fn find_intact_group_after(segment: &[u8], offset: usize) -> Option<usize> {
 /// Each hard-state slot is one 4 KiB block so a slot write never touches the other slot's
 /// sector: a torn write can damage only the slot being written.
 pub const HARD_STATE_SLOT_BYTES: usize = 4096;
-const HARD_STATE_MAGIC: u32 = u32::from_le_bytes(*b"THS2");
-const HARD_STATE_ENCODED_BYTES: usize = 88;
+const HARD_STATE_MAGIC: u32 = u32::from_le_bytes(*b"THS3");
+const HARD_STATE_ENCODED_BYTES: usize = 96;
+/// The previous slot layout (no restart marker), still read so that a log written by an older
+/// build opens; it is rewritten as the current layout at the first slot write.
+const HARD_STATE_MAGIC_V2: u32 = u32::from_le_bytes(*b"THS2");
+const HARD_STATE_ENCODED_BYTES_V2: usize = 88;
 
 /// Raft's persistent state: what must survive a crash besides the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -298,7 +302,13 @@ pub struct HardState {
 }
 
 /// One hard-state slot: the state (if one was ever saved), the write's sequence number (the
-/// newer valid slot wins), and a pending suffix truncation.
+/// newer valid slot wins), the segment range, and a pending suffix truncation or restart.
+///
+/// Layout (little-endian): magic `THS3` u32 | crc32 u32 | sequence u64 | term u64 |
+/// has_vote u64 | voted_for u64 | commit u64 | truncation seq u64 | truncation offset u64 |
+/// has_state u64 | oldest seq u64 | newest seq u64 | restart seq u64, then zeros to 4 KiB. The
+/// CRC covers every other encoded byte. Slots of the previous layout (`THS2`, without the
+/// restart seq) are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HardStateSlot {
     /// The saved hard state; `None` until the first save.
@@ -314,6 +324,12 @@ pub struct HardStateSlot {
     /// file is detected (a missing middle one shows as an index gap). `None` while the log has
     /// no segment.
     pub segments: Option<(u64, u64)>,
+    /// While a restart ([`Wal::restart_at`](crate::Wal::restart_at)) is being carried out: the
+    /// seq of the new, empty segment that begins the restarted log. If a segment file of that
+    /// seq exists (it gets its name only once its header is durable), the restart took effect
+    /// and every older segment is a leftover to remove; if not, nothing was removed yet and the
+    /// old log stands. Cleared (durably) before any old segment is removed.
+    pub restart: Option<u64>,
 }
 
 /// Encodes a slot into its 4 KiB block.
@@ -333,24 +349,28 @@ pub fn encode_hard_state(slot: &HardStateSlot) -> Vec<u8> {
     let (oldest_seq, newest_seq) = slot.segments.unwrap_or((0, 0));
     out[72..80].copy_from_slice(&oldest_seq.to_le_bytes());
     out[80..88].copy_from_slice(&newest_seq.to_le_bytes());
-    let crc = hard_state_crc(&out);
+    out[88..96].copy_from_slice(&slot.restart.unwrap_or(0).to_le_bytes());
+    let crc = hard_state_crc(&out, HARD_STATE_ENCODED_BYTES);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-fn hard_state_crc(slot: &[u8]) -> u32 {
+fn hard_state_crc(slot: &[u8], encoded_bytes: usize) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&slot[0..4]);
-    hasher.update(&slot[8..HARD_STATE_ENCODED_BYTES]);
+    hasher.update(&slot[8..encoded_bytes]);
     hasher.finalize()
 }
 
 /// Decodes one slot: `None` if it is empty or its CRC fails (a torn slot write).
 pub fn decode_hard_state(bytes: &[u8]) -> Option<HardStateSlot> {
-    if bytes.len() < HARD_STATE_ENCODED_BYTES || read_u32(bytes, 0) != HARD_STATE_MAGIC {
-        return None;
-    }
-    if read_u32(bytes, 4) != hard_state_crc(bytes) {
+    let magic = read_u32(bytes.get(..4)?, 0);
+    let encoded_bytes = match magic {
+        HARD_STATE_MAGIC => HARD_STATE_ENCODED_BYTES,
+        HARD_STATE_MAGIC_V2 => HARD_STATE_ENCODED_BYTES_V2,
+        _ => return None,
+    };
+    if bytes.len() < encoded_bytes || read_u32(bytes, 4) != hard_state_crc(bytes, encoded_bytes) {
         return None;
     }
     let voted_for = match read_u64(bytes, 24) {
@@ -369,11 +389,16 @@ pub fn decode_hard_state(bytes: &[u8]) -> Option<HardStateSlot> {
     let state = (read_u64(bytes, 64) == 1).then_some(state);
     // Segment seqs start at 1, so 0 means none.
     let segments = (read_u64(bytes, 80) != 0).then(|| (read_u64(bytes, 72), read_u64(bytes, 80)));
+    let restart = match magic {
+        HARD_STATE_MAGIC => Some(read_u64(bytes, 88)).filter(|seq| *seq != 0),
+        _ => None,
+    };
     Some(HardStateSlot {
         state,
         sequence: read_u64(bytes, 8),
         truncation,
         segments,
+        restart,
     })
 }
 
@@ -439,6 +464,7 @@ mod tests {
             sequence: 11,
             truncation: Some((3, 4096)),
             segments: Some((2, 3)),
+            restart: Some(4),
         };
         let bytes = encode_hard_state(&slot);
         assert_eq!(decode_hard_state(&bytes), Some(slot));
@@ -447,12 +473,44 @@ mod tests {
             sequence: 1,
             truncation: None,
             segments: None,
+            restart: None,
         };
         assert_eq!(decode_hard_state(&encode_hard_state(&empty)), Some(empty));
         let mut torn = bytes.clone();
         torn[20] ^= 1;
         assert_eq!(decode_hard_state(&torn), None);
+        let mut torn_restart = bytes.clone();
+        torn_restart[90] ^= 1;
+        assert_eq!(
+            decode_hard_state(&torn_restart),
+            None,
+            "the CRC covers the restart seq"
+        );
         assert_eq!(decode_hard_state(&vec![0u8; HARD_STATE_SLOT_BYTES]), None);
+    }
+
+    /// A slot of the previous layout (`THS2`: no restart seq, CRC over 88 bytes) still decodes,
+    /// with no restart pending; one with a bad CRC does not.
+    #[test]
+    fn previous_hard_state_layout_is_read() {
+        let slot = HardStateSlot {
+            state: Some(HardState {
+                term: 3,
+                voted_for: None,
+                commit: 9,
+            }),
+            sequence: 4,
+            truncation: None,
+            segments: Some((1, 2)),
+            restart: None,
+        };
+        let mut bytes = encode_hard_state(&slot);
+        bytes[0..4].copy_from_slice(&HARD_STATE_MAGIC_V2.to_le_bytes());
+        let crc = hard_state_crc(&bytes, HARD_STATE_ENCODED_BYTES_V2);
+        bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_hard_state(&bytes), Some(slot));
+        bytes[40] ^= 1;
+        assert_eq!(decode_hard_state(&bytes), None);
     }
 
     /// Zeros are the end; a short non-zero tail is Bad; an intact group after junk is found by

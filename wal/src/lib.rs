@@ -26,7 +26,10 @@
 //! missing first or last segment (the hard-state file records which should exist), a bad
 //! header, a bad record in a sealed segment) fails the open with [`WalError::Corrupt`] naming the
 //! file and byte offset. Every group commit ends with a marker holding its CRC, which is what
-//! tells the two apart; an interrupted suffix truncation is finished from its durable marker.
+//! tells the two apart; an interrupted suffix truncation is finished from its durable marker,
+//! and an interrupted [`Wal::restart_at`] from its durable marker (the old log or the new empty
+//! one, never a mix). A compacted or restarted log reopens with [`Recovered::first_index`] at
+//! its first segment's first index.
 //!
 //! The on-disk format is described in [`format`](mod@format). All glommio-specific code is in
 //! one private module (`io`); from it come [`executor_builder`] (sets `io_memory`), the

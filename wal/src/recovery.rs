@@ -1,6 +1,13 @@
 //! Opening a data directory: read every segment, check every header and CRC, cut a torn tail
-//! off the last segment, and refuse (with file, offset and reason) anything that could mean an
+//! off the last segment, finish an interrupted compaction, truncation or restart (from what the
+//! hard state records), and refuse (with file, offset and reason) anything that could mean an
 //! acknowledged entry is lost. Runs once at open with plain blocking file I/O.
+//!
+//! Segments must hold consecutive indexes, each starting where the previous one ended: a gap
+//! is always a lost segment, never taken for a restart. A restart ([`crate::Wal::restart_at`])
+//! is known only from the durable marker in the hard state naming its new segment; recovery
+//! then treats that segment as the oldest one, so the older segments are removed before the
+//! continuity check sees them.
 
 use std::{
     collections::VecDeque,
@@ -69,7 +76,27 @@ pub(crate) fn recover(directory: &Path) -> Result<RecoveredLog> {
     sequence_numbers.sort_unstable();
     let hard_state = read_hard_state(&directory.join(HARD_STATE_FILE))?;
     let truncation = hard_state.and_then(|slot| slot.truncation);
-    let recorded_segments = hard_state.and_then(|slot| slot.segments);
+    let mut recorded_segments = hard_state.and_then(|slot| slot.segments);
+    if let Some(restart_seq) = hard_state.and_then(|slot| slot.restart) {
+        if sequence_numbers.binary_search(&restart_seq).is_ok() {
+            // A restart was under way and its new segment got its name (only done once the
+            // header was durable): the restart took effect, the log is that segment and
+            // whatever follows it; every older segment is a leftover, removed below exactly as
+            // after an interrupted compaction.
+            tracing::warn!(
+                seq = restart_seq,
+                "finishing an interrupted restart of the log"
+            );
+            recorded_segments = Some((restart_seq, restart_seq));
+        } else {
+            // The new segment never got its name, so no old segment was removed yet (removal
+            // starts after the marker is cleared): the old log stands, complete.
+            tracing::warn!(
+                seq = restart_seq,
+                "an interrupted restart of the log never created its segment; keeping the old log"
+            );
+        }
+    }
     check_recorded_segments(
         directory,
         &mut sequence_numbers,
@@ -241,8 +268,8 @@ fn load_segment(
 }
 
 /// Compares the segment files found with the oldest and newest seq the hard state recorded:
-/// segments older than the recorded oldest are leftovers of an interrupted compaction (removed
-/// here); a missing oldest or newest segment is an error.
+/// segments older than the recorded oldest are leftovers of an interrupted compaction or
+/// restart (removed here); a missing oldest or newest segment is an error.
 fn check_recorded_segments(
     directory: &Path,
     found: &mut Vec<u64>,
@@ -257,7 +284,7 @@ fn check_recorded_segments(
             break;
         }
         let path = directory.join(segment_file_name(seq));
-        tracing::warn!(path = %path.display(), "removing a segment an interrupted compaction was removing");
+        tracing::warn!(path = %path.display(), "removing a segment an interrupted compaction or restart was removing");
         fs::remove_file(&path).map_err(|error| WalError::io("remove", &path, 0, error))?;
         crate::io::sync_directory(directory)?;
         found.remove(0);

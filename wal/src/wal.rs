@@ -107,7 +107,9 @@ pub struct Entry {
 pub struct Recovered {
     /// The last durably saved hard state, or `None` if none was ever saved.
     pub hard_state: Option<HardState>,
-    /// The first index the log holds (read the entries with [`Wal::read_range`]).
+    /// The first index the log holds (read the entries with [`Wal::read_range`]): 1 for a new
+    /// log, the first index of the oldest segment after a compaction, the restart's index after
+    /// [`Wal::restart_at`] (also while the log is empty).
     pub first_index: u64,
     /// The last index the log holds (`first_index - 1` when empty).
     pub last_index: u64,
@@ -202,6 +204,13 @@ enum Operation {
         segments: Vec<(u64, PathBuf)>,
         oldest_remaining: u64,
     },
+    /// Restart the log: create segment `seq`, empty, starting at `first_index`, then remove
+    /// segments `remove` (every older one, oldest first).
+    Restart {
+        seq: u64,
+        first_index: u64,
+        remove: Vec<(u64, PathBuf)>,
+    },
     /// Write the hard state.
     HardState(HardState),
 }
@@ -289,6 +298,27 @@ impl State {
         Ok(())
     }
 
+    /// Adds a new, empty segment (not yet on disk) whose first record will be `first_index`,
+    /// and returns its seq.
+    fn push_segment(&mut self, first_index: u64) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut bytes = Vec::with_capacity(self.segment_bytes);
+        bytes.extend_from_slice(&SegmentHeader { seq, first_index }.encode());
+        self.segments.push_back(Segment {
+            seq,
+            first_index,
+            path: self.directory.join(segment_file_name(seq)),
+            capacity: self.segment_bytes,
+            data_end: SEGMENT_HEADER_BYTES,
+            disk_end: 0,
+            on_disk: false,
+            group_start: SEGMENT_HEADER_BYTES,
+            bytes: SegmentBytes::Memory(bytes),
+        });
+        seq
+    }
+
     fn push_entry(&mut self, entry: &Entry) -> u64 {
         let record_bytes = format::record_bytes(entry.payload.len());
         // Room for the record and for the commit marker that will close its group.
@@ -296,27 +326,7 @@ impl State {
             segment.data_end + record_bytes + MARKER_BYTES > segment.capacity
         });
         if rotate {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let mut bytes = Vec::with_capacity(self.segment_bytes);
-            bytes.extend_from_slice(
-                &SegmentHeader {
-                    seq,
-                    first_index: entry.index,
-                }
-                .encode(),
-            );
-            self.segments.push_back(Segment {
-                seq,
-                first_index: entry.index,
-                path: self.directory.join(segment_file_name(seq)),
-                capacity: self.segment_bytes,
-                data_end: SEGMENT_HEADER_BYTES,
-                disk_end: 0,
-                on_disk: false,
-                group_start: SEGMENT_HEADER_BYTES,
-                bytes: SegmentBytes::Memory(bytes),
-            });
+            self.push_segment(entry.index);
         }
         let Some(segment) = self.segments.back_mut() else {
             unreachable!("a segment was pushed just above")
@@ -413,6 +423,7 @@ impl Wal {
             hard_state_sequence: log.hard_state.map_or(0, |slot| slot.sequence),
             hard_state_written: recovered.hard_state,
             segment_range: log.hard_state.and_then(|slot| slot.segments),
+            restart_seq: None,
             hard_state_dirty: false,
             _lock: lock,
         };
@@ -423,10 +434,12 @@ impl Wal {
             .zip(shared.borrow().segments.back())
             .map(|(first, last)| (first.seq, last.seq));
         let truncating = log.hard_state.is_some_and(|slot| slot.truncation.is_some());
-        if truncating || on_disk_range != disk.segment_range {
-            // Recovery finished an interrupted truncation or compaction: record what is on disk
-            // and clear the truncation marker before anything is appended, or a later recovery
-            // would cut those appends off.
+        let restarting = log.hard_state.is_some_and(|slot| slot.restart.is_some());
+        if truncating || restarting || on_disk_range != disk.segment_range {
+            // Recovery finished an interrupted truncation, compaction or restart (or kept the
+            // old log of a restart that never named its segment): record what is on disk and
+            // clear the markers before anything is appended, or a later recovery would cut
+            // those appends off (truncation) or take a later segment for the restart's.
             disk.segment_range = on_disk_range;
             disk.write_hard_state_slot(None).await?;
             disk.hard_state_file.sync().await?;
@@ -590,6 +603,51 @@ impl Wal {
         self.waiting(ticket, value)
     }
 
+    /// Discards every entry and restarts the log empty, so that the next entry appended must
+    /// have index `next_index` (at least 1; it may lie below, within or above the current log).
+    /// Raft does this after installing a snapshot through `next_index - 1` that the log does not
+    /// match. Afterwards `first_index()` is `next_index` and `last_index()` is `next_index - 1`;
+    /// the hard state is kept.
+    ///
+    /// Takes effect in memory at once, and its disk work queues behind earlier calls, like
+    /// [`Wal::truncate_suffix`]: appends made after this call (starting at `next_index`) are
+    /// acknowledged only after the restart is durable. The future resolves to `next_index - 1`
+    /// once it is; errors (`next_index` 0, a poisoned log, a failed write or sync) come out of
+    /// it instead. A crash at any point leaves either the whole old log or the new empty one:
+    /// a marker naming the new segment is made durable in the hard-state file first, then the
+    /// new segment is written, synced and named, then the marker is cleared and the old
+    /// segments are removed; recovery finishes a restart whose segment has its name.
+    pub fn restart_at(&self, next_index: u64) -> Durable {
+        let mut state = self.shared.borrow_mut();
+        if let Some(error) = state.poisoned() {
+            return self.ready(Err(error));
+        }
+        if next_index == 0 {
+            return self.ready(Err(WalError::invalid(
+                "restart_at(0): indexes start at 1, so the next index is at least 1",
+            )));
+        }
+        let remove: Vec<(u64, PathBuf)> = state
+            .segments
+            .drain(..)
+            .map(|segment| (segment.seq, segment.path))
+            .collect();
+        state.entries.clear();
+        state.first_index = next_index;
+        let seq = state.push_segment(next_index);
+        let ticket = state.take_ticket();
+        state.enqueue(
+            ticket,
+            Operation::Restart {
+                seq,
+                first_index: next_index,
+                remove,
+            },
+        );
+        drop(state);
+        self.waiting(ticket, next_index - 1)
+    }
+
     /// The entries with indexes in `range` (which must lie within the log).
     pub fn read_range(&self, range: Range<u64>) -> Result<Vec<Entry>> {
         let state = self.shared.borrow();
@@ -603,7 +661,8 @@ impl Wal {
         Ok(state.entries[(index - state.first_index) as usize].term)
     }
 
-    /// The first index the log holds.
+    /// The first index the log holds; when the log is empty, the index the next append must
+    /// have (1, or where [`Wal::restart_at`] restarted it).
     pub fn first_index(&self) -> u64 {
         self.shared.borrow().first_index
     }
@@ -782,6 +841,8 @@ struct Disk {
     hard_state_written: Option<HardState>,
     /// The oldest and newest segment seq recorded in the hard-state file.
     segment_range: Option<(u64, u64)>,
+    /// The restart marker written with every slot: set only while a restart runs.
+    restart_seq: Option<u64>,
     hard_state_dirty: bool,
     /// The directory lock, held until the flusher has finished all queued work.
     _lock: std::fs::File,
@@ -918,9 +979,84 @@ impl Disk {
                         self.remove_segment(*seq, path).await?;
                     }
                 }
+                Operation::Restart {
+                    seq,
+                    first_index,
+                    remove,
+                } => self.restart(shared, seq, first_index, &remove).await?,
             }
         }
         self.finish_group(shared).await
+    }
+
+    /// Carries out a restart of the log at segment `seq`. The order makes every crash point
+    /// recover to the old log or the new one: the marker is durable before the new segment has
+    /// a name, the name is durable before the marker is cleared, and the marker is cleared
+    /// (with the segment range now starting at `seq`) before any old segment is removed.
+    async fn restart(
+        &mut self,
+        shared: &Rc<RefCell<State>>,
+        seq: u64,
+        first_index: u64,
+        remove: &[(u64, PathBuf)],
+    ) -> Result<()> {
+        // Everything queued before the restart is durable (and named) first.
+        self.finish_group(shared).await?;
+        self.restart_seq = Some(seq);
+        self.write_hard_state_slot(None).await?;
+        self.finish_group(shared).await?;
+        self.create_empty_segment(shared, seq, first_index).await?;
+        self.restart_seq = None;
+        self.segment_range = Some((seq, seq));
+        self.write_hard_state_slot(None).await?;
+        self.finish_group(shared).await?;
+        for (old_seq, path) in remove {
+            self.remove_segment(*old_seq, path).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes segment `seq`'s header (no records) into a preallocated file, syncs it, and
+    /// gives it its final name durably. Writes the header itself rather than the front's bytes:
+    /// a later call (another restart, or a compaction once appends rotated past it) may already
+    /// have dropped this segment from the front, and its file must exist anyway: the marker
+    /// written before names it, and that later call's queued work removes it.
+    async fn create_empty_segment(
+        &mut self,
+        shared: &Rc<RefCell<State>>,
+        seq: u64,
+        first_index: u64,
+    ) -> Result<()> {
+        let mut file = self.take_spare().await?;
+        let header = SegmentHeader { seq, first_index }.encode();
+        file.write_filled(0, SEGMENT_HEADER_BYTES, |buffer| {
+            buffer.copy_from_slice(&header)
+        })
+        .await?;
+        file.sync().await?;
+        let path = self.directory.join(segment_file_name(seq));
+        file.rename(&path).await?;
+        io::sync_directory_off_thread(&self.directory).await?;
+        let still_in_log = {
+            let mut state = shared.borrow_mut();
+            state.stats.segment_bytes_written += file.alignment() as u64;
+            state.stats.segment_syncs += 1;
+            let segment = state.segments.iter_mut().find(|segment| segment.seq == seq);
+            segment.map(|segment| segment.on_disk = true).is_some()
+        };
+        if still_in_log {
+            let open = OpenSegment {
+                file,
+                written_end: SEGMENT_HEADER_BYTES,
+                dirty: false,
+                rename_to: None,
+            };
+            self.files.insert(seq, open);
+        } else {
+            // Dropped from the log by a later call already, whose queued work removes the file.
+            file.close().await;
+        }
+        Ok(())
     }
 
     fn start_spare(&mut self) {
@@ -934,6 +1070,19 @@ impl Disk {
             self.options.fault_hook.clone(),
         ));
         self.spare = Some(task);
+    }
+
+    /// The preallocated spare file (waiting for its preallocation if needed), starting the next.
+    async fn take_spare(&mut self) -> Result<DiskFile> {
+        if self.spare.is_none() {
+            self.start_spare();
+        }
+        let Some(spare) = self.spare.take() else {
+            unreachable!("started just above")
+        };
+        let file = spare.await?;
+        self.start_spare();
+        Ok(file)
     }
 
     /// Makes sure segment `seq` is open; false if the segment no longer exists.
@@ -962,14 +1111,7 @@ impl Disk {
                 rename_to: None,
             }
         } else {
-            if self.spare.is_none() {
-                self.start_spare();
-            }
-            let Some(spare) = self.spare.take() else {
-                unreachable!("started just above")
-            };
-            let file = spare.await?;
-            self.start_spare();
+            let file = self.take_spare().await?;
             OpenSegment {
                 file,
                 written_end: 0,
@@ -1032,6 +1174,7 @@ impl Disk {
             sequence: self.hard_state_sequence,
             truncation,
             segments: self.segment_range,
+            restart: self.restart_seq,
         });
         let offset = (self.hard_state_sequence % 2) * HARD_STATE_SLOT_BYTES as u64;
         self.hard_state_file

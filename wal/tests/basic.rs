@@ -1,6 +1,6 @@
 //! The WAL's API contract, one behaviour per test: appends are readable and durable, group
-//! commit shares syncs, segments rotate, truncation and compaction survive reopen, the hard state
-//! is durable, and bad requests are refused without changing anything.
+//! commit shares syncs, segments rotate, truncation, compaction and restart survive reopen, the
+//! hard state is durable, and bad requests are refused without changing anything.
 
 mod common;
 
@@ -176,6 +176,180 @@ fn compact_through_deletes_whole_segments() {
         assert_eq!(
             wal.read_range(first..101).expect("read"),
             entries(first, 101 - first, 1, 300)
+        );
+        wal.close().await.expect("close");
+    });
+}
+
+/// `restart_at(n)` below the first index (after a compaction), within the log, at its end and
+/// beyond it: every old entry is gone, the log is empty at `n`, only an append at `n` is
+/// accepted, the hard state is kept, one segment file remains, and a reopen returns exactly the
+/// new log (first index `n`, the entries appended after the restart).
+#[test]
+fn restart_at_discards_the_log_wherever_the_new_start_lies() {
+    let hard_state = HardState {
+        term: 7,
+        voted_for: Some(3),
+        commit: 40,
+    };
+    // (where the restart puts the next index, described) for a log of 1..=80 compacted so that
+    // its first index is above 20.
+    for (next_index, place) in [
+        (5, "below"),
+        (40, "within"),
+        (81, "at the end"),
+        (500, "above"),
+    ] {
+        let directory = tempdir();
+        let path = directory.path().to_path_buf();
+        run(move || async move {
+            let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
+            wal.append(&entries(1, 80, 1, 300)).await.expect("append");
+            wal.save_hard_state(hard_state).await.expect("save");
+            wal.compact_through(30).await.expect("compact");
+            assert!(
+                wal.first_index() > 20,
+                "compaction left first index {}",
+                wal.first_index()
+            );
+            assert!(segment_files(&path).len() >= 3);
+
+            let durable = wal.restart_at(next_index);
+            assert_eq!(
+                (wal.first_index(), wal.last_index()),
+                (next_index, next_index - 1),
+                "{place}: effective in memory at once"
+            );
+            assert_eq!(durable.await.expect("restart"), next_index - 1, "{place}");
+            assert_eq!(
+                segment_files(&path).len(),
+                1,
+                "{place}: old segments removed"
+            );
+            assert_eq!(wal.hard_state(), hard_state, "{place}");
+            for old in [next_index - 1, 30, 80] {
+                assert!(
+                    matches!(wal.term_at(old), Err(WalError::OutOfRange { .. })),
+                    "{place}: entry {old} must be gone"
+                );
+            }
+            for wrong in [next_index + 1, 81, 1] {
+                if wrong == next_index {
+                    continue;
+                }
+                let refused = wal.append(&entries(wrong, 1, 2, 10)).await;
+                assert!(
+                    matches!(refused, Err(WalError::Invalid { .. })),
+                    "{place}: append at {wrong} after restart_at({next_index}): {refused:?}"
+                );
+            }
+            // Any term is fine after a restart: the log has no previous entry to compare with.
+            assert_eq!(
+                wal.append(&entries(next_index, 30, 1, 250))
+                    .await
+                    .expect("append at the new start"),
+                next_index + 29
+            );
+            wal.close().await.expect("close");
+
+            let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+            assert_eq!(
+                (
+                    recovered.first_index,
+                    recovered.last_index,
+                    recovered.torn_tail
+                ),
+                (next_index, next_index + 29, None),
+                "{place}"
+            );
+            assert_eq!(recovered.hard_state, Some(hard_state), "{place}");
+            assert_eq!(
+                wal.read_range(next_index..next_index + 30).expect("read"),
+                entries(next_index, 30, 1, 250),
+                "{place}"
+            );
+            wal.close().await.expect("close");
+        });
+    }
+}
+
+/// A restart with nothing appended after it reopens as an empty log at the new index, and
+/// restarting twice keeps only the second; `restart_at(0)` is refused without effect.
+#[test]
+fn restarted_empty_log_reopens_at_its_new_first_index() {
+    let directory = tempdir();
+    let path = directory.path().to_path_buf();
+    run(move || async move {
+        let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
+        let refused = wal.restart_at(0).await;
+        assert!(
+            matches!(refused, Err(WalError::Invalid { .. })),
+            "{refused:?}"
+        );
+        assert_eq!((wal.first_index(), wal.last_index()), (1, 0));
+        wal.restart_at(1000).await.expect("restart an empty log");
+        wal.close().await.expect("close");
+        let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+        assert_eq!((recovered.first_index, recovered.last_index), (1000, 999));
+        assert_eq!((wal.first_index(), wal.last_index()), (1000, 999));
+        // Two restarts without waiting: only the second counts.
+        let first = wal.restart_at(2000);
+        let second = wal.restart_at(30);
+        first.await.expect("first restart");
+        second.await.expect("second restart");
+        assert_eq!(segment_files(&path).len(), 1);
+        wal.close().await.expect("close");
+        let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+        assert_eq!((recovered.first_index, recovered.last_index), (30, 29));
+        wal.append(&entries(30, 2, 1, 10)).await.expect("append");
+        wal.close().await.expect("close");
+    });
+}
+
+/// Appends, a restart and appends after it, issued without waiting in between, keep call
+/// order: the appends before the restart are discarded, those after it start the new log, also
+/// when they rotate into further segments and a compaction follows at once.
+#[test]
+fn restart_at_is_ordered_with_queued_appends() {
+    let directory = tempdir();
+    let path = directory.path().to_path_buf();
+    run(move || async move {
+        let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
+        wal.append(&entries(1, 20, 1, 300)).await.expect("append");
+        let before = wal.append(&entries(21, 20, 1, 300));
+        let restart = wal.restart_at(300);
+        let after = wal.append(&entries(300, 40, 2, 300));
+        let compaction = wal.compact_through(310);
+        let restart_twice = wal.restart_at(500);
+        let last = wal.append(&entries(500, 3, 3, 20));
+        before.await.expect("append before");
+        assert_eq!(restart.await.expect("restart"), 299);
+        assert_eq!(after.await.expect("append after"), 339);
+        compaction.await.expect("compact");
+        assert_eq!(restart_twice.await.expect("restart twice"), 499);
+        assert_eq!(last.await.expect("last append"), 502);
+        wal.close().await.expect("close");
+        let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+        assert_eq!((recovered.first_index, recovered.last_index), (500, 502));
+        assert_eq!(
+            wal.read_range(500..503).expect("read"),
+            entries(500, 3, 3, 20)
+        );
+        // Once more without the second restart, checking the entries after the first one.
+        let again = wal.restart_at(300);
+        let after = wal.append(&entries(300, 40, 2, 300));
+        again.await.expect("restart");
+        after.await.expect("append");
+        wal.close().await.expect("close");
+        let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+        assert_eq!((recovered.first_index, recovered.last_index), (300, 339));
+        assert_eq!(
+            wal.read_range(300..340).expect("read"),
+            entries(300, 40, 2, 300)
+        );
+        assert!(
+            segment_files(&path).len() >= 2,
+            "the new log spans segments"
         );
         wal.close().await.expect("close");
     });

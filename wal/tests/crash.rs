@@ -3,6 +3,8 @@
 //! files, and recovery must return exactly the acknowledged entries that survive (a prefix of the
 //! log), or refuse with an error naming the damaged file and byte offset when the damage is not a
 //! torn tail.
+//! Interrupted compactions, truncations and restarts are cut short at their crash points (by
+//! restoring removed files or by injected failures) and must be finished by recovery.
 
 mod common;
 
@@ -585,4 +587,277 @@ fn interrupted_truncation_is_finished_by_recovery() {
             wal.close().await.expect("close");
         });
     }
+}
+
+/// Fails the hard-state write after the next `allowed` ones, or (with `allowed` = u64::MAX)
+/// the next segment write: the crash points of a restart.
+struct RestartFault {
+    hard_state_writes_allowed: std::sync::atomic::AtomicU64,
+    fail_segment_writes: std::sync::atomic::AtomicBool,
+}
+
+impl RestartFault {
+    fn hook(self: &std::sync::Arc<Self>) -> tern_wal::FaultHook {
+        use std::sync::atomic::Ordering::SeqCst;
+        use tern_wal::{FileKind, FileOp};
+        let fault = self.clone();
+        std::sync::Arc::new(move |operation: &FileOp<'_>| match operation {
+            FileOp::Write {
+                kind: FileKind::HardState,
+                ..
+            } => {
+                let allowed = fault.hard_state_writes_allowed.load(SeqCst);
+                if allowed == 0 {
+                    return Err(std::io::Error::other("injected crash"));
+                }
+                if allowed != u64::MAX {
+                    fault.hard_state_writes_allowed.store(allowed - 1, SeqCst);
+                }
+                Ok(())
+            }
+            FileOp::Write {
+                kind: FileKind::Segment,
+                ..
+            } if fault.fail_segment_writes.load(SeqCst) => {
+                Err(std::io::Error::other("injected crash"))
+            }
+            _ => Ok(()),
+        })
+    }
+}
+
+/// Where a restart is cut short.
+#[derive(Clone, Copy, Debug)]
+enum RestartCrash {
+    /// The marker is durable, the new segment's header write fails: it never gets its name.
+    BeforeSegmentNamed,
+    /// The new segment is durable under its name; clearing the marker fails, so every old
+    /// segment is still there beside it, its indexes overlapping them or leaving a gap.
+    AfterSegmentNamed,
+}
+
+/// Runs 1..=70 (several segments, compacted through 40), then `restart_at(next_index)` cut
+/// short at `crash`. Returns the log before the restart and the segment files it had.
+fn interrupted_restart(
+    path: PathBuf,
+    next_index: u64,
+    crash: RestartCrash,
+) -> (Vec<Entry>, Vec<PathBuf>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fault = std::sync::Arc::new(RestartFault {
+        hard_state_writes_allowed: std::sync::atomic::AtomicU64::new(u64::MAX),
+        fail_segment_writes: std::sync::atomic::AtomicBool::new(false),
+    });
+    let hook = fault.hook();
+    run(move || async move {
+        let options = tern_wal::WalOptions {
+            fault_hook: Some(hook),
+            ..small_options()
+        };
+        let (wal, _) = Wal::open(&path, options).await.expect("open");
+        wal.append(&entries(1, 70, 1, 300)).await.expect("append");
+        wal.compact_through(40).await.expect("compact");
+        let log = wal
+            .read_range(wal.first_index()..wal.last_index() + 1)
+            .expect("read");
+        let segments = segment_files(&path);
+        match crash {
+            RestartCrash::BeforeSegmentNamed => fault.fail_segment_writes.store(true, SeqCst),
+            // The first slot write is the marker; the second clears it.
+            RestartCrash::AfterSegmentNamed => fault.hard_state_writes_allowed.store(1, SeqCst),
+        }
+        let outcome = wal.restart_at(next_index).await;
+        assert!(outcome.is_err(), "{crash:?}: the restart was made to fail");
+        assert!(wal.close().await.is_err());
+        (log, segments)
+    })
+}
+
+/// A crash after a restart's new segment got its name, before the old segments are removed,
+/// recovers to the new empty log at `next_index` (below, within or above the old log):
+/// recovery knows the new segment from the durable marker and removes every older one, where
+/// without the marker the gap or overlap would stop the open. The recovered log takes appends
+/// and survives a reopen.
+#[test]
+fn restart_interrupted_after_its_segment_is_named_recovers_the_new_log() {
+    for next_index in [3, 40, 71, 400] {
+        let directory = tempdir();
+        let path = directory.path().to_path_buf();
+        let (log, old_segments) =
+            interrupted_restart(path.clone(), next_index, RestartCrash::AfterSegmentNamed);
+        assert!(log[0].index > 1, "the old log was compacted");
+        let files = segment_files(&path);
+        assert_eq!(
+            files.len(),
+            old_segments.len() + 1,
+            "restart at {next_index}: the old segments and the new one are all on disk"
+        );
+        let newest = fs::read(files.last().expect("a segment")).expect("read");
+        let header = SegmentHeader::decode(&newest).expect("the new segment's header is durable");
+        assert_eq!(header.first_index, next_index);
+        run(move || async move {
+            let (wal, recovered) = Wal::open(&path, small_options())
+                .await
+                .expect("recovery finishes the restart");
+            assert_eq!(
+                (
+                    recovered.first_index,
+                    recovered.last_index,
+                    recovered.torn_tail
+                ),
+                (next_index, next_index - 1, None),
+                "restart at {next_index}"
+            );
+            assert_eq!(
+                segment_files(&path).len(),
+                1,
+                "the old segments were removed"
+            );
+            wal.append(&entries(next_index, 25, 2, 300))
+                .await
+                .expect("append after recovery");
+            wal.close().await.expect("close");
+            let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+            assert_eq!(
+                (recovered.first_index, recovered.last_index),
+                (next_index, next_index + 24)
+            );
+            assert_eq!(
+                wal.read_range(next_index..next_index + 25).expect("read"),
+                entries(next_index, 25, 2, 300)
+            );
+            wal.close().await.expect("close");
+        });
+    }
+}
+
+/// A crash after the restart marker is durable but before the new segment has its name keeps
+/// the old log, complete. The marker must be cleared at that open: otherwise, when a later
+/// append rotates into a new ordinary segment with the seq the marker named, a crash between
+/// that segment's naming and the next hard-state write would make recovery take it for the
+/// restart's segment and drop the old entries. The test makes exactly that crash.
+#[test]
+fn restart_interrupted_before_its_segment_is_named_keeps_the_old_log() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for next_index in [3, 40, 400] {
+        let directory = tempdir();
+        let path = directory.path().to_path_buf();
+        let (log, old_segments) =
+            interrupted_restart(path.clone(), next_index, RestartCrash::BeforeSegmentNamed);
+        assert_eq!(
+            segment_files(&path),
+            old_segments,
+            "no segment was added or removed"
+        );
+        run(move || async move {
+            let first = log[0].index;
+            let last = log.last().expect("entries").index;
+            let fault = std::sync::Arc::new(RestartFault {
+                hard_state_writes_allowed: std::sync::atomic::AtomicU64::new(u64::MAX),
+                fail_segment_writes: std::sync::atomic::AtomicBool::new(false),
+            });
+            let options = tern_wal::WalOptions {
+                fault_hook: Some(fault.hook()),
+                ..small_options()
+            };
+            let (wal, recovered) = Wal::open(&path, options)
+                .await
+                .expect("recovery keeps the old log");
+            assert_eq!(
+                (
+                    recovered.first_index,
+                    recovered.last_index,
+                    recovered.torn_tail
+                ),
+                (first, last, None)
+            );
+            assert_eq!(wal.read_range(first..last + 1).expect("read"), log);
+            // Enough to rotate into a new segment, which gets the seq the marker named; the
+            // hard-state write recording it fails, as a crash right after its naming would.
+            fault.hard_state_writes_allowed.store(0, SeqCst);
+            assert!(wal.append(&entries(last + 1, 30, 1, 300)).await.is_err());
+            assert!(wal.close().await.is_err());
+            assert!(
+                segment_files(&path).len() > old_segments.len(),
+                "the new segment got its name"
+            );
+            let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+            assert_eq!(recovered.first_index, first, "the old entries are kept");
+            assert!(recovered.last_index >= last);
+            assert_eq!(wal.read_range(first..last + 1).expect("read"), log);
+            wal.close().await.expect("close");
+        });
+    }
+}
+
+/// A crash while a restart removes the old segments (the marker cleared, the hard state
+/// recording only the new segment) is finished by recovery, which removes the rest.
+#[test]
+fn restart_interrupted_while_removing_old_segments_is_finished() {
+    let directory = tempdir();
+    let path = directory.path().to_path_buf();
+    let saved = tempdir();
+    let saved_path = saved.path().to_path_buf();
+    let directory_path = path.clone();
+    run(move || async move {
+        let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
+        wal.append(&entries(1, 60, 1, 300)).await.expect("append");
+        for file in segment_files(&path) {
+            fs::copy(&file, saved_path.join(file.file_name().expect("name"))).expect("save");
+        }
+        wal.restart_at(45).await.expect("restart");
+        wal.close().await.expect("close");
+    });
+    // Put back the newest old segments, as if the crash came before their removal.
+    let old_segments = segment_files(saved.path());
+    assert!(old_segments.len() >= 3);
+    for old in &old_segments[1..] {
+        fs::copy(old, directory_path.join(old.file_name().expect("name"))).expect("restore");
+    }
+    let path = directory_path.clone();
+    run(move || async move {
+        let (wal, recovered) = Wal::open(&path, small_options())
+            .await
+            .expect("recovery finishes the restart");
+        assert_eq!((recovered.first_index, recovered.last_index), (45, 44));
+        assert_eq!(segment_files(&path).len(), 1, "the leftovers were removed");
+        wal.append(&entries(45, 1, 1, 10)).await.expect("append");
+        wal.close().await.expect("close");
+    });
+}
+
+/// A restart is known only from its marker, never from a gap: in a restarted log whose entries
+/// span several segments, a missing middle segment still stops the open as a gap, and a
+/// missing restart segment (the oldest) as a missing oldest segment.
+#[test]
+fn restarted_log_with_a_missing_segment_stops_the_open() {
+    let directory = tempdir();
+    let path = directory.path().to_path_buf();
+    run(move || async move {
+        let (wal, _) = Wal::open(&path, small_options()).await.expect("open");
+        wal.append(&entries(1, 30, 1, 300)).await.expect("append");
+        wal.restart_at(100).await.expect("restart");
+        wal.append(&entries(100, 60, 2, 300)).await.expect("append");
+        wal.close().await.expect("close");
+    });
+    let segments = segment_files(directory.path());
+    assert!(segments.len() >= 3);
+    let copy = copy_directory(directory.path());
+    fs::remove_file(copy.path().join(segments[1].file_name().expect("name"))).expect("remove");
+    let after = copy.path().join(segments[2].file_name().expect("name"));
+    assert_corrupt(
+        recover(copy.path().to_path_buf()),
+        &after,
+        0,
+        "missing middle segment of a restarted log",
+    );
+    let copy = copy_directory(directory.path());
+    let oldest = copy.path().join(segments[0].file_name().expect("name"));
+    fs::remove_file(&oldest).expect("remove");
+    assert_corrupt(
+        recover(copy.path().to_path_buf()),
+        &oldest,
+        0,
+        "missing restart segment",
+    );
 }

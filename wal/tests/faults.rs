@@ -203,3 +203,46 @@ fn failed_preallocation_fails_the_append_that_needs_it() {
         assert!(wal.close().await.is_err());
     });
 }
+
+/// On a poisoned log, `restart_at` returns the poisoning error and changes nothing, and a
+/// restart whose own writes fail is never reported durable; a reopen finds the old log.
+#[test]
+fn restart_at_on_a_poisoned_log_fails() {
+    let directory = tempdir();
+    let path = directory.path().to_path_buf();
+    let faults = Faults::new();
+    let options = options_with(&faults);
+    run(move || async move {
+        let (wal, _) = Wal::open(&path, options).await.expect("open");
+        wal.append(&entries(1, 10, 1, 100)).await.expect("append");
+        faults.fail_syncs_after.store(
+            faults.segment_syncs.load(Ordering::SeqCst),
+            Ordering::SeqCst,
+        );
+        // The restart's new segment cannot be synced: its own failure, not durable.
+        let failed = wal.restart_at(50).await;
+        assert!(
+            matches!(
+                failed,
+                Err(WalError::Io {
+                    operation: "fdatasync",
+                    ..
+                })
+            ),
+            "{failed:?}"
+        );
+        let (first, last) = (wal.first_index(), wal.last_index());
+        let later = wal.restart_at(80).await;
+        assert!(matches!(later, Err(WalError::Poisoned { .. })), "{later:?}");
+        assert_eq!(
+            (wal.first_index(), wal.last_index()),
+            (first, last),
+            "a refused restart changes nothing"
+        );
+        assert!(wal.close().await.is_err());
+        let (wal, recovered) = Wal::open(&path, small_options()).await.expect("reopen");
+        assert_eq!((recovered.first_index, recovered.last_index), (1, 10));
+        assert_eq!(wal.read_range(1..11).expect("read"), entries(1, 10, 1, 100));
+        wal.close().await.expect("close");
+    });
+}

@@ -1,5 +1,6 @@
-//! Property test: random sequences of appends, suffix truncations, compactions, hard-state saves
-//! and reopens, checked after every step against a plain in-memory model of the log.
+//! Property test: random sequences of appends, suffix truncations, compactions, restarts,
+//! hard-state saves and reopens, checked after every step against a plain in-memory model of
+//! the log.
 
 mod common;
 
@@ -23,6 +24,10 @@ enum Step {
     Compact {
         per_mille: u64,
     },
+    /// Restart the log at `offset` relative to the current first index (negative: below it).
+    Restart {
+        offset: i64,
+    },
     SaveHardState {
         term: u64,
     },
@@ -34,31 +39,42 @@ fn step() -> impl Strategy<Value = Step> {
         6 => (1u64..12, 0usize..700, 0u64..2).prop_map(|(count, length, term_raise)| Step::Append { count, length, term_raise }),
         2 => (0u64..1000).prop_map(|per_mille| Step::Truncate { per_mille }),
         1 => (0u64..1000).prop_map(|per_mille| Step::Compact { per_mille }),
+        1 => (-20i64..120).prop_map(|offset| Step::Restart { offset }),
         1 => (0u64..100).prop_map(|term| Step::SaveHardState { term }),
         2 => Just(Step::Reopen),
     ]
 }
 
-/// The model: every entry ever kept, by index from 1, and the lowest index still required.
+/// The model: every entry kept since the last restart, by index from `start`, and the lowest
+/// index still required.
 struct Model {
+    /// The index of `log[0]`: 1, or where the log was last restarted (`compacted_through` is
+    /// then at least `start - 1`).
+    start: u64,
     log: Vec<Entry>,
     compacted_through: u64,
     hard_state: Option<HardState>,
 }
 
+impl Model {
+    fn last_index(&self) -> u64 {
+        self.start + self.log.len() as u64 - 1
+    }
+}
+
 async fn check(wal: &Wal, model: &Model) {
-    let last = model.log.len() as u64;
+    let last = model.last_index();
     assert_eq!(wal.last_index(), last, "last index");
     let first = wal.first_index();
     assert!(
         first <= model.compacted_through + 1,
         "first index {first} beyond what compaction allows"
     );
-    assert!(first >= 1 && first <= last + 1);
+    assert!(first >= model.start && first <= last + 1);
     let read = wal.read_range(first..last + 1).expect("read");
     assert_eq!(
         read,
-        model.log[(first - 1) as usize..],
+        model.log[(first - model.start) as usize..],
         "entries from {first}"
     );
     assert_eq!(wal.hard_state(), model.hard_state.unwrap_or_default());
@@ -69,6 +85,7 @@ fn run_steps(steps: Vec<Step>) {
     let path = directory.path().to_path_buf();
     run(move || async move {
         let mut model = Model {
+            start: 1,
             log: Vec::new(),
             compacted_through: 0,
             hard_state: None,
@@ -76,7 +93,7 @@ fn run_steps(steps: Vec<Step>) {
         let (mut wal, _) = Wal::open(&path, small_options()).await.expect("open");
         for step in steps {
             let first = wal.first_index();
-            let last = model.log.len() as u64;
+            let last = model.last_index();
             match step {
                 Step::Append {
                     count,
@@ -90,13 +107,28 @@ fn run_steps(steps: Vec<Step>) {
                 }
                 Step::Truncate { per_mille } => {
                     let from = first + (last + 1 - first) * per_mille / 1000;
-                    model.log.truncate((from - 1) as usize);
+                    model.log.truncate((from - model.start) as usize);
                     wal.truncate_suffix(from).await.expect("truncate");
                 }
                 Step::Compact { per_mille } => {
                     let through = first + (last + 1 - first) * per_mille / 1000;
                     model.compacted_through = model.compacted_through.max(through.min(last));
                     wal.compact_through(through).await.expect("compact");
+                }
+                Step::Restart { offset } => {
+                    let next_index = first.saturating_add_signed(offset).max(1);
+                    model.start = next_index;
+                    model.log.clear();
+                    model.compacted_through = next_index - 1;
+                    assert_eq!(
+                        wal.restart_at(next_index).await.expect("restart"),
+                        next_index - 1
+                    );
+                    assert_eq!(
+                        wal.first_index(),
+                        next_index,
+                        "restart sets the first index"
+                    );
                 }
                 Step::SaveHardState { term } => {
                     let state = HardState {
