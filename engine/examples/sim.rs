@@ -26,7 +26,8 @@ FLAGS:
     --plant-bug NAME   switch on a classic Raft bug in every node, to see the checker catch it:
                        vote-for-stale-log, commit-previous-term-by-count,
                        keep-conflicting-suffix, leader-counts-self-before-persist,
-                       lease-ignores-drift-margin, vote-not-persisted
+                       lease-ignores-drift-margin, vote-not-persisted,
+                       install-snapshot-below-commit
     --no-vote-durability-check
                        do not check directly that a granted vote is durable before it is
                        sent (a double vote must then be caught by election safety)
@@ -60,11 +61,12 @@ fn parse_bug(name: &str) -> Result<PlantedBug, String> {
         "leader-counts-self-before-persist" => Ok(PlantedBug::LeaderCountsSelfBeforePersist),
         "lease-ignores-drift-margin" => Ok(PlantedBug::LeaseIgnoresDriftMargin),
         "vote-not-persisted" => Ok(PlantedBug::VoteNotPersisted),
+        "install-snapshot-below-commit" => Ok(PlantedBug::InstallSnapshotBelowCommit),
         other => Err(format!(
             "unknown planted bug {other:?}: expected vote-for-stale-log, \
              commit-previous-term-by-count, keep-conflicting-suffix, \
-             leader-counts-self-before-persist, lease-ignores-drift-margin or \
-             vote-not-persisted"
+             leader-counts-self-before-persist, lease-ignores-drift-margin, \
+             vote-not-persisted or install-snapshot-below-commit"
         )),
     }
 }

@@ -727,6 +727,7 @@ fn invalid_configuration_and_inconsistent_recovered_state_are_refused() {
             voted_for: None,
             commit: 0,
         },
+        snapshot: None,
         entries: vec![Entry {
             index: 2,
             term: 1,
@@ -740,6 +741,7 @@ fn invalid_configuration_and_inconsistent_recovered_state_are_refused() {
             voted_for: None,
             commit: 3,
         },
+        snapshot: None,
         entries: vec![],
     };
     assert!(Raft::new(config(1, 3), commit_beyond).is_err());
@@ -762,8 +764,8 @@ fn malformed_messages_are_refused_without_changing_state() {
         Err(StepError::WrongRecipient { .. })
     ));
     assert!(matches!(
-        raft.step(append(7, 9, (2, 1), &[], 0)),
-        Err(StepError::UnknownSender { from: 7 })
+        raft.step(append(0, 9, (2, 1), &[], 0)),
+        Err(StepError::UnknownSender { from: 0 })
     ));
     let gap = append(2, 9, (2, 1), &[(4, 1)], 0);
     assert!(matches!(raft.step(gap), Err(StepError::Malformed { .. })));

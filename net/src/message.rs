@@ -67,6 +67,47 @@ pub enum RaftBody {
         request_id: u64,
         read_index: Option<u64>,
     },
+    /// The leader's snapshot replaces the follower's log (paper section 7). Sent once every
+    /// chunk of the snapshot's state arrived (`SnapshotChunk`), so the follower has it whole.
+    InstallSnapshot { snapshot: SnapshotMeta },
+    /// One piece of a snapshot's state file, in order from `offset` 0; `last` marks the final
+    /// piece. A transfer is named by the snapshot's (index, term); a piece at offset 0 starts
+    /// it over. Bounded by the sender's chunk size, far below the frame limit.
+    SnapshotChunk {
+        index: u64,
+        term: u64,
+        offset: u64,
+        data: Vec<u8>,
+        last: bool,
+    },
+    /// The follower's answer to a chunk: how many bytes of the transfer it holds (the leader
+    /// keeps a bounded window of unacknowledged bytes), or `accepted: false` to abandon it.
+    SnapshotChunkAck {
+        index: u64,
+        term: u64,
+        received_bytes: u64,
+        accepted: bool,
+    },
+}
+
+/// A snapshot's metadata: the last entry it covers and the membership in effect there.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct SnapshotMeta {
+    pub index: u64,
+    pub term: u64,
+    pub membership: Membership,
+}
+
+/// A cluster membership, as in the engine.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct Membership {
+    pub voters: Vec<NodeId>,
+    pub voters_outgoing: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+    /// Opaque driver data (the server keeps member addresses here).
+    pub context: Vec<u8>,
 }
 
 /// One log slot.
@@ -86,6 +127,8 @@ pub enum EntryPayload {
     Noop,
     /// One client command, opaque to the transport.
     Command(Vec<u8>),
+    /// A new cluster membership.
+    Membership(Membership),
 }
 
 /// A batch of client requests on one client session.

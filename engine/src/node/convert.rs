@@ -3,22 +3,27 @@
 //! WAL's opaque payloads.
 //!
 //! WAL payload encoding: one tag byte, then the command bytes for a command entry.
-//! `ENTRY_TAG_NOOP` alone is a leader's no-op; `ENTRY_TAG_COMMAND` is followed by the command.
+//! `ENTRY_TAG_NOOP` alone is a leader's no-op; `ENTRY_TAG_COMMAND` is followed by the command;
+//! `ENTRY_TAG_MEMBERSHIP` by the membership (`membership_codec`).
 //! Decoding never panics: an unknown tag or a no-op with trailing bytes is an error naming the
 //! entry (the WAL's CRC already passed, so such a payload means a bug or a foreign file).
 
 use bytes::Bytes;
 use tern_net::message::{
-    ArchivedEntryPayload, ArchivedRaftBody, ArchivedRaftMessage, Entry as WireEntry, EntryPayload,
-    RaftBody, RaftMessage,
+    ArchivedEntryPayload, ArchivedMembership, ArchivedRaftBody, ArchivedRaftMessage,
+    Entry as WireEntry, EntryPayload, Membership as WireMembership, RaftBody, RaftMessage,
+    SnapshotMeta as WireSnapshotMeta,
 };
 
-use crate::raft::{Entry, HardState, Message, MessageBody, Payload};
+use super::membership_codec::{decode_membership, encode_membership};
+use crate::raft::{Entry, HardState, Membership, Message, MessageBody, Payload, SnapshotMeta};
 
 /// WAL payload tag of a no-op entry.
 const ENTRY_TAG_NOOP: u8 = 0;
 /// WAL payload tag of a command entry.
 const ENTRY_TAG_COMMAND: u8 = 1;
+/// WAL payload tag of a membership entry.
+const ENTRY_TAG_MEMBERSHIP: u8 = 2;
 
 /// The core's message as the wire's.
 pub(crate) fn message_to_wire(message: &Message) -> RaftMessage {
@@ -71,6 +76,9 @@ pub(crate) fn message_to_wire(message: &Message) -> RaftMessage {
             read_round: *read_round,
         },
         MessageBody::TimeoutNow => RaftBody::TimeoutNow,
+        MessageBody::InstallSnapshot { snapshot } => RaftBody::InstallSnapshot {
+            snapshot: snapshot_meta_to_wire(snapshot),
+        },
     };
     RaftMessage {
         from: message.from,
@@ -87,7 +95,42 @@ fn entry_to_wire(entry: &Entry) -> WireEntry {
         payload: match &entry.payload {
             Payload::Noop => EntryPayload::Noop,
             Payload::Command(bytes) => EntryPayload::Command(bytes.to_vec()),
+            Payload::Membership(membership) => {
+                EntryPayload::Membership(membership_to_wire(membership))
+            }
         },
+    }
+}
+
+fn membership_to_wire(membership: &Membership) -> WireMembership {
+    WireMembership {
+        voters: membership.voters.clone(),
+        voters_outgoing: membership.voters_outgoing.clone(),
+        learners: membership.learners.clone(),
+        context: membership.context.to_vec(),
+    }
+}
+
+/// The core's snapshot metadata as the wire's.
+pub(crate) fn snapshot_meta_to_wire(snapshot: &SnapshotMeta) -> WireSnapshotMeta {
+    WireSnapshotMeta {
+        index: snapshot.index,
+        term: snapshot.term,
+        membership: membership_to_wire(&snapshot.membership),
+    }
+}
+
+/// An archived wire membership as the core's (its shape is checked by the core's `step`).
+fn membership_from_wire(membership: &ArchivedMembership) -> Membership {
+    Membership {
+        voters: membership.voters.iter().map(|id| id.to_native()).collect(),
+        voters_outgoing: membership
+            .voters_outgoing
+            .iter()
+            .map(|id| id.to_native())
+            .collect(),
+        learners: membership.learners.iter().map(|id| id.to_native()).collect(),
+        context: Bytes::copy_from_slice(membership.context.as_slice()),
     }
 }
 
@@ -128,6 +171,9 @@ pub(crate) fn message_from_wire(message: &ArchivedRaftMessage) -> Option<Message
                         ArchivedEntryPayload::Command(bytes) => {
                             Payload::Command(Bytes::copy_from_slice(bytes.as_slice()))
                         }
+                        ArchivedEntryPayload::Membership(membership) => {
+                            Payload::Membership(membership_from_wire(membership))
+                        }
                     },
                 })
                 .collect(),
@@ -155,9 +201,19 @@ pub(crate) fn message_from_wire(message: &ArchivedRaftMessage) -> Option<Message
             read_round: read_round.to_native(),
         },
         ArchivedRaftBody::TimeoutNow => MessageBody::TimeoutNow,
-        ArchivedRaftBody::ReadIndexRequest { .. } | ArchivedRaftBody::ReadIndexResponse { .. } => {
-            return None
-        }
+        ArchivedRaftBody::InstallSnapshot { snapshot } => MessageBody::InstallSnapshot {
+            snapshot: SnapshotMeta {
+                index: snapshot.index.to_native(),
+                term: snapshot.term.to_native(),
+                membership: membership_from_wire(&snapshot.membership),
+            },
+        },
+        // Snapshot chunks are the node's business (it assembles the state before the core
+        // sees the InstallSnapshot); forwarded reads are not used by this node.
+        ArchivedRaftBody::ReadIndexRequest { .. }
+        | ArchivedRaftBody::ReadIndexResponse { .. }
+        | ArchivedRaftBody::SnapshotChunk { .. }
+        | ArchivedRaftBody::SnapshotChunkAck { .. } => return None,
     };
     Some(Message {
         from: message.from.to_native(),
@@ -175,6 +231,11 @@ pub(crate) fn entry_to_wal(entry: &Entry) -> tern_wal::Entry {
             let mut payload = Vec::with_capacity(1 + bytes.len());
             payload.push(ENTRY_TAG_COMMAND);
             payload.extend_from_slice(bytes);
+            payload
+        }
+        Payload::Membership(membership) => {
+            let mut payload = vec![ENTRY_TAG_MEMBERSHIP];
+            encode_membership(membership, &mut payload);
             payload
         }
     };
@@ -197,10 +258,26 @@ pub(crate) fn entry_from_wal(entry: tern_wal::Entry) -> Result<Entry, String> {
             ))
         }
         Some((&ENTRY_TAG_COMMAND, command)) => Payload::Command(Bytes::copy_from_slice(command)),
+        Some((&ENTRY_TAG_MEMBERSHIP, encoded)) => match decode_membership(encoded) {
+            Ok((membership, used)) if used == encoded.len() => Payload::Membership(membership),
+            Ok((_, used)) => {
+                return Err(format!(
+                    "entry {} is a membership with {} unexpected trailing bytes",
+                    entry.index,
+                    encoded.len() - used
+                ))
+            }
+            Err(reason) => {
+                return Err(format!(
+                    "entry {} has a damaged membership: {reason}",
+                    entry.index
+                ))
+            }
+        },
         Some((tag, _)) => {
             return Err(format!(
-                "entry {} has unknown payload tag {tag} (expected {ENTRY_TAG_NOOP} or \
-                 {ENTRY_TAG_COMMAND})",
+                "entry {} has unknown payload tag {tag} (expected {ENTRY_TAG_NOOP}, \
+                 {ENTRY_TAG_COMMAND} or {ENTRY_TAG_MEMBERSHIP})",
                 entry.index
             ))
         }
@@ -240,6 +317,12 @@ mod tests {
         for payload in [
             Payload::Noop,
             Payload::Command(Bytes::from_static(b"put a 1")),
+            Payload::Membership(Membership {
+                voters: vec![1, 3],
+                voters_outgoing: vec![1, 2, 3],
+                learners: vec![4],
+                context: Bytes::from_static(b"ctx"),
+            }),
         ] {
             let entry = Entry {
                 index: 7,
@@ -256,6 +339,7 @@ mod tests {
             (vec![], "empty payload"),
             (vec![9, 1], "unknown payload tag 9"),
             (vec![ENTRY_TAG_NOOP, 5], "trailing"),
+            (vec![ENTRY_TAG_MEMBERSHIP, 1, 0], "damaged membership"),
         ] {
             let error = entry_from_wal(tern_wal::Entry {
                 index: 4,

@@ -12,6 +12,7 @@
 //! | `reads.rs` | which path a read takes (local, ReadIndex, lease) |
 //! | `status.rs` | the status the Raft executor publishes for clients and `tern status` |
 //! | `convert.rs` | core <-> wire messages, core <-> WAL entries |
+//! | `membership_codec.rs` | a membership as bytes (WAL entries, snapshot files) |
 //! | `signals.rs` | SIGINT/SIGTERM -> graceful shutdown |
 
 //!
@@ -41,6 +42,7 @@ mod channels;
 mod client_loop;
 pub mod config;
 mod convert;
+mod membership_codec;
 mod loop_watch;
 mod raft_loop;
 mod reads;

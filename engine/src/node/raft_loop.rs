@@ -440,7 +440,8 @@ impl Core {
     /// Applies one committed entry and resolves the writes waiting at or below its index.
     fn apply(&mut self, entry: &Entry) {
         let applied = match &entry.payload {
-            Payload::Noop => {
+            // A membership entry changes nothing in the map (the core already uses it).
+            Payload::Noop | Payload::Membership(_) => {
                 self.state_machine.apply_noop(entry.index);
                 None
             }
@@ -567,6 +568,7 @@ async fn open_wal(
         wal,
         raft::Recovered {
             hard_state,
+            snapshot: None,
             entries,
         },
     ))

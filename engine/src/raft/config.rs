@@ -7,9 +7,12 @@ use super::types::NodeId;
 /// (the server uses milliseconds), the simulator uses simulated ticks.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// This member's id; must be in `voters`.
+    /// This member's id; must be in `voters` unless `voters` is empty.
     pub id: NodeId,
-    /// Every voting member, this one included. No duplicates, no 0.
+    /// The bootstrap membership: every voting member at the cluster's first start, this one
+    /// included. No duplicates, no 0. Empty for a member that joins an existing cluster: it
+    /// learns the membership from the leader's log or snapshot (and never campaigns before).
+    /// Ignored once the log or a snapshot holds a membership.
     pub voters: Vec<NodeId>,
     /// A follower that hears from no leader for a random time in
     /// `[election_timeout_ticks_min, election_timeout_ticks_max)` starts an election (5.2).
@@ -66,18 +69,22 @@ pub enum PlantedBug {
     /// A granted vote is sent at once, before the hard state recording it is durable, so a
     /// voter that crashes can vote again in the same term (breaks figure 2's persistence rule).
     VoteNotPersisted,
+    /// A follower installs a snapshot even when it is not beyond its commit index, replacing
+    /// committed entries and moving its commit and applied index back (breaks section 7).
+    InstallSnapshotBelowCommit,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl PlantedBug {
     /// Every planted bug, for tests that try each.
-    pub const ALL: [PlantedBug; 6] = [
+    pub const ALL: [PlantedBug; 7] = [
         PlantedBug::VoteForStaleLog,
         PlantedBug::CommitPreviousTermByCount,
         PlantedBug::KeepConflictingSuffix,
         PlantedBug::LeaderCountsSelfBeforePersist,
         PlantedBug::LeaseIgnoresDriftMargin,
         PlantedBug::VoteNotPersisted,
+        PlantedBug::InstallSnapshotBelowCommit,
     ];
 }
 
@@ -125,9 +132,6 @@ impl Config {
         if self.id == 0 {
             return fail("id must not be 0: choose a positive node id".into());
         }
-        if self.voters.is_empty() {
-            return fail("voters is empty: list every voting member, this one included".into());
-        }
         if self.voters.contains(&0) {
             return fail("voters contains 0: node ids must be positive".into());
         }
@@ -139,9 +143,9 @@ impl Config {
                 self.voters
             ));
         }
-        if !self.voters.contains(&self.id) {
+        if !self.voters.is_empty() && !self.voters.contains(&self.id) {
             return fail(format!(
-                "id {} is not in voters {:?}: add it, or start this node with an id from the list",
+                "id {} is not in voters {:?}: add it, start this node with an id from the list, or give no voters to join an existing cluster",
                 self.id, self.voters
             ));
         }
@@ -213,7 +217,6 @@ mod tests {
         type BreakIt = Box<dyn Fn(&mut Config)>;
         let cases: Vec<(&str, BreakIt)> = vec![
             ("id must not be 0", Box::new(|c| c.id = 0)),
-            ("voters is empty", Box::new(|c| c.voters.clear())),
             ("lists a node twice", Box::new(|c| c.voters = vec![1, 2, 2])),
             ("is not in voters", Box::new(|c| c.id = 9)),
             (

@@ -1,13 +1,23 @@
 //! Elections (section 5.2, 5.4.1) with pre-vote (thesis 9.6) and the role changes they cause.
 
+use super::quorum::{self, VoteResult};
 use super::types::{Entry, Message, MessageBody, NodeId, Payload, Role, Term};
-use super::{progress::Progress, Bug, Raft, ReadOutcome};
+use super::{Bug, Raft, ReadOutcome};
 
 impl Raft {
-    /// A follower or candidate that hears from no leader for its randomized timeout campaigns.
+    /// A follower or candidate that hears from no leader for its randomized timeout campaigns,
+    /// if it is a voter: learners, removed members and members still waiting to learn their
+    /// cluster never do (thesis 4.2.1, 4.2.3).
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed_ticks += 1;
         if self.election_elapsed_ticks >= self.election_timeout_ticks {
+            if !self.may_campaign() {
+                // It does not campaign, but it stops believing in a leader it no longer hears:
+                // otherwise it would ignore vote requests for ever, and a member promoted
+                // while cut off, whose vote a joint quorum needs, would block every election.
+                self.become_follower(self.term, None);
+                return;
+            }
             if self.config.pre_vote {
                 self.become_pre_candidate();
             } else {
@@ -80,7 +90,7 @@ impl Raft {
         self.leader = None;
         self.reset_election_timer();
         self.start_tally();
-        if self.tally_granted() >= self.quorum {
+        if self.tally() == VoteResult::Won {
             self.become_candidate(false);
             return;
         }
@@ -100,7 +110,7 @@ impl Raft {
         self.leader = None;
         self.reset_election_timer();
         self.start_tally();
-        if self.tally_granted() >= self.quorum {
+        if self.tally() == VoteResult::Won {
             self.become_leader();
             return;
         }
@@ -110,8 +120,7 @@ impl Raft {
     fn request_votes(&mut self, campaign_term: Term, pre_vote: bool, leadership_transfer: bool) {
         let last_log_index = self.log.last_index();
         let last_log_term = self.log.last_term();
-        for position in 0..self.config.voters.len() {
-            let to = self.config.voters[position];
+        for to in self.membership().all_voters() {
             if to == self.id {
                 continue;
             }
@@ -126,24 +135,13 @@ impl Raft {
     }
 
     fn start_tally(&mut self) {
-        self.votes.iter_mut().for_each(|vote| *vote = None);
-        if let Some(position) = self.voter_position(self.id) {
-            self.votes[position] = Some(true);
-        }
+        self.votes.clear();
+        self.votes.insert(self.id, true);
     }
 
-    fn tally_granted(&self) -> usize {
-        self.votes
-            .iter()
-            .filter(|vote| **vote == Some(true))
-            .count()
-    }
-
-    fn tally_rejected(&self) -> usize {
-        self.votes
-            .iter()
-            .filter(|vote| **vote == Some(false))
-            .count()
+    /// The campaign's outcome so far, under the membership in effect (joint: both majorities).
+    fn tally(&self) -> VoteResult {
+        quorum::vote_result(self.membership(), |voter| self.votes.get(&voter).copied())
     }
 
     /// Section 5.2 and 5.4.1: one vote per term, first come first served, and only for a log at
@@ -202,20 +200,15 @@ impl Raft {
         if expected_term != Some(message.term) {
             return;
         }
-        let Some(position) = self.voter_position(message.from) else {
+        if !self.membership().is_voter(message.from) {
             return;
-        };
-        if self.votes[position].is_none() {
-            self.votes[position] = Some(granted);
         }
-        if self.tally_granted() >= self.quorum {
-            if pre_vote {
-                self.become_candidate(false);
-            } else {
-                self.become_leader();
-            }
-        } else if self.tally_rejected() >= self.quorum {
-            self.become_follower(self.term, None);
+        self.votes.entry(message.from).or_insert(granted);
+        match self.tally() {
+            VoteResult::Won if pre_vote => self.become_candidate(false),
+            VoteResult::Won => self.become_leader(),
+            VoteResult::Lost => self.become_follower(self.term, None),
+            VoteResult::Pending => {}
         }
     }
 
@@ -229,11 +222,8 @@ impl Raft {
         self.heartbeat_elapsed_ticks = 0;
         self.check_quorum_elapsed_ticks = 0;
         let next_index = self.log.last_index() + 1;
-        let inflight_messages_max = self.config.inflight_messages_max;
-        let now_ticks = self.now_ticks;
-        for progress in &mut self.progress {
-            *progress = Progress::new(next_index, inflight_messages_max, now_ticks);
-        }
+        self.progress.clear();
+        self.sync_progress();
         self.reads.reset_rounds();
         let entry = Entry {
             index: next_index,

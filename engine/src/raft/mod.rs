@@ -15,9 +15,12 @@
 //! | `replication.rs` | the leader: sending entries, answers, fast backtracking, heartbeats, commit rule |
 //! | `follower.rs` | the follower: consistency check, conflict truncation, learning the commit index |
 //! | `read_only.rs` | ReadIndex and lease reads |
-//! | `log.rs` | the in-memory log and its persist/commit/apply cursors |
-//! | `progress.rs`, `inflights.rs` | per-follower replication state and in-flight window |
-//! | `quorum.rs` | majority arithmetic |
+//! | `log.rs` | the in-memory log above the snapshot and its persist/commit/apply cursors |
+//! | `snapshot.rs` | compaction, sending a snapshot to a follower that needs compacted entries, installing one |
+//! | `membership.rs` | the membership the log defines (latest entry wins), at any index |
+//! | `membership_change.rs` | proposing changes: learners, promotion and removal through joint consensus |
+//! | `progress.rs`, `inflights.rs` | per-member replication state and in-flight window |
+//! | `quorum.rs` | majority arithmetic, single and joint |
 //!
 //! # Design notes (why, not what)
 //!
@@ -41,6 +44,19 @@
 //!   round a lease counts on just before crashing.
 //! - Check-quorum is evaluated every tick from the tick each follower was last heard from, so an
 //!   isolated leader steps down exactly one minimum election timeout after losing its majority.
+//! - Membership (thesis chapter 4): the latest membership entry in a member's log is in effect,
+//!   committed or not. Voters change only through a joint membership (old and new voter sets,
+//!   each needing its own majority for elections and commitment); the leader leaves it by itself
+//!   once it is committed. One change at a time, and only once the leader has committed an entry
+//!   of its term. A leader that is not a voter of a committed membership steps down. Learners
+//!   get the log but never vote or count. Messages from members this node does not know are
+//!   accepted (a lagging member's membership may predate the leader's own addition); answers
+//!   from non-members are ignored.
+//! - Snapshots (paper section 7): the driver snapshots its applied state and calls `compact`;
+//!   the log then starts after that index. A follower that needs a compacted entry is sent an
+//!   `InstallSnapshot` carrying only the snapshot's metadata; the driver ships the state and
+//!   reports back with `report_snapshot`. A follower installs only a snapshot beyond its commit
+//!   index, and keeps its log when it already holds the snapshot's last entry.
 
 pub mod config;
 pub mod ready;
@@ -51,26 +67,40 @@ mod election;
 mod follower;
 mod inflights;
 mod log;
+mod membership;
+mod membership_change;
 mod progress;
 mod quorum;
 mod read_only;
 mod replication;
+mod snapshot;
 mod step;
 
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBug;
 pub use config::{Config, ConfigError};
 pub use ready::{ReadConsistency, ReadId, ReadOutcome, Ready};
-pub use types::{Entry, HardState, LogIndex, Message, MessageBody, NodeId, Payload, Role, Term};
+pub use membership_change::{MembershipChange, MembershipError};
+pub use snapshot::CompactError;
+pub use types::{
+    Entry, HardState, LogIndex, Membership, Message, MessageBody, NodeId, Payload, Role,
+    SnapshotMeta, Term,
+};
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-/// The durable state a member restarts from: what its WAL holds.
+/// The durable state a member restarts from: its newest snapshot and the log after it.
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
     /// The last durable term, vote and commit index.
     pub hard_state: HardState,
-    /// The whole durable log, contiguous from index 1 (compaction comes later).
+    /// The snapshot the durable log starts after (the driver has restored its state machine
+    /// from it), if any. Without one the membership is the configuration's `voters`.
+    pub snapshot: Option<SnapshotMeta>,
+    /// The durable log after the snapshot: contiguous from the snapshot's index + 1 (from 1
+    /// without a snapshot).
     pub entries: Vec<Entry>,
 }
 
@@ -128,7 +158,7 @@ pub enum TransferError {
     /// Only the leader can hand leadership over; `leader_hint` names it when known.
     #[error("not the leader; the leader is {leader_hint:?}")]
     NotLeader { leader_hint: Option<NodeId> },
-    /// The target is not a voter of this cluster.
+    /// The target is not a voter of this cluster (learners cannot lead).
     #[error("node {0} is not a voter of this cluster")]
     UnknownTarget(NodeId),
 }
@@ -146,7 +176,7 @@ pub struct Status {
     pub voted_for: Option<NodeId>,
     /// The leader of `term` it knows of (itself when leading).
     pub leader: Option<NodeId>,
-    /// The first index its log holds (1 until compaction exists).
+    /// The first index whose entry its log holds (one past its snapshot's index).
     pub first_index: LogIndex,
     /// The last index its log holds (durable or not).
     pub last_index: LogIndex,
@@ -178,14 +208,13 @@ enum Bug {
     LeaderCountsSelfBeforePersist,
     LeaseIgnoresDriftMargin,
     VoteNotPersisted,
+    InstallSnapshotBelowCommit,
 }
 
 /// One member's Raft state machine.
 pub struct Raft {
     config: Config,
     id: NodeId,
-    /// Votes or acknowledgements that make a majority of `config.voters`.
-    quorum: usize,
     rng: rng::SeededRng,
     term: Term,
     voted_for: Option<NodeId>,
@@ -200,10 +229,13 @@ pub struct Raft {
     election_timeout_ticks: u64,
     heartbeat_elapsed_ticks: u64,
     check_quorum_elapsed_ticks: u64,
-    /// One per voter, in `config.voters` order; the leader's own slot is unused.
-    progress: Vec<progress::Progress>,
-    /// Votes received in the current (pre-)campaign, in `config.voters` order.
-    votes: Vec<Option<bool>>,
+    /// The leader's view of every other member (voters of both sets and learners). Kept in
+    /// step with the membership while leading; rebuilt when a term's leadership starts.
+    progress: BTreeMap<NodeId, progress::Progress>,
+    /// The membership version `progress` was last synced with.
+    progress_membership_version: u64,
+    /// Votes received in the current (pre-)campaign (our own included).
+    votes: BTreeMap<NodeId, bool>,
     transfer: Option<Transfer>,
     /// A TimeoutNow went out this term: a voter may now vote at any time, so no more leases.
     timeout_now_sent: bool,
@@ -227,21 +259,21 @@ impl Raft {
     /// recovered state (entries not contiguous from 1, commit beyond the log, ...).
     pub fn new(config: Config, recovered: Recovered) -> Result<Self, ConfigError> {
         config.validate()?;
-        validate_recovered(&config, &recovered)?;
+        validate_recovered(&recovered)?;
         let id = config.id;
-        let voter_count = config.voters.len();
         let mut rng = rng::SeededRng::new(config.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let election_timeout_ticks = rng.range(
             config.election_timeout_ticks_min,
             config.election_timeout_ticks_max,
         );
         let hard_state = recovered.hard_state;
-        let log = log::RaftLog::recovered(recovered.entries, hard_state.commit);
-        let progress = (0..voter_count)
-            .map(|_| progress::Progress::new(log.last_index() + 1, config.inflight_messages_max, 0))
-            .collect();
+        let log = log::RaftLog::recovered(
+            recovered.snapshot,
+            Membership::with_voters(&config.voters),
+            recovered.entries,
+            hard_state.commit,
+        );
         Ok(Self {
-            quorum: quorum::majority(voter_count),
             rng,
             term: hard_state.term,
             voted_for: hard_state.voted_for,
@@ -253,8 +285,9 @@ impl Raft {
             election_timeout_ticks,
             heartbeat_elapsed_ticks: 0,
             check_quorum_elapsed_ticks: 0,
-            progress,
-            votes: vec![None; voter_count],
+            progress: BTreeMap::new(),
+            progress_membership_version: u64::MAX,
+            votes: BTreeMap::new(),
             transfer: None,
             timeout_now_sent: false,
             reads: read_only::ReadQueue::default(),
@@ -262,7 +295,7 @@ impl Raft {
             out: Ready::default(),
             hard_state_handed: hard_state,
             term_vote_unconfirmed_after: None,
-            scratch: Vec::with_capacity(voter_count),
+            scratch: Vec::new(),
             id,
             config,
         })
@@ -337,23 +370,26 @@ impl Raft {
                 leader_hint: self.leader,
             });
         }
-        let Some(position) = self.voter_position(target) else {
+        if self.membership().voters.binary_search(&target).is_err() {
             return Err(TransferError::UnknownTarget(target));
-        };
+        }
         if target == self.id {
             return Ok(());
         }
+        let Some(progress) = self.progress.get_mut(&target) else {
+            return Err(TransferError::UnknownTarget(target));
+        };
         self.transfer = Some(Transfer {
             target,
             elapsed_ticks: 0,
         });
-        let match_index = self.progress[position].match_index;
+        let match_index = progress.match_index;
         if match_index == self.log.last_index() {
             self.send_timeout_now(target);
-        } else {
+        } else if !matches!(progress.state, progress::ProgressState::Snapshot { .. }) {
             // Catch the target up now rather than wait for lost requests to be noticed.
-            self.progress[position].become_probe(match_index + 1);
-            self.send_append(position, false);
+            progress.become_probe(match_index + 1);
+            self.send_append(target, false);
         }
         Ok(())
     }
@@ -392,7 +428,8 @@ impl Raft {
     pub fn ready(&mut self) -> Ready {
         let mut ready = std::mem::take(&mut self.out);
         let handed_before = self.log.handed_to_persist();
-        let (truncate_from, entries) = self.log.take_unstable();
+        let (snapshot, truncate_from, entries) = self.log.take_unstable();
+        ready.snapshot = snapshot;
         ready.truncate_from = truncate_from;
         ready.entries = entries;
         let hard_state = self.hard_state();
@@ -423,7 +460,7 @@ impl Raft {
             term: self.term,
             voted_for: self.voted_for,
             leader: self.leader,
-            first_index: 1,
+            first_index: self.log.first_index(),
             last_index: self.log.last_index(),
             commit_index: self.log.committed,
             applied_index: self.log.applied,
@@ -431,9 +468,27 @@ impl Raft {
         }
     }
 
-    /// The entry at `index`, if this member holds it (for checks and for catching up peers).
+    /// The entry at `index`, if this member holds it (for checks and for catching up peers);
+    /// `None` for entries compacted into the snapshot.
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
         self.log.entry(index)
+    }
+
+    /// The term of the entry at `index`, known for the snapshot's index and every entry after
+    /// it (index 0 has term 0).
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        self.log.term(index)
+    }
+
+    /// The membership in effect: the latest in this member's log, committed or not.
+    pub fn membership(&self) -> &Membership {
+        self.log.membership.latest()
+    }
+
+    /// The index of the log entry that set the membership in effect (the snapshot's index, or
+    /// 0 for the configuration's initial voters, when no entry above the snapshot did).
+    pub fn membership_index(&self) -> LogIndex {
+        self.log.membership.latest_index()
     }
 
     /// The randomized election timeout drawn for the current term, in ticks (for tests and
@@ -468,8 +523,24 @@ impl Raft {
         }
     }
 
-    fn voter_position(&self, id: NodeId) -> Option<usize> {
-        self.config.voters.iter().position(|voter| *voter == id)
+    /// True when this member votes (in either voter set of its membership).
+    fn is_voter(&self) -> bool {
+        self.membership().is_voter(self.id)
+    }
+
+    /// True when this member may start an election: it votes in its latest membership, or
+    /// that membership is not known committed and it votes in the committed one. The second
+    /// case is a voter whose removal it holds but has not seen committed (thesis 4.2.2: it
+    /// may still lead, counting only the new voters, until the removal commits). Without it,
+    /// a removed leader that lost its quorum before the removal reached the others would
+    /// deadlock them: they still need its vote, and it refuses them for their shorter logs.
+    fn may_campaign(&self) -> bool {
+        if self.is_voter() {
+            return true;
+        }
+        let committed = self.log.committed;
+        self.membership_index() > committed
+            && self.log.membership.at(committed).is_voter(self.id)
     }
 
     /// Queues a message carrying the current term.
@@ -512,14 +583,30 @@ impl Raft {
     }
 }
 
-/// Checks the recovered state: contiguous from 1, terms never decreasing nor beyond the hard
-/// state's term, commit within the log, and a vote only for a voter.
-fn validate_recovered(config: &Config, recovered: &Recovered) -> Result<(), ConfigError> {
+/// Checks the recovered state: entries contiguous after the snapshot (from 1 without one),
+/// terms never decreasing nor below the snapshot's nor beyond the hard state's term, commit
+/// within the log, and a well-formed membership everywhere.
+fn validate_recovered(recovered: &Recovered) -> Result<(), ConfigError> {
     let fail = |text: String| Err(ConfigError::Invalid(format!("recovered state: {text}")));
     let hard_state = &recovered.hard_state;
-    let mut previous_term = 0;
+    let (base_index, base_term) = recovered
+        .snapshot
+        .as_ref()
+        .map_or((0, 0), |snapshot| (snapshot.index, snapshot.term));
+    if let Some(snapshot) = &recovered.snapshot {
+        if snapshot.term > hard_state.term {
+            return fail(format!(
+                "snapshot at index {} has term {}, beyond the hard state's term {}",
+                snapshot.index, snapshot.term, hard_state.term
+            ));
+        }
+        if let Err(reason) = snapshot.membership.validate() {
+            return fail(format!("snapshot membership: {reason}"));
+        }
+    }
+    let mut previous_term = base_term;
     for (position, entry) in recovered.entries.iter().enumerate() {
-        let expected = position as LogIndex + 1;
+        let expected = base_index + position as LogIndex + 1;
         if entry.index != expected {
             return fail(format!(
                 "entry at position {position} has index {}, expected {expected}",
@@ -532,19 +619,19 @@ fn validate_recovered(config: &Config, recovered: &Recovered) -> Result<(), Conf
                 entry.index, entry.term, hard_state.term
             ));
         }
+        if let Payload::Membership(membership) = &entry.payload {
+            if let Err(reason) = membership.validate() {
+                return fail(format!("membership entry {}: {reason}", entry.index));
+            }
+        }
         previous_term = entry.term;
     }
-    if hard_state.commit > recovered.entries.len() as LogIndex {
+    let last_index = base_index + recovered.entries.len() as LogIndex;
+    if hard_state.commit > last_index {
         return fail(format!(
-            "commit {} is beyond the last entry {}",
-            hard_state.commit,
-            recovered.entries.len()
+            "commit {} is beyond the last entry {last_index}",
+            hard_state.commit
         ));
-    }
-    if let Some(vote) = hard_state.voted_for {
-        if !config.voters.contains(&vote) {
-            return fail(format!("voted_for {vote} is not a voter"));
-        }
     }
     Ok(())
 }

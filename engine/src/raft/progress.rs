@@ -1,6 +1,7 @@
 //! What the leader knows about one follower's log, and how it sends to it (thesis 10.2.2):
 //! in `Probe` one AppendRequest at a time until the match point is found, then in `Replicate`
-//! a pipeline bounded by the in-flight window.
+//! a pipeline bounded by the in-flight window; in `Snapshot` nothing while the driver ships a
+//! snapshot (the entries the follower needs were compacted).
 
 use super::inflights::Inflights;
 use super::types::LogIndex;
@@ -12,6 +13,10 @@ pub(crate) enum ProgressState {
     Probe,
     /// The match point is known: stream entries, up to the in-flight window.
     Replicate,
+    /// The follower needs entries the log no longer holds: a snapshot through `index` is on
+    /// its way; send nothing until it is acknowledged or the driver reports how the transfer
+    /// ended.
+    Snapshot { index: LogIndex },
 }
 
 /// The leader's view of one follower.
@@ -68,6 +73,13 @@ impl Progress {
         self.inflights.clear();
     }
 
+    /// A snapshot through `index` is being sent: pause until it is answered.
+    pub(crate) fn become_snapshot(&mut self, index: LogIndex) {
+        self.state = ProgressState::Snapshot { index };
+        self.probe_sent = false;
+        self.inflights.clear();
+    }
+
     pub(crate) fn become_replicate(&mut self) {
         self.state = ProgressState::Replicate;
         self.next_index = self.match_index + 1;
@@ -80,6 +92,7 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflights.is_full(),
+            ProgressState::Snapshot { .. } => true,
         }
     }
 }

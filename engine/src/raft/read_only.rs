@@ -160,16 +160,19 @@ impl Raft {
         if self.reads.waiting_quorum.is_empty() {
             return;
         }
-        self.scratch.clear();
-        for (position, voter) in self.config.voters.iter().enumerate() {
-            let acked = if *voter == self.id {
-                self.reads.round
-            } else {
-                self.progress[position].acked_round
-            };
-            self.scratch.push(acked);
-        }
-        let acknowledged = quorum::quorum_value(&mut self.scratch, self.quorum);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let acknowledged = quorum::joint_quorum_value(
+            self.log.membership.latest(),
+            |voter| {
+                if voter == self.id {
+                    self.reads.round
+                } else {
+                    self.progress.get(&voter).map_or(0, |p| p.acked_round)
+                }
+            },
+            &mut scratch,
+        );
+        self.scratch = scratch;
         while let Some(read) = self.reads.waiting_quorum.front().copied() {
             if read.round > acknowledged {
                 break;
@@ -210,19 +213,24 @@ impl Raft {
         if !self.config.lease_reads || self.transfer.is_some() || self.timeout_now_sent {
             return false;
         }
-        self.scratch.clear();
-        for (position, voter) in self.config.voters.iter().enumerate() {
-            // Shifted by one so that 0 means "no round remembered".
-            let start = if *voter == self.id {
-                self.now_ticks.saturating_add(1)
-            } else {
-                self.progress[position]
-                    .acked_round_start_tick
-                    .map_or(0, |tick| tick.saturating_add(1))
-            };
-            self.scratch.push(start);
-        }
-        let shifted_start = quorum::quorum_value(&mut self.scratch, self.quorum);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        // Shifted by one so that 0 means "no round remembered".
+        let shifted_start = quorum::joint_quorum_value(
+            self.log.membership.latest(),
+            |voter| {
+                if voter == self.id {
+                    self.now_ticks.saturating_add(1)
+                } else {
+                    self.progress.get(&voter).map_or(0, |progress| {
+                        progress
+                            .acked_round_start_tick
+                            .map_or(0, |tick| tick.saturating_add(1))
+                    })
+                }
+            },
+            &mut scratch,
+        );
+        self.scratch = scratch;
         let Some(lease_start) = shifted_start.checked_sub(1) else {
             return false;
         };

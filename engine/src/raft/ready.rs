@@ -1,7 +1,7 @@
 //! What the core asks its driver to do. The driver (the server's node, or the simulator) takes
 //! a `Ready` after feeding inputs and carries it out in the order the fields' docs give.
 
-use super::types::{Entry, HardState, LogIndex, Message, NodeId};
+use super::types::{Entry, HardState, LogIndex, Message, NodeId, SnapshotMeta};
 
 /// Identifies a read request; chosen by the driver, echoed back in `ReadOutcome`.
 pub type ReadId = u64;
@@ -34,18 +34,24 @@ pub enum ReadOutcome {
 /// Order of execution:
 /// 1. Send `messages` at once: they depend on nothing unpersisted (thesis 10.2.1: the leader
 ///    sends AppendRequests before its own write completes).
-/// 2. Persist: if `truncate_from` is set, delete every entry at or after it; then append
-///    `entries` (contiguous, in order); write `hard_state` if set. Truncation, entries and hard
-///    state of one Ready become durable together, before step 3.
+/// 2. Persist: if `snapshot` is set, first make the snapshot the durable base of the log
+///    (the state the driver received for it, see `MessageBody::InstallSnapshot`) and discard
+///    every durable entry; if `truncate_from` is set, delete every entry at or after it; then
+///    append `entries` (contiguous, in order); write `hard_state` if set. All of one Ready
+///    becomes durable together, before step 3.
 /// 3. Once step 2 is durable, report `on_persisted(last index, its term)` and send
 ///    `messages_after_persist` (votes, acks and anything carrying a just-adopted term).
-/// 4. Apply `committed_entries` in order (they may be applied before step 2 finishes: a
-///    committed entry is already durable on a majority), then report `on_applied`.
+/// 4. If `snapshot` is set, restore the state machine from it first (the core already counts it
+///    applied). Apply `committed_entries` in order (they may be applied before step 2
+///    finishes: a committed entry is already durable on a majority), then report `on_applied`.
 /// 5. Answer `reads`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
     /// Step 1: send at once.
     pub messages: Vec<Message>,
+    /// Steps 2 and 4: the log was replaced by this snapshot from the leader: persist it as the
+    /// log's base (dropping every entry), and restore the state machine from it.
+    pub snapshot: Option<SnapshotMeta>,
     /// Step 2: delete every durable entry at or after this index first.
     pub truncate_from: Option<LogIndex>,
     /// Step 2: append these, contiguous, after the (truncated) durable log.
@@ -64,6 +70,7 @@ impl Ready {
     /// True when there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
+            && self.snapshot.is_none()
             && self.truncate_from.is_none()
             && self.entries.is_empty()
             && self.hard_state.is_none()

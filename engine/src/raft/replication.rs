@@ -2,7 +2,7 @@
 //! or replicate state, reading their answers with fast backtracking, heartbeats, check-quorum,
 //! and the commit rule (5.4.2, thesis 10.2.1).
 
-use super::progress::ProgressState;
+use super::progress::{Progress, ProgressState};
 use super::types::{Entry, LogIndex, MessageBody, NodeId, Payload, Role, Term};
 use super::{quorum, Bug, Raft, StepError};
 
@@ -26,19 +26,43 @@ impl Raft {
     }
 
     pub(super) fn broadcast_append(&mut self) {
-        for position in 0..self.config.voters.len() {
-            if self.config.voters[position] != self.id {
-                self.send_append(position, false);
+        self.sync_progress();
+        let members: Vec<NodeId> = self.progress.keys().copied().collect();
+        for member in members {
+            self.send_append(member, false);
+        }
+    }
+
+    /// Makes `progress` hold exactly the other members of the membership in effect (a leader's
+    /// membership changes as it appends or loses membership entries): new members start in
+    /// probe from the end of the log, removed ones are dropped.
+    pub(super) fn sync_progress(&mut self) {
+        let version = self.log.membership.version();
+        if version == self.progress_membership_version && !self.progress.is_empty() {
+            return;
+        }
+        self.progress_membership_version = version;
+        let members = self.membership().members();
+        self.progress
+            .retain(|member, _| members.binary_search(member).is_ok());
+        let next_index = self.log.last_index() + 1;
+        for member in members {
+            if member != self.id && !self.progress.contains_key(&member) {
+                let progress =
+                    Progress::new(next_index, self.config.inflight_messages_max, self.now_ticks);
+                self.progress.insert(member, progress);
             }
         }
     }
 
-    /// Sends the follower at `position` its next entries if its state allows; returns whether a
-    /// message left. A probe may be empty (it still checks consistency); a replicate send only
-    /// goes with entries.
-    pub(super) fn send_append(&mut self, position: usize, allow_empty: bool) -> bool {
+    /// Sends follower `to` its next entries if its state allows; returns whether a message
+    /// left. A probe may be empty (it still checks consistency); a replicate send only goes
+    /// with entries. A follower that needs compacted entries is sent the snapshot instead.
+    pub(super) fn send_append(&mut self, to: NodeId, allow_empty: bool) -> bool {
         let last_index = self.log.last_index();
-        let progress = &self.progress[position];
+        let Some(progress) = self.progress.get(&to) else {
+            return false;
+        };
         if progress.is_paused() {
             return false;
         }
@@ -48,14 +72,20 @@ impl Raft {
             return false;
         }
         let prev_log_index = next_index - 1;
-        let prev_log_term = self.log.term(prev_log_index).unwrap_or(0);
+        let Some(prev_log_term) = self.log.term(prev_log_index) else {
+            // Compacted away: only the snapshot can bring this follower up to the log.
+            self.send_snapshot(to);
+            return true;
+        };
         let entries = self.log.entries_from(
             next_index,
             self.config.append_entries_max,
             self.config.append_bytes_max,
         );
         let sent_last = prev_log_index + entries.len() as LogIndex;
-        let progress = &mut self.progress[position];
+        let Some(progress) = self.progress.get_mut(&to) else {
+            return false;
+        };
         match state {
             ProgressState::Replicate => {
                 progress.next_index = sent_last + 1;
@@ -65,9 +95,9 @@ impl Raft {
                 progress.next_index = next_index;
                 progress.probe_sent = true;
             }
+            ProgressState::Snapshot { .. } => return false,
         }
         let leader_commit = self.log.committed;
-        let to = self.config.voters[position];
         self.send(
             to,
             MessageBody::AppendRequest {
@@ -81,10 +111,10 @@ impl Raft {
     }
 
     /// Keeps sending to one follower until its window is full or it has everything.
-    fn send_append_while_open(&mut self, position: usize) {
+    fn send_append_while_open(&mut self, to: NodeId) {
         let window = self.config.inflight_messages_max;
         for _ in 0..window {
-            if !self.send_append(position, false) {
+            if !self.send_append(to, false) {
                 break;
             }
         }
@@ -98,34 +128,41 @@ impl Raft {
         conflict_index: LogIndex,
         conflict_term: Option<Term>,
     ) -> Result<(), StepError> {
-        let Some(position) = self.voter_position(from) else {
+        if !self.progress.contains_key(&from) {
+            // Not a member (any more): nothing to track.
             return Ok(());
-        };
+        }
         if success {
             if match_index > self.log.last_index() {
                 let reason = format!("match_index {match_index} beyond the leader's log");
                 return Err(StepError::Malformed { from, reason });
             }
-            self.on_append_accepted(position, match_index);
+            self.on_append_accepted(from, match_index);
         } else {
-            self.on_append_rejected(position, conflict_index, conflict_term);
+            self.on_append_rejected(from, conflict_index, conflict_term);
         }
         Ok(())
     }
 
-    fn on_append_accepted(&mut self, position: usize, match_index: LogIndex) {
-        let progress = &mut self.progress[position];
+    fn on_append_accepted(&mut self, from: NodeId, match_index: LogIndex) {
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return;
+        };
         if progress.update_match(match_index) {
             progress.inflights.free_to(match_index);
-            if progress.state == ProgressState::Probe {
-                progress.become_replicate();
+            match progress.state {
+                ProgressState::Probe => progress.become_replicate(),
+                ProgressState::Snapshot { index } if match_index >= index => {
+                    progress.become_replicate()
+                }
+                _ => {}
             }
             self.maybe_commit();
-            self.maybe_finish_transfer(position);
+            self.maybe_finish_transfer(from);
         } else if progress.state == ProgressState::Probe {
             progress.probe_sent = false;
         }
-        self.send_append_while_open(position);
+        self.send_append_while_open(from);
     }
 
     /// Section 5.3 with the fast-backtracking hints: when the leader holds entries of the
@@ -133,14 +170,18 @@ impl Raft {
     /// index of that term (or its log end when it is too short).
     fn on_append_rejected(
         &mut self,
-        position: usize,
+        from: NodeId,
         conflict_index: LogIndex,
         conflict_term: Option<Term>,
     ) {
-        let progress = &self.progress[position];
+        let Some(progress) = self.progress.get(&from) else {
+            return;
+        };
         let stale = match progress.state {
             ProgressState::Replicate => conflict_index <= progress.match_index,
             ProgressState::Probe => !progress.probe_sent,
+            // A rejection of an append sent before the snapshot: the snapshot decides.
+            ProgressState::Snapshot { .. } => true,
         };
         if stale {
             return;
@@ -150,8 +191,10 @@ impl Raft {
             None => conflict_index,
         };
         let next_index = hinted.min(self.log.last_index() + 1);
-        self.progress[position].become_probe(next_index);
-        self.send_append(position, true);
+        if let Some(progress) = self.progress.get_mut(&from) {
+            progress.become_probe(next_index);
+        }
+        self.send_append(from, true);
     }
 
     /// Section 5.4.2 and thesis 10.2.1: commit the highest index a majority holds, counting the
@@ -162,16 +205,19 @@ impl Raft {
         } else {
             self.log.persisted
         };
-        self.scratch.clear();
-        for (position, voter) in self.config.voters.iter().enumerate() {
-            let value = if *voter == self.id {
-                own_match
-            } else {
-                self.progress[position].match_index
-            };
-            self.scratch.push(value);
-        }
-        let candidate = quorum::quorum_value(&mut self.scratch, self.quorum);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let candidate = quorum::joint_quorum_value(
+            self.log.membership.latest(),
+            |voter| {
+                if voter == self.id {
+                    own_match
+                } else {
+                    self.progress.get(&voter).map_or(0, |p| p.match_index)
+                }
+            },
+            &mut scratch,
+        );
+        self.scratch = scratch;
         if candidate <= self.log.committed {
             return;
         }
@@ -179,6 +225,7 @@ impl Raft {
         if current_term || self.bug(Bug::CommitPreviousTermByCount) {
             self.log.commit_to(candidate);
             self.on_leader_commit_advanced();
+            self.after_membership_commit();
         }
     }
 
@@ -204,17 +251,12 @@ impl Raft {
     /// timeout? (Checked every tick: a few comparisons per voter.)
     fn quorum_recently_active(&self) -> bool {
         let window_ticks = self.config.election_timeout_ticks_min;
-        let active = self
-            .config
-            .voters
-            .iter()
-            .zip(&self.progress)
-            .filter(|(voter, progress)| {
-                **voter == self.id
-                    || self.now_ticks.saturating_sub(progress.last_heard_tick) < window_ticks
-            })
-            .count();
-        active >= self.quorum
+        quorum::joint_majority(self.membership(), |voter| {
+            voter == self.id
+                || self.progress.get(&voter).is_some_and(|progress| {
+                    self.now_ticks.saturating_sub(progress.last_heard_tick) < window_ticks
+                })
+        })
     }
 
     /// A follower in replicate state whose match stayed below our last index for a whole
@@ -223,11 +265,8 @@ impl Raft {
     /// optimistic send `next_index` is already past the lost entries.
     fn restart_stalled_followers(&mut self) {
         let last_index = self.log.last_index();
-        for position in 0..self.progress.len() {
-            if self.config.voters[position] == self.id {
-                continue;
-            }
-            let progress = &mut self.progress[position];
+        let mut stalled_members = Vec::new();
+        for (member, progress) in self.progress.iter_mut() {
             let stalled = progress.state == ProgressState::Replicate
                 && progress.match_index < last_index
                 && progress.match_index == progress.match_at_last_check;
@@ -235,22 +274,27 @@ impl Raft {
             if stalled {
                 let next_index = progress.match_index + 1;
                 progress.become_probe(next_index);
-                self.send_append(position, true);
+                stalled_members.push(*member);
             }
+        }
+        for member in stalled_members {
+            self.send_append(member, true);
         }
     }
 
     /// Starts a heartbeat round: liveness, commit propagation, and the confirmation ReadIndex
     /// and leases count on (thesis 6.4).
     pub(super) fn broadcast_heartbeat(&mut self) {
+        self.sync_progress();
         let read_round = self.reads.start_round(self.now_ticks);
-        for position in 0..self.config.voters.len() {
-            let to = self.config.voters[position];
-            if to == self.id {
-                continue;
-            }
+        let targets: Vec<(NodeId, LogIndex)> = self
+            .progress
+            .iter()
+            .map(|(member, progress)| (*member, progress.match_index))
+            .collect();
+        for (to, match_index) in targets {
             // A follower may only learn a commit index its log is known to match.
-            let leader_commit = self.log.committed.min(self.progress[position].match_index);
+            let leader_commit = self.log.committed.min(match_index);
             self.send(
                 to,
                 MessageBody::Heartbeat {
@@ -262,12 +306,13 @@ impl Raft {
     }
 
     pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
-        let Some(position) = self.voter_position(from) else {
+        let start_tick = self.reads.round_start_tick(read_round);
+        let current_round = self.reads.current_round();
+        let last_index = self.log.last_index();
+        let Some(progress) = self.progress.get_mut(&from) else {
             return;
         };
-        let start_tick = self.reads.round_start_tick(read_round);
-        let progress = &mut self.progress[position];
-        if read_round <= self.reads.current_round() && read_round > progress.acked_round {
+        if read_round <= current_round && read_round > progress.acked_round {
             progress.acked_round = read_round;
             progress.acked_round_start_tick = start_tick;
         }
@@ -278,10 +323,10 @@ impl Raft {
             ProgressState::Replicate if progress.inflights.is_full() => {
                 progress.inflights.free_first()
             }
-            ProgressState::Replicate => {}
+            ProgressState::Replicate | ProgressState::Snapshot { .. } => {}
         }
-        if progress.match_index < self.log.last_index() {
-            self.send_append(position, false);
+        if progress.match_index < last_index {
+            self.send_append(from, false);
         }
         self.confirm_reads();
     }
@@ -297,14 +342,15 @@ impl Raft {
     }
 
     /// Thesis 3.10: once the transfer target holds our whole log, tell it to campaign now.
-    fn maybe_finish_transfer(&mut self, position: usize) {
+    fn maybe_finish_transfer(&mut self, from: NodeId) {
         let Some(transfer) = self.transfer else {
             return;
         };
-        let target_position = self.voter_position(transfer.target);
-        if target_position == Some(position)
-            && self.progress[position].match_index == self.log.last_index()
-        {
+        let caught_up = self
+            .progress
+            .get(&from)
+            .is_some_and(|progress| progress.match_index == self.log.last_index());
+        if transfer.target == from && caught_up {
             self.send_timeout_now(transfer.target);
         }
     }

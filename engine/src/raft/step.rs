@@ -19,8 +19,9 @@ impl Raft {
         let from = message.from;
         self.dispatch(message)?;
         if self.role == Role::Leader {
-            if let Some(position) = self.voter_position(from) {
-                self.progress[position].last_heard_tick = self.now_ticks;
+            let now_ticks = self.now_ticks;
+            if let Some(progress) = self.progress.get_mut(&from) {
+                progress.last_heard_tick = now_ticks;
             }
         }
         Ok(())
@@ -39,9 +40,12 @@ impl Raft {
         if from == self.id {
             return Err(malformed(from, "a message from this node to itself".into()));
         }
-        if self.voter_position(from).is_none() {
+        if from == 0 {
             return Err(StepError::UnknownSender { from });
         }
+        // A sender this node does not know is not refused: its membership may predate the
+        // sender's addition (a lagging follower must still accept the new leader). Answers
+        // from non-members change nothing (no progress, no vote counted).
         match &message.body {
             MessageBody::AppendRequest {
                 prev_log_index,
@@ -55,6 +59,9 @@ impl Raft {
                     from,
                     format!("last_log_term {last_log_term} beyond term {}", message.term),
                 ))
+            }
+            MessageBody::InstallSnapshot { snapshot } => {
+                validate_snapshot(message.term, snapshot).map_err(|reason| malformed(from, reason))
             }
             _ => Ok(()),
         }
@@ -93,7 +100,9 @@ impl Raft {
                 self.handle_vote_response(message);
                 false
             }
-            MessageBody::AppendRequest { .. } | MessageBody::Heartbeat { .. } => {
+            MessageBody::AppendRequest { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
                 self.become_follower(message.term, Some(message.from));
                 true
             }
@@ -112,7 +121,9 @@ impl Raft {
     /// steps down (needed with pre-vote and check-quorum, which otherwise hide it); drop the rest.
     fn on_lower_term(&mut self, message: &Message) {
         match message.body {
-            MessageBody::AppendRequest { .. } | MessageBody::Heartbeat { .. } => {
+            MessageBody::AppendRequest { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
                 let body = MessageBody::AppendResponse {
                     success: false,
                     match_index: 0,
@@ -183,9 +194,13 @@ impl Raft {
                 }
             }
             MessageBody::TimeoutNow => {
-                if self.role == Role::Follower && self.leader == Some(from) {
+                if self.role == Role::Follower && self.leader == Some(from) && self.may_campaign() {
                     self.become_candidate(true);
                 }
+            }
+            MessageBody::InstallSnapshot { snapshot } => {
+                self.accept_leader(from)?;
+                self.handle_install_snapshot(from, snapshot);
             }
         }
         Ok(())
@@ -210,6 +225,21 @@ impl Raft {
 
 fn malformed(from: super::NodeId, reason: String) -> StepError {
     StepError::Malformed { from, reason }
+}
+
+/// A snapshot's term may not exceed the sender's, it covers at least one entry, and its
+/// membership is well formed.
+fn validate_snapshot(term: Term, snapshot: &super::SnapshotMeta) -> Result<(), String> {
+    if snapshot.term > term || snapshot.term == 0 || snapshot.index == 0 {
+        return Err(format!(
+            "snapshot at index {} with term {} (sender's term {term})",
+            snapshot.index, snapshot.term
+        ));
+    }
+    snapshot
+        .membership
+        .validate()
+        .map_err(|reason| format!("snapshot membership: {reason}"))
 }
 
 /// Entries must continue `prev_log_index` one by one, with terms that never decrease, start at

@@ -30,6 +30,123 @@ pub enum Payload {
     Noop,
     /// One client command: opaque bytes the state machine interprets.
     Command(Bytes),
+    /// A new cluster membership (Raft thesis chapter 4). It takes effect on every member as
+    /// soon as it is in that member's log, committed or not; a change of voters goes through a
+    /// joint membership first (`voters_outgoing` non-empty).
+    Membership(Membership),
+}
+
+/// Who is in the cluster: the voters (two sets while a change of voters is in progress) and
+/// the learners, which receive the log but neither vote nor count toward any quorum.
+///
+/// Each list is sorted and holds an id once; a member is in at most one of `voters` and
+/// `learners` (a voter being removed may still be in `voters_outgoing`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// The voters of the new configuration (all voters when no change is in progress).
+    pub voters: Vec<NodeId>,
+    /// Joint consensus (thesis 4.3): while non-empty, elections and commitment need a majority
+    /// of `voters` and, separately, a majority of these (the old configuration's voters).
+    pub voters_outgoing: Vec<NodeId>,
+    /// Non-voting members that are sent the log (thesis 4.2.1: new servers catch up first).
+    pub learners: Vec<NodeId>,
+    /// Opaque to the core: what the driver needs to know about the members (the server keeps
+    /// their addresses here). It travels with the membership through the log and snapshots.
+    pub context: Bytes,
+}
+
+impl Membership {
+    /// A membership of `voters` only (sorted and deduplicated here), with no context.
+    pub fn with_voters(voters: &[NodeId]) -> Membership {
+        let mut voters = voters.to_vec();
+        voters.sort_unstable();
+        voters.dedup();
+        Membership {
+            voters,
+            ..Membership::default()
+        }
+    }
+
+    /// True while a change of voters is in progress (two voter sets).
+    pub fn is_joint(&self) -> bool {
+        !self.voters_outgoing.is_empty()
+    }
+
+    /// True when `id` votes in either voter set.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.binary_search(&id).is_ok() || self.voters_outgoing.binary_search(&id).is_ok()
+    }
+
+    /// True when `id` is a learner.
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        self.learners.binary_search(&id).is_ok()
+    }
+
+    /// True when `id` is a voter (of either set) or a learner.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.is_learner(id)
+    }
+
+    /// Every member (voters of both sets and learners), sorted, each once.
+    pub fn members(&self) -> Vec<NodeId> {
+        let mut all: Vec<NodeId> = self
+            .voters
+            .iter()
+            .chain(&self.voters_outgoing)
+            .chain(&self.learners)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Every voter of either set, sorted, each once.
+    pub fn all_voters(&self) -> Vec<NodeId> {
+        let mut all: Vec<NodeId> = self
+            .voters
+            .iter()
+            .chain(&self.voters_outgoing)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Checks the shape rules (sorted, unique, a member not both voter and learner, no id 0);
+    /// the text says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, list) in [
+            ("voters", &self.voters),
+            ("voters_outgoing", &self.voters_outgoing),
+            ("learners", &self.learners),
+        ] {
+            if list.windows(2).any(|pair| pair[0] >= pair[1]) {
+                return Err(format!("{name} {list:?} is not sorted with each id once"));
+            }
+            if list.contains(&0) {
+                return Err(format!("{name} {list:?} contains id 0"));
+            }
+        }
+        if let Some(both) = self.learners.iter().find(|id| self.is_voter(**id)) {
+            return Err(format!("node {both} is both a voter and a learner"));
+        }
+        Ok(())
+    }
+}
+
+/// What a snapshot stands for: the state machine after applying every entry through `index`,
+/// which has `term`, with the membership in effect at `index`. The state itself is the
+/// driver's business (the core never sees it); this is how the core refers to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    /// The last log index the snapshot covers.
+    pub index: LogIndex,
+    /// The term of the entry at `index`.
+    pub term: Term,
+    /// The membership in effect at `index`.
+    pub membership: Membership,
 }
 
 impl Entry {
@@ -38,6 +155,7 @@ impl Entry {
         match &self.payload {
             Payload::Noop => 0,
             Payload::Command(bytes) => bytes.len(),
+            Payload::Membership(membership) => membership.context.len(),
         }
     }
 }
@@ -111,6 +229,13 @@ pub enum MessageBody {
     HeartbeatResponse { read_round: u64 },
     /// Leadership transfer: "start an election now, ignoring your timer" (thesis 3.10).
     TimeoutNow,
+    /// The leader no longer holds the entries this follower needs (compacted into a snapshot):
+    /// "replace your log with this snapshot" (paper section 7). Only the metadata travels
+    /// through the core; the driver ships the state itself and steps this message into the
+    /// follower's core once the state has arrived whole. The follower answers with an
+    /// `AppendResponse` (success, `match_index` = the snapshot's index, or its own commit
+    /// index when that is already beyond).
+    InstallSnapshot { snapshot: SnapshotMeta },
 }
 
 /// The role a member plays in its current term.

@@ -3,13 +3,14 @@
 
 use super::params::TICK_TIME;
 use super::world::{Event, World};
-use crate::raft::{NodeId, Role};
+use crate::raft::{MembershipChange, NodeId, Role};
 
 impl World {
     /// One random fault action.
     pub(super) fn fault(&mut self) {
         let nodes = self.params.nodes;
-        match self.rng.range(0, 17) {
+        match self.rng.range(0, 19) {
+            17 | 18 => self.change_membership(),
             16 => self.lease_trap(),
             14 | 15 => self.transfer_leadership(),
             12 | 13 => {
@@ -143,6 +144,55 @@ impl World {
         self.fault_hold_until_time = cut_time + (min + max) * TICK_TIME;
     }
 
+    /// Asks the leader for a random membership change: add a node that never was a member as
+    /// a learner, promote a learner, or remove a learner or voter (the leader itself too).
+    /// Removed nodes keep running with what they last knew, never to be added again.
+    fn change_membership(&mut self) {
+        let Some(leader) = self.leader_index() else {
+            return;
+        };
+        let Some(membership) = self.nodes[leader]
+            .raft
+            .as_ref()
+            .map(|raft| raft.membership().clone())
+        else {
+            return;
+        };
+        let mut choices = Vec::new();
+        for id in 1..=self.params.nodes as NodeId {
+            if self.removed.contains(&id) {
+                continue;
+            }
+            if membership.is_learner(id) {
+                choices.push(MembershipChange::Promote(id));
+                choices.push(MembershipChange::Remove(id));
+            } else if membership.is_voter(id) {
+                // Keep at least two voters most of the time, so a run still tolerates a crash.
+                if membership.voters.len() > 2 || self.rng.chance(1, 4) {
+                    choices.push(MembershipChange::Remove(id));
+                }
+            } else {
+                choices.push(MembershipChange::AddLearner(id));
+                choices.push(MembershipChange::AddLearner(id));
+            }
+        }
+        if choices.is_empty() {
+            return;
+        }
+        let change = choices[self.rng.range(0, choices.len() as u64) as usize].clone();
+        let mut outcome = None;
+        self.input(leader, |raft| {
+            outcome = Some(raft.propose_membership(change.clone(), bytes::Bytes::new()));
+        });
+        let Some(outcome) = outcome else { return };
+        self.trace.record(self.now, || {
+            format!("n{} MEMBERSHIP {change}: {outcome:?}", leader + 1)
+        });
+        if let (Ok(_), MembershipChange::Remove(id)) = (&outcome, &change) {
+            self.removed.insert(*id);
+        }
+    }
+
     /// The second half of `lease_trap`, unless a heal came first.
     pub(super) fn cut_outbox(&mut self, index: usize) {
         let id = index as NodeId + 1;
@@ -220,6 +270,8 @@ impl World {
         node.pending_writes.clear();
         node.pending_reads.clear();
         let (id, incarnation) = (node.id, node.incarnation);
+        let durable_term = node.disk.durable.hard_state.term;
+        self.checker.forget_volatile_terms(id, durable_term);
         self.trace.record(self.now, || {
             format!("n{id} CRASH ({lost} disk writes lost)")
         });

@@ -10,9 +10,14 @@
 //!   own term (the precondition of figure 8's lost commit, caught even when no later leader
 //!   happens to overwrite the entry).
 //! - State machine safety: no two nodes apply different entries at one index.
-//! - Durability: every committed index is durable (persisted, survives a crash) on a majority.
+//! - Durability: every committed index is durable (persisted, survives a crash, in the log or
+//!   in a snapshot) on a majority of each voter set of the latest committed membership.
+//! - Snapshots: a snapshot covers only committed entries, carries the term and membership of
+//!   its index, and every snapshot at one index holds the same state; a node's commit index
+//!   never moves back within one incarnation.
 
-use crate::raft::{Entry, LogIndex, NodeId, Payload, Raft, Role, Status, Term};
+use super::kv::KvStateMachine;
+use crate::raft::{Entry, LogIndex, Membership, NodeId, Payload, Raft, Role, SnapshotMeta, Status, Term};
 use std::collections::{BTreeMap, HashMap};
 
 /// A fingerprint of one entry's payload (FNV-1a), so registries hold 16 bytes per entry.
@@ -28,25 +33,143 @@ pub fn payload_digest(payload: &Payload) -> u64 {
             feed(1);
             bytes.iter().for_each(|&byte| feed(byte));
         }
+        Payload::Membership(membership) => {
+            feed(2);
+            for (separator, list) in [
+                (0xF0, &membership.voters),
+                (0xF1, &membership.voters_outgoing),
+                (0xF2, &membership.learners),
+            ] {
+                feed(separator);
+                list.iter()
+                    .for_each(|id| id.to_le_bytes().iter().for_each(|&byte| feed(byte)));
+            }
+            feed(0xF3);
+            membership.context.iter().for_each(|&byte| feed(byte));
+        }
     }
     hash
 }
 
+/// One durable state, as the durability check reads it: the snapshot's index (0 without one)
+/// and the log after it.
+pub struct DurableView<'a> {
+    pub node: NodeId,
+    pub base_index: LogIndex,
+    pub log: &'a [Entry],
+}
+
 /// What the checks remember between steps.
-#[derive(Default)]
 pub struct SafetyChecker {
     /// The first property found broken, with what broke it.
     pub violation: Option<String>,
     leaders_by_term: BTreeMap<Term, NodeId>,
-    /// (index, term) -> (payload digest, term of the entry before it).
-    log_pairs: HashMap<(LogIndex, Term), (u64, Term)>,
+    /// (index, term) -> (payload digest, term of the entry before it, the node that held it
+    /// first: for entries of a term, the leader that created them).
+    log_pairs: HashMap<(LogIndex, Term), (u64, Term, NodeId)>,
     /// committed[i - 1] = (term, digest, the term of the node that first saw i committed).
     committed: Vec<(Term, u64, Term)>,
     /// Per node: the longest durable prefix known to match `committed`.
     durable_matching: BTreeMap<NodeId, LogIndex>,
+    /// The committed memberships in index order, the bootstrap one (index 0) first.
+    committed_memberships: Vec<(LogIndex, Membership)>,
+    /// Every snapshot taken or installed: its index -> its state.
+    snapshots: BTreeMap<LogIndex, KvStateMachine>,
 }
 
 impl SafetyChecker {
+    /// A checker for a cluster that started with `bootstrap` as its membership.
+    pub fn new(bootstrap: Membership) -> Self {
+        SafetyChecker {
+            violation: None,
+            leaders_by_term: BTreeMap::new(),
+            log_pairs: HashMap::new(),
+            committed: Vec::new(),
+            durable_matching: BTreeMap::new(),
+            committed_memberships: vec![(0, bootstrap)],
+            snapshots: BTreeMap::new(),
+        }
+    }
+
+    /// The membership of the highest committed index (committed memberships only).
+    pub fn committed_membership(&self) -> &Membership {
+        // Never empty: it starts with the bootstrap membership.
+        &self.committed_memberships[self.committed_memberships.len() - 1].1
+    }
+
+    /// Registers entry `index` (the next one) as committed.
+    fn push_committed(&mut self, entry: &Entry, commit_term: Term) {
+        self.committed
+            .push((entry.term, payload_digest(&entry.payload), commit_term));
+        if let Payload::Membership(membership) = &entry.payload {
+            self.committed_memberships
+                .push((entry.index, membership.clone()));
+        }
+    }
+
+    /// The membership in effect at committed index `index`.
+    fn committed_membership_at(&self, index: LogIndex) -> &Membership {
+        let count = self
+            .committed_memberships
+            .partition_point(|(at, _)| *at <= index);
+        &self.committed_memberships[count.max(1) - 1].1
+    }
+
+    /// A snapshot `node` took of its applied state, or installed: it covers committed entries
+    /// only, with the term and membership of its index, and the same state as every other
+    /// snapshot at that index.
+    pub fn check_snapshot(&mut self, node: NodeId, meta: &SnapshotMeta, kv: &KvStateMachine) {
+        if meta.index == 0 || meta.index > self.committed_index() {
+            self.fail(format!(
+                "snapshot: n{node} holds a snapshot at index {} but only {} is committed",
+                meta.index,
+                self.committed_index()
+            ));
+            return;
+        }
+        let (term, _, _) = self.committed[meta.index as usize - 1];
+        if term != meta.term {
+            self.fail(format!(
+                "snapshot: n{node}'s snapshot at index {} says term {}, the committed entry \
+                 there has term {term}",
+                meta.index, meta.term
+            ));
+            return;
+        }
+        let membership = self.committed_membership_at(meta.index).clone();
+        // The bootstrap membership is configuration, not a log entry: a node that joined later
+        // and was sent the log from its start knows no membership before the first membership
+        // entry, and says so with an empty one (it stays a non-voting joiner through it).
+        let joiner_before_first_change = meta.membership.voters.is_empty()
+            && meta.membership.learners.is_empty()
+            && self.committed_membership_at(meta.index) == &self.committed_memberships[0].1
+            && !self.committed_memberships[0].1.contains(node);
+        if membership != meta.membership && !joiner_before_first_change {
+            self.fail(format!(
+                "snapshot: n{node}'s snapshot at index {} carries membership {:?}, the \
+                 committed one there is {membership:?}",
+                meta.index, meta.membership
+            ));
+            return;
+        }
+        match self.snapshots.get(&meta.index) {
+            Some(known) if known != kv => self.fail(format!(
+                "state machine safety: n{node}'s snapshot at index {} holds {kv:?}, another \
+                 holds {known:?}",
+                meta.index
+            )),
+            Some(_) => {}
+            None => {
+                self.snapshots.insert(meta.index, kv.clone());
+            }
+        }
+    }
+
+    /// The state of a checked snapshot at `index` (what an InstallSnapshot delivers).
+    pub fn snapshot_state(&self, index: LogIndex) -> Option<&KvStateMachine> {
+        self.snapshots.get(&index)
+    }
+
     fn fail(&mut self, text: String) {
         if self.violation.is_none() {
             self.violation = Some(text);
@@ -60,6 +183,13 @@ impl SafetyChecker {
     /// Election safety, commit registration and leader completeness, from one node's status.
     /// `commit_seen_before` is the commit index this node had at its previous check.
     pub fn observe(&mut self, raft: &Raft, status: &Status, commit_seen_before: LogIndex) {
+        if status.commit_index < commit_seen_before {
+            self.fail(format!(
+                "commit index: n{} moved its commit index back from {commit_seen_before} to {}",
+                status.id, status.commit_index
+            ));
+            return;
+        }
         if status.role == Role::Leader {
             match self.leaders_by_term.get(&status.term) {
                 Some(&other) if other != status.id => self.fail(format!(
@@ -79,7 +209,9 @@ impl SafetyChecker {
     /// Leader completeness: `raft`, leader of `status.term`, holds every entry from `from` on
     /// that was committed in an earlier term.
     fn check_leader_holds_committed(&mut self, raft: &Raft, status: &Status, from: LogIndex) {
-        for index in from..=self.committed_index() {
+        // Entries through the leader's snapshot are in it (checked when it was taken).
+        let snapshot_index = raft.log_snapshot().index;
+        for index in from.max(snapshot_index + 1)..=self.committed_index() {
             let (term, digest, commit_term) = self.committed[index as usize - 1];
             if commit_term >= status.term {
                 continue;
@@ -101,7 +233,12 @@ impl SafetyChecker {
     }
 
     fn register_commits(&mut self, raft: &Raft, status: &Status, commit_seen_before: LogIndex) {
+        let snapshot_index = raft.log_snapshot().index;
         for index in commit_seen_before + 1..=status.commit_index {
+            if index <= snapshot_index && index <= self.committed_index() {
+                // In the node's snapshot, which was checked against the registry.
+                continue;
+            }
             let Some(entry) = raft.entry(index) else {
                 self.fail(format!(
                     "n{} reports commit index {} but holds no entry {index}",
@@ -121,7 +258,8 @@ impl SafetyChecker {
                     return;
                 }
             } else {
-                self.committed.push((entry.term, digest, status.term));
+                let entry = entry.clone();
+                self.push_committed(&entry, status.term);
             }
         }
     }
@@ -147,11 +285,10 @@ impl SafetyChecker {
 
     /// Log matching over `from..=to` of `raft`'s log (the region a Ready just changed).
     pub fn check_log_region(&mut self, raft: &Raft, node: NodeId, from: LogIndex, to: LogIndex) {
-        let mut previous_term = match from {
-            0 | 1 => 0,
-            _ => raft.entry(from - 1).map(|entry| entry.term).unwrap_or(0),
-        };
-        for index in from.max(1)..=to {
+        let snapshot_index = raft.log_snapshot().index;
+        let from = from.max(snapshot_index + 1);
+        let mut previous_term = raft.term_at(from - 1).unwrap_or(0);
+        for index in from..=to {
             let Some(entry) = raft.entry(index) else {
                 self.fail(format!(
                     "n{node} reports last index {to} but holds no entry {index}"
@@ -162,8 +299,8 @@ impl SafetyChecker {
             let seen = *self
                 .log_pairs
                 .entry((index, entry.term))
-                .or_insert((digest, previous_term));
-            if seen != (digest, previous_term) {
+                .or_insert((digest, previous_term, node));
+            if (seen.0, seen.1) != (digest, previous_term) {
                 self.fail(format!(
                     "log matching: n{node} holds entry {index} of term {} after an entry of term \
                      {previous_term}{}; another log has it after an entry of term {}{}",
@@ -186,6 +323,18 @@ impl SafetyChecker {
         }
     }
 
+    /// `node` crashed with only `durable_term` durable. Nothing it did in a later term left
+    /// it: every message sent while a term is not durable waits for the persist, and so do
+    /// its own entries' acknowledgements. A leadership it held in such a term, and the entries
+    /// it created as that leader, existed only in its lost memory; it may lead that term again
+    /// with other entries without breaking election safety or log matching.
+    pub fn forget_volatile_terms(&mut self, node: NodeId, durable_term: Term) {
+        self.leaders_by_term
+            .retain(|term, leader| *term <= durable_term || *leader != node);
+        self.log_pairs
+            .retain(|(_, term), (_, _, first)| *term <= durable_term || *first != node);
+    }
+
     /// State machine safety: `node` applies `entry`.
     pub fn observe_apply(&mut self, node: NodeId, entry: &Entry, node_term: Term) {
         let digest = payload_digest(&entry.payload);
@@ -198,7 +347,7 @@ impl SafetyChecker {
             return;
         }
         if index == self.committed.len() + 1 {
-            self.committed.push((entry.term, digest, node_term));
+            self.push_committed(entry, node_term);
             return;
         }
         let (term, known, _) = self.committed[index - 1];
@@ -235,26 +384,24 @@ impl SafetyChecker {
         }
     }
 
-    /// Durability: every committed index is in the durable log of a majority. `durable_logs`
-    /// gives each node's durable log; `truncated` says which were cut at which index since the
-    /// last call.
-    pub fn check_durable_majority<'a>(
-        &mut self,
-        durable_logs: impl Iterator<Item = (NodeId, &'a [Entry])>,
-        voters: usize,
-    ) {
+    /// Durability: every committed index is durable (in the log, or in the snapshot it
+    /// starts after) on a majority of each voter set of the latest committed membership.
+    pub fn check_durable_majority<'a>(&mut self, durable: impl Iterator<Item = DurableView<'a>>) {
         let committed = self.committed_index();
         if committed == 0 {
             return;
         }
-        let mut holders = 0;
-        for (node, log) in durable_logs {
-            let matching = self.durable_matching.entry(node).or_insert(0);
-            *matching = (*matching).min(log.len() as LogIndex);
+        let mut holders: Vec<NodeId> = Vec::new();
+        for view in durable {
+            let matching = self.durable_matching.entry(view.node).or_insert(0);
+            let last = view.base_index + view.log.len() as LogIndex;
+            *matching = (*matching).min(last);
+            // A snapshot holds only committed entries (checked when taken or installed).
+            *matching = (*matching).max(view.base_index.min(committed));
             while *matching < committed {
-                let next = *matching as usize;
-                let (term, digest, _) = self.committed[next];
-                let entry = &log[next..].first();
+                let next = *matching;
+                let (term, digest, _) = self.committed[next as usize];
+                let entry = view.log.get((next - view.base_index) as usize);
                 match entry {
                     Some(entry)
                         if entry.term == term && payload_digest(&entry.payload) == digest =>
@@ -265,13 +412,23 @@ impl SafetyChecker {
                 }
             }
             if *matching >= committed {
-                holders += 1;
+                holders.push(view.node);
             }
         }
-        if holders < voters / 2 + 1 {
+        // Once a joint membership is committed every future leader needs a majority of its
+        // incoming voters (the joint and the final membership both require one), and the
+        // leader rightly counts the final membership as soon as it appends it. So the
+        // incoming voters decide; the outgoing ones only while the joint one is uncommitted,
+        // when the latest committed membership is still the old, simple one.
+        let voters = self.committed_membership().voters.clone();
+        let held = voters
+            .iter()
+            .filter(|voter| holders.contains(voter))
+            .count();
+        if held < voters.len() / 2 + 1 {
             self.fail(format!(
-                "durability: committed index {committed} is durable on only {holders} of {voters} \
-                 nodes (a crash of the others would lose it)"
+                "durability: committed index {committed} is durable on only {held} of the \
+                 voters {voters:?} (a crash of the others would lose it)"
             ));
         }
     }

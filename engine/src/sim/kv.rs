@@ -62,7 +62,7 @@ impl KvCommand {
 }
 
 /// One node's applied state: the map and, per client, the last sequence applied and its answer.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStateMachine {
     values: BTreeMap<u8, u64>,
     sessions: BTreeMap<u64, (u64, RegisterAnswer)>,

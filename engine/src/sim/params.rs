@@ -52,6 +52,9 @@ pub struct SimParams {
     pub client_timeout_time: u64,
     pub client_delay_time_max: u64,
     pub client_think_time_max: u64,
+    /// A node snapshots its applied state (and compacts its log) every this many applied
+    /// entries; 0 never.
+    pub snapshot_entries: u64,
 }
 
 fn pick<T: Copy>(rng: &mut SeededRng, choices: &[T]) -> T {
@@ -61,7 +64,10 @@ fn pick<T: Copy>(rng: &mut SeededRng, choices: &[T]) -> T {
 impl SimParams {
     pub fn from_seed(seed: u64, nodes: usize) -> Self {
         let mut rng = SeededRng::new(seed ^ 0x5E_ED0F_7E4E);
-        let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        // Some nodes start as spares outside the cluster (no bootstrap voters): the membership
+        // faults add them as learners and promote them.
+        let spares = pick(&mut rng, &[0, 0, 1, 2]).min(nodes - 1);
+        let voters: Vec<NodeId> = (1..=(nodes - spares) as NodeId).collect();
         let mut raft = Config::new(1, voters);
         raft.election_timeout_ticks_min = rng.range(10, 14);
         raft.election_timeout_ticks_max = raft.election_timeout_ticks_min + rng.range(5, 12);
@@ -120,13 +126,18 @@ impl SimParams {
             client_timeout_time: TICK_TIME * 15,
             client_delay_time_max: 500,
             client_think_time_max: TICK_TIME * 4,
+            snapshot_entries: pick(&mut rng, &[0, 3, 8, 20, 50]),
         }
     }
 
-    /// The configuration of node `id`: the shared one with its own id and election seed.
+    /// The configuration of node `id`: the shared one with its own id and election seed; a
+    /// spare (not a bootstrap voter) starts with no voters and learns the membership it joins.
     pub fn config_for(&self, id: NodeId) -> Config {
         let mut config = self.raft.clone();
         config.id = id;
+        if !config.voters.contains(&id) {
+            config.voters.clear();
+        }
         config.seed = self.raft.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         config
     }

@@ -57,6 +57,17 @@ pub fn describe_message(message: &Message) -> String {
                  commit={leader_commit}"
             )
         }
+        MessageBody::InstallSnapshot { snapshot } => format!(
+            "InstallSnapshot at=({},{}) voters={:?}{}",
+            snapshot.index,
+            snapshot.term,
+            snapshot.membership.voters,
+            if snapshot.membership.is_joint() {
+                format!(" outgoing={:?}", snapshot.membership.voters_outgoing)
+            } else {
+                String::new()
+            }
+        ),
         MessageBody::AppendResponse {
             success,
             match_index,

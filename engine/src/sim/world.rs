@@ -13,14 +13,15 @@ use super::kv::{KvCommand, KvStateMachine};
 use super::linearizability::RegisterAnswer;
 use super::network::{Fate, Network};
 use super::params::{bounds, SimParams, TICK_TIME};
-use super::storage::{Disk, PendingPersist};
+use super::invariants::DurableView;
+use super::storage::{Disk, PendingPersist, SimSnapshot};
 use super::trace::{describe_message, Trace};
 use crate::raft::rng::SeededRng;
 use crate::raft::{
-    LogIndex, Message, MessageBody, NodeId, Payload, Raft, ReadId, ReadOutcome, Ready, Role,
-    Status, Term,
+    LogIndex, Membership, Message, MessageBody, NodeId, Payload, Raft, ReadId, ReadOutcome,
+    Ready, Role, SnapshotMeta, Status, Term,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Something that happens at a simulated time.
 #[derive(Debug)]
@@ -68,6 +69,14 @@ pub(super) enum Event {
         node: usize,
         incarnation: u64,
     },
+    /// The leader `node` learns how its snapshot transfer to `to` ended (the driver's
+    /// `report_snapshot`).
+    SnapshotReport {
+        node: usize,
+        incarnation: u64,
+        to: NodeId,
+        delivered: bool,
+    },
 }
 
 /// A read this node was asked for and will answer once the core says it may.
@@ -101,6 +110,9 @@ pub(super) struct SimNode {
     pub commit_checked: LogIndex,
     pub pending_writes: BTreeMap<LogIndex, PendingWrite>,
     pub pending_reads: BTreeMap<ReadId, PendingRead>,
+    /// The newest index a snapshot of this node's own state was taken at in this incarnation
+    /// (it may still be on its way to the disk).
+    pub snapshot_taken_index: LogIndex,
 }
 
 /// The outcome of one run.
@@ -142,6 +154,8 @@ pub(super) struct World {
     pub check_vote_durability: bool,
     /// No fault strikes before this time: a multi-step fault is playing out.
     pub(super) fault_hold_until_time: u64,
+    /// Members ever proposed for removal: their ids are never added again.
+    pub(super) removed: BTreeSet<NodeId>,
     #[cfg(feature = "planted-bugs")]
     planted_bug: Option<crate::raft::PlantedBug>,
 }
@@ -159,7 +173,7 @@ impl World {
             clients: Vec::new(),
             history: Vec::new(),
             stamp: 0,
-            checker: SafetyChecker::default(),
+            checker: SafetyChecker::new(Membership::with_voters(&params.raft.voters)),
             trace: Trace {
                 enabled: trace,
                 lines: Vec::new(),
@@ -172,6 +186,7 @@ impl World {
             check_commitment_rule: true,
             check_vote_durability: true,
             fault_hold_until_time: 0,
+            removed: BTreeSet::new(),
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
             params,
@@ -181,7 +196,8 @@ impl World {
             format!(
                 "times in simulated units, {TICK_TIME} per nominal tick; config: nodes={} pre_vote={} check_quorum={} lease_reads={} election={}..{} \
                  heartbeat={} append_entries_max={} append_bytes_max={} inflight={} \
-                 uncommitted_max={} net={:?} clients={} keys={} ops_max={}",
+                 uncommitted_max={} net={:?} clients={} keys={} ops_max={} initial_voters={:?} \
+                 snapshot_entries={}",
                 params.nodes,
                 params.raft.pre_vote,
                 params.raft.check_quorum,
@@ -196,7 +212,9 @@ impl World {
                 params.network,
                 params.clients,
                 params.keys,
-                params.client_ops_max
+                params.client_ops_max,
+                params.raft.voters,
+                params.snapshot_entries
             )
         });
         world
@@ -233,6 +251,7 @@ impl World {
                 commit_checked: 0,
                 pending_writes: BTreeMap::new(),
                 pending_reads: BTreeMap::new(),
+                snapshot_taken_index: 0,
             };
             self.nodes.push(node);
             self.start_node(index);
@@ -328,12 +347,12 @@ impl World {
                 return false;
             }
             self.handle(event);
-            let voters = self.nodes.len();
-            let logs = self
-                .nodes
-                .iter()
-                .map(|node| (node.id, node.disk.durable.log.as_slice()));
-            self.checker.check_durable_majority(logs, voters);
+            let durable = self.nodes.iter().map(|node| DurableView {
+                node: node.id,
+                base_index: node.disk.durable.base_index(),
+                log: node.disk.durable.log.as_slice(),
+            });
+            self.checker.check_durable_majority(durable);
         }
     }
 
@@ -416,6 +435,16 @@ impl World {
             }
             Event::CutOutbox { node } => self.cut_outbox(node),
             Event::CrashAfterVote { node, incarnation } => self.crash_after_vote(node, incarnation),
+            Event::SnapshotReport {
+                node,
+                incarnation,
+                to,
+                delivered,
+            } => {
+                if self.nodes[node].incarnation == incarnation {
+                    self.input(node, |raft| raft.report_snapshot(to, delivered));
+                }
+            }
         }
     }
 
@@ -433,12 +462,21 @@ impl World {
             Ok(raft) => {
                 let node = &mut self.nodes[index];
                 node.raft = Some(raft);
-                node.kv = KvStateMachine::default();
-                node.applied = 0;
-                node.commit_checked = 0;
+                // The state machine restarts from the durable snapshot, if any.
+                let (base_index, kv) = match &node.disk.durable.snapshot {
+                    Some(snapshot) => (snapshot.meta.index, snapshot.kv.clone()),
+                    None => (0, KvStateMachine::default()),
+                };
+                node.kv = kv;
+                node.applied = base_index;
+                node.commit_checked = base_index;
+                node.snapshot_taken_index = base_index;
                 let id = node.id;
                 self.trace.record(self.now, || {
-                    format!("n{id} START from durable log of {log_length} entries, {hard_state:?}")
+                    format!(
+                        "n{id} START from snapshot at {base_index} and durable log of \
+                         {log_length} entries, {hard_state:?}"
+                    )
                 });
             }
             Err(error) => {
@@ -530,12 +568,21 @@ impl World {
             self.check_term_durable(index, &message);
             self.send(message);
         }
-        let has_persist = ready.truncate_from.is_some()
+        let installed = match ready.snapshot {
+            Some(meta) => match self.install_snapshot(index, meta) {
+                Some(snapshot) => Some(snapshot),
+                None => return,
+            },
+            None => None,
+        };
+        let has_persist = installed.is_some()
+            || ready.truncate_from.is_some()
             || !ready.entries.is_empty()
             || ready.hard_state.is_some()
             || !ready.messages_after_persist.is_empty();
         if has_persist {
-            let writes = ready.truncate_from.is_some()
+            let writes = installed.is_some()
+                || ready.truncate_from.is_some()
                 || !ready.entries.is_empty()
                 || ready.hard_state.is_some();
             let (low, high) = self.params.disk_time[index];
@@ -548,10 +595,12 @@ impl World {
             let complete_time = disk.busy_until_time.max(self.now + delay);
             disk.busy_until_time = complete_time;
             disk.queue.push_back(PendingPersist {
+                installed,
                 truncate_from: ready.truncate_from,
                 entries: ready.entries,
                 hard_state: ready.hard_state,
                 messages_after_persist: ready.messages_after_persist,
+                compaction: None,
             });
             let incarnation = self.nodes[index].incarnation;
             self.schedule(
@@ -570,10 +619,99 @@ impl World {
             if let Some(raft) = self.nodes[index].raft.as_mut() {
                 raft.on_applied(applied);
             }
+            self.maybe_take_snapshot(index);
         }
         for outcome in ready.reads {
             self.answer_read(index, outcome);
         }
+    }
+
+    /// Ready step 2's snapshot (the follower installs the leader's): the state machine takes
+    /// the snapshot's state (what the driver shipped, looked up among the checked snapshots).
+    /// Returns what the disk must make durable, or `None` after a violation.
+    fn install_snapshot(&mut self, index: usize, meta: SnapshotMeta) -> Option<SimSnapshot> {
+        let id = self.nodes[index].id;
+        let Some(kv) = self.checker.snapshot_state(meta.index).cloned() else {
+            self.fail(format!(
+                "n{id} installs a snapshot at index {} that no node took",
+                meta.index
+            ));
+            return None;
+        };
+        let applied = self.nodes[index].applied;
+        if meta.index < applied {
+            self.fail(format!(
+                "state machine: n{id} installs a snapshot at index {}, below the {applied} \
+                 entries it applied (applied state moves back)",
+                meta.index
+            ));
+            return None;
+        }
+        self.checker.check_snapshot(id, &meta, &kv);
+        self.trace.record(self.now, || {
+            format!("n{id} INSTALL snapshot at ({},{})", meta.index, meta.term)
+        });
+        let node = &mut self.nodes[index];
+        node.kv = kv.clone();
+        node.applied = meta.index;
+        node.snapshot_taken_index = node.snapshot_taken_index.max(meta.index);
+        // Proposals this node made through the snapshot's index cannot be matched to their
+        // entries any more: the clients retry (their sessions make the retry safe).
+        let covered: Vec<LogIndex> = node
+            .pending_writes
+            .range(..=meta.index)
+            .map(|(at, _)| *at)
+            .collect();
+        for at in covered {
+            if let Some(pending) = self.nodes[index].pending_writes.remove(&at) {
+                self.reply(pending.client, pending.sequence, ClientReply::Retry);
+            }
+        }
+        Some(SimSnapshot { meta, kv })
+    }
+
+    /// Compaction at random points: once `snapshot_entries` entries were applied since the
+    /// last snapshot, the node snapshots its applied state; the write joins the disk queue and
+    /// the core compacts when it is durable.
+    fn maybe_take_snapshot(&mut self, index: usize) {
+        let every = self.params.snapshot_entries;
+        let node = &self.nodes[index];
+        if every == 0 || node.applied < node.snapshot_taken_index + every {
+            return;
+        }
+        let Some(meta) = node
+            .raft
+            .as_ref()
+            .and_then(|raft| raft.snapshot_meta(node.applied))
+        else {
+            let (id, applied) = (node.id, node.applied);
+            self.fail(format!(
+                "n{id}: no snapshot metadata for its applied index {applied}"
+            ));
+            return;
+        };
+        let (id, kv) = (node.id, node.kv.clone());
+        self.checker.check_snapshot(id, &meta, &kv);
+        self.trace
+            .record(self.now, || format!("n{id} SNAPSHOT at ({},{})", meta.index, meta.term));
+        let (low, high) = self.params.disk_time[index];
+        let delay = self.rng.range(low, high + 1);
+        let node = &mut self.nodes[index];
+        node.snapshot_taken_index = meta.index;
+        let complete_time = node.disk.busy_until_time.max(self.now + delay);
+        node.disk.busy_until_time = complete_time;
+        node.disk.queue.push_back(PendingPersist {
+            compaction: Some(SimSnapshot { meta, kv }),
+            ..PendingPersist::default()
+        });
+        let incarnation = node.incarnation;
+        self.schedule(
+            complete_time,
+            Event::PersistDone {
+                node: index,
+                incarnation,
+            },
+        );
     }
 
     fn apply(&mut self, index: usize, entry: &crate::raft::Entry, term: Term) {
@@ -590,7 +728,7 @@ impl World {
         self.checker.observe_apply(node.id, entry, term);
         let node = &mut self.nodes[index];
         let (command, answer) = match &entry.payload {
-            Payload::Noop => (None, None),
+            Payload::Noop | Payload::Membership(_) => (None, None),
             Payload::Command(bytes) => match KvCommand::decode(bytes) {
                 Some(command) => (Some(command), node.kv.apply(&command)),
                 None => {
@@ -762,6 +900,7 @@ impl World {
             };
             format!("send {}{how}", describe_message(&message))
         });
+        let is_snapshot = matches!(message.body, MessageBody::InstallSnapshot { .. });
         if let Fate::Delivered(delays) = fate {
             for delay in delays {
                 self.schedule(
@@ -771,17 +910,46 @@ impl World {
                     },
                 );
             }
+        } else if is_snapshot {
+            // The transfer fails; the leader's driver notices after a while.
+            let report_time = self.now + self.rng.range(TICK_TIME, 4 * TICK_TIME);
+            self.report_snapshot_at(report_time, &message, false);
         }
+    }
+
+    /// Schedules the leader's `report_snapshot` for the transfer `message` started.
+    fn report_snapshot_at(&mut self, time: u64, message: &Message, delivered: bool) {
+        let node = message.from as usize - 1;
+        let incarnation = self.nodes[node].incarnation;
+        self.schedule(
+            time,
+            Event::SnapshotReport {
+                node,
+                incarnation,
+                to: message.to,
+                delivered,
+            },
+        );
     }
 
     fn deliver(&mut self, message: Message) {
         let index = message.to as usize - 1;
+        let is_snapshot = matches!(message.body, MessageBody::InstallSnapshot { .. });
         if self.network.is_blocked(message.from, message.to)
             || self.nodes.get(index).is_none_or(|n| n.raft.is_none())
         {
             self.trace
                 .record(self.now, || format!("lost {}", describe_message(&message)));
+            if is_snapshot {
+                let report_time = self.now + self.rng.range(TICK_TIME, 4 * TICK_TIME);
+                self.report_snapshot_at(report_time, &message, false);
+            }
             return;
+        }
+        if is_snapshot {
+            // The state arrived whole; the leader hears of it one network delay later.
+            let report_time = self.now + self.network.faults.delay_time_min;
+            self.report_snapshot_at(report_time, &message, true);
         }
         self.trace
             .record(self.now, || format!("recv {}", describe_message(&message)));
@@ -814,6 +982,10 @@ impl World {
         if let Some(from) = persist.truncate_from {
             self.checker.durable_truncated(node.id, from);
         }
+        if let Some(snapshot) = &persist.installed {
+            self.checker
+                .durable_truncated(node.id, snapshot.meta.index + 1);
+        }
         let id = node.id;
         self.trace.record(self.now, || {
             let range = match (persist.entries.first(), persist.entries.last()) {
@@ -832,10 +1004,20 @@ impl World {
                     .unwrap_or_default()
             )
         });
+        if let Some(snapshot) = &persist.compaction {
+            let through = snapshot.meta.index;
+            let mut refused = None;
+            self.input(index, |raft| refused = raft.compact(through).err());
+            if let Some(error) = refused {
+                self.fail(format!("n{id}: its durable snapshot could not compact: {error}"));
+                return;
+            }
+        }
         // Step 3 runs for every Ready, even one without entries (the core then learns that the
         // hard state it carried is durable): report the durable log's last entry.
-        if let Some(last) = self.nodes[index].disk.durable.log.last() {
-            let (last_index, last_term) = (last.index, last.term);
+        let durable = &self.nodes[index].disk.durable;
+        if let Some(last_term) = durable.last_term() {
+            let last_index = durable.last_index();
             self.input(index, |raft| raft.on_persisted(last_index, last_term));
         }
         for message in persist.messages_after_persist {

@@ -191,6 +191,7 @@ impl Cluster {
         let disk = &self.disks[position];
         let recovered = Recovered {
             hard_state: disk.hard_state,
+            snapshot: None,
             entries: disk.entries.clone(),
         };
         self.nodes[position] =
@@ -254,7 +255,10 @@ impl Cluster {
         let Some(message) = self.network.pop_front() else {
             return false;
         };
-        if self.cut.contains(&(message.from, message.to)) {
+        // A message to a node outside the cluster (an answer to a garbage sender) has no
+        // address to reach, as on a real network.
+        let outside = message.to == 0 || message.to as usize > self.nodes.len();
+        if outside || self.cut.contains(&(message.from, message.to)) {
             return true;
         }
         let to = message.to;
@@ -350,6 +354,7 @@ pub fn recovered_with_terms(terms: &[Term], current_term: Term) -> Recovered {
             voted_for: None,
             commit: 0,
         },
+        snapshot: None,
         entries,
     }
 }

@@ -66,6 +66,36 @@ pub fn every_raft_message(from: NodeId, to: NodeId) -> Vec<RaftMessage> {
             request_id: 100,
             read_index: None,
         },
+        RaftBody::AppendRequest {
+            prev_log_index: 12,
+            prev_log_term: 4,
+            entries: vec![Entry {
+                index: 13,
+                term: 4,
+                payload: EntryPayload::Membership(sample_membership()),
+            }],
+            leader_commit: 12,
+        },
+        RaftBody::InstallSnapshot {
+            snapshot: SnapshotMeta {
+                index: 40,
+                term: 5,
+                membership: sample_membership(),
+            },
+        },
+        RaftBody::SnapshotChunk {
+            index: 40,
+            term: 5,
+            offset: 65_536,
+            data: vec![0xAB; 300],
+            last: true,
+        },
+        RaftBody::SnapshotChunkAck {
+            index: 40,
+            term: 5,
+            received_bytes: 65_836,
+            accepted: true,
+        },
     ];
     bodies
         .into_iter()
@@ -356,4 +386,14 @@ pub async fn guarded<T>(what: &str, future: impl std::future::Future<Output = T>
         panic!("hang guard: timed out waiting for {what}");
     };
     futures_lite::future::or(future, guard).await
+}
+
+/// A joint membership with a learner and a context, for the wire tests.
+pub fn sample_membership() -> Membership {
+    Membership {
+        voters: vec![1, 2, 4],
+        voters_outgoing: vec![1, 2, 3],
+        learners: vec![5],
+        context: b"1=127.0.0.1:7001".to_vec(),
+    }
 }
