@@ -53,6 +53,9 @@ impl Raft {
                 self.progress.insert(member, progress);
             }
         }
+        // Reads wait for a majority of the membership in effect; a smaller one (a voter
+        // removed) may already have acknowledged them, and no answer may come to say so.
+        self.confirm_reads();
     }
 
     /// Sends follower `to` its next entries if its state allows; returns whether a message

@@ -73,7 +73,8 @@ impl Raft {
             MessageBody::VoteRequest {
                 pre_vote,
                 leadership_transfer,
-                ..
+                last_log_index,
+                last_log_term,
             } => {
                 // Thesis 6.2/9.6: while a leader is known to be alive, a vote request is a
                 // disruption by a partitioned node; ignore it unless the leader itself asked
@@ -89,7 +90,17 @@ impl Raft {
                     self.handle_vote_request(message);
                     return false;
                 }
+                // Figure 2: only hearing the leader or granting a vote restarts the election
+                // timer. A candidate whose log is behind gets no vote, so it keeps the timer
+                // running: restarting it on each of the stale candidate's terms could keep an
+                // up-to-date member from ever campaigning (a livelock with two voters).
+                let stale_candidate = !self.log.is_up_to_date(last_log_index, last_log_term);
+                let timer = (self.election_elapsed_ticks, self.election_timeout_ticks);
+                let was_leader = self.role == Role::Leader;
                 self.become_follower(message.term, None);
+                if stale_candidate && !was_leader {
+                    (self.election_elapsed_ticks, self.election_timeout_ticks) = timer;
+                }
                 true
             }
             // Granted pre-votes carry the term we would campaign in, not the voter's term.

@@ -280,6 +280,13 @@ impl World {
                     .map(|client| client.id)
                     .collect();
                 let leader = self.leader_ids();
+                for node in &self.nodes {
+                    if let Some(raft) = node.raft.as_ref() {
+                        let (status, membership) = (raft.status(), raft.membership().clone());
+                        self.trace
+                            .record(self.now, || format!("FINAL {status:?} {membership:?}"));
+                    }
+                }
                 self.fail(format!(
                     "liveness: {} ticks after every fault healed, leaders {leader:?}, clients \
                      {waiting:?} still waiting",
