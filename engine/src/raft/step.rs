@@ -76,6 +76,16 @@ impl Raft {
                 last_log_index,
                 last_log_term,
             } => {
+                // Thesis 4.2.3: a voter removed by a membership it never learned keeps
+                // campaigning; adopting its terms would depose every leader of the new
+                // membership. A voter not in this member's latest membership gets no hearing.
+                // A lagging receiver may not know a newly added candidate yet; it is ignored
+                // too, which is safe and costs no liveness: a majority of any membership in
+                // effect knows its own voters.
+                let membership = self.membership();
+                if !membership.voters.is_empty() && !membership.is_voter(message.from) {
+                    return false;
+                }
                 // Thesis 6.2/9.6: while a leader is known to be alive, a vote request is a
                 // disruption by a partitioned node; ignore it unless the leader itself asked
                 // (TimeoutNow). Pre-votes get this rule even without check-quorum: refusing
