@@ -169,3 +169,51 @@ fn vote_not_persisted_sends_the_vote_before_its_hard_state_is_durable() {
     assert!(!sent_early(None));
     assert!(sent_early(Some(PlantedBug::VoteNotPersisted)));
 }
+
+#[test]
+fn install_snapshot_below_commit_moves_the_applied_state_back() {
+    // Reference: Raft paper section 7, "if the follower receives a snapshot that describes a
+    // prefix of its log, log entries covered by the snapshot are deleted but entries following
+    // it are retained" (broken by PlantedBug::InstallSnapshotBelowCommit): a follower that
+    // committed and applied 4 entries is sent a snapshot at index 2.
+    let leader_commit = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::AppendRequest {
+            prev_log_index: 4,
+            prev_log_term: 1,
+            entries: Vec::new(),
+            leader_commit: 4,
+        },
+    };
+    let old_snapshot = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::InstallSnapshot {
+            snapshot: tern_engine::raft::SnapshotMeta {
+                index: 2,
+                term: 1,
+                membership: tern_engine::raft::Membership::with_voters(&[1, 2, 3]),
+            },
+        },
+    };
+    let after = |bug| {
+        let mut raft = member(&[1, 1, 1, 1], 1, bug);
+        raft.step(leader_commit.clone()).unwrap();
+        raft.ready();
+        raft.on_persisted(4, 1);
+        raft.on_applied(4);
+        assert_eq!(raft.status().applied_index, 4);
+        raft.step(old_snapshot.clone()).unwrap();
+        let status = raft.status();
+        (status.last_index, status.commit_index, status.applied_index)
+    };
+    assert_eq!(after(None), (4, 4, 4), "the correct core keeps its log and cursors");
+    let (last, commit, applied) = after(Some(PlantedBug::InstallSnapshotBelowCommit));
+    assert!(
+        last < 4 && commit < 4 && applied < 4,
+        "the bug should replace the applied log: last {last} commit {commit} applied {applied}"
+    );
+}

@@ -84,6 +84,21 @@ fn finds_vote_not_persisted_by_election_safety() {
     );
 }
 
+/// A follower that installs a snapshot older than its commit index moves its applied state
+/// back, which the state-machine check flags (snapshot faults make leaders compact often).
+#[test]
+fn finds_install_snapshot_below_commit() {
+    let (seed, nodes, violation) = search(&[3, 5], SEEDS_MAX, 30, |options| {
+        options.planted_bug = Some(PlantedBug::InstallSnapshotBelowCommit)
+    })
+    .expect("InstallSnapshotBelowCommit: no violation within the seeds on 3 and 5 nodes");
+    println!("InstallSnapshotBelowCommit: found by seed {seed} on {nodes} nodes: {violation}");
+    assert!(
+        violation.starts_with("state machine") || violation.starts_with("log matching"),
+        "expected a state machine moving back, got: {violation}"
+    );
+}
+
 /// Every planted bug has a test above (this list must grow with `PlantedBug::ALL`).
 #[test]
 fn every_planted_bug_is_covered() {
@@ -94,6 +109,7 @@ fn every_planted_bug_is_covered() {
         PlantedBug::LeaderCountsSelfBeforePersist,
         PlantedBug::LeaseIgnoresDriftMargin,
         PlantedBug::VoteNotPersisted,
+        PlantedBug::InstallSnapshotBelowCommit,
     ];
     for bug in PlantedBug::ALL {
         assert!(covered.contains(&bug), "{bug:?} has no simulator test");

@@ -261,7 +261,7 @@ impl Raft {
         config.validate()?;
         validate_recovered(&recovered)?;
         let id = config.id;
-        let mut rng = rng::SeededRng::new(config.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = rng::SeededRng::for_stream(config.seed, id);
         let election_timeout_ticks = rng.range(
             config.election_timeout_ticks_min,
             config.election_timeout_ticks_max,

@@ -328,8 +328,11 @@ impl Raft {
             }
             ProgressState::Replicate | ProgressState::Snapshot { .. } => {}
         }
+        // A follower behind the log: when every request the window sent was lost (a healed
+        // partition), nothing would be resent; an empty request at the window's end draws a
+        // rejection that puts the follower back in probe (etcd does the same).
         if progress.match_index < last_index {
-            self.send_append(from, false);
+            self.send_append(from, true);
         }
         self.confirm_reads();
     }

@@ -13,6 +13,18 @@ impl SeededRng {
         Self { state: seed }
     }
 
+    /// A generator for stream `stream` (a member id) of `seed`. The streams' starting states
+    /// are hashed apart: states a multiple of the increment apart would give one stream the
+    /// other's sequence shifted by a step, so two members would draw the same election
+    /// timeouts one after the other and could split every vote.
+    pub fn for_stream(seed: u64, stream: u64) -> Self {
+        let mut stream_hash = SeededRng::new(stream ^ 0x5851_F42D_4C95_7F2D);
+        let mut seeded = SeededRng::new(seed ^ stream_hash.next_u64());
+        Self {
+            state: seeded.next_u64(),
+        }
+    }
+
     /// The next pseudo-random value.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -38,6 +50,26 @@ impl SeededRng {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn streams_of_one_seed_are_not_shifted_copies_of_each_other() {
+        use super::SeededRng;
+        for seed in [0, 4981, u64::MAX] {
+            // Also when the caller already mixed the stream into the seed the way the old
+            // derivation did (`seed ^ stream * increment`): that cancelled it out, and every
+            // member of a simulated cluster drew the same timeouts.
+            let draws = |stream: u64| {
+                let mixed = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut rng = SeededRng::for_stream(mixed, stream);
+                (0..64).map(|_| rng.range(10, 16)).collect::<Vec<u64>>()
+            };
+            let (first, second) = (draws(1), draws(2));
+            for shift in 0..4 {
+                assert_ne!(first[shift..40 + shift], second[..40], "seed {seed} shift {shift}");
+                assert_ne!(second[shift..40 + shift], first[..40], "seed {seed} shift {shift}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::{HashSet, VecDeque};
 use bytes::Bytes;
 use tern_engine::raft::{
     Config, Entry, HardState, LogIndex, Message, NodeId, Raft, ReadConsistency, ReadOutcome, Ready,
-    Recovered, Role, Term,
+    Recovered, Role, SnapshotMeta, Term,
 };
 
 /// Most deliveries one `settle` performs: a bound, so a livelock fails instead of hanging.
@@ -27,22 +27,33 @@ pub fn config(id: NodeId, voter_count: u64) -> Config {
     config
 }
 
-/// What one member's driver made durable.
+/// What one member's driver made durable: the snapshot the log starts after, if any, and the
+/// entries after it.
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
     pub hard_state: HardState,
+    pub snapshot: Option<SnapshotMeta>,
     pub entries: Vec<Entry>,
 }
 
 impl Disk {
+    fn base(&self) -> LogIndex {
+        self.snapshot.as_ref().map_or(0, |snapshot| snapshot.index)
+    }
+
     fn persist(&mut self, ready: &Ready) {
+        if let Some(snapshot) = &ready.snapshot {
+            self.entries.clear();
+            self.snapshot = Some(snapshot.clone());
+        }
         if let Some(from) = ready.truncate_from {
-            self.entries.truncate(from.saturating_sub(1) as usize);
+            let keep = from.saturating_sub(1).saturating_sub(self.base());
+            self.entries.truncate(keep as usize);
         }
         for entry in &ready.entries {
             assert_eq!(
                 entry.index,
-                self.entries.len() as LogIndex + 1,
+                self.base() + self.entries.len() as LogIndex + 1,
                 "Ready entries must be contiguous"
             );
             self.entries.push(entry.clone());
@@ -53,9 +64,11 @@ impl Disk {
     }
 
     fn last(&self) -> (LogIndex, Term) {
-        self.entries
-            .last()
-            .map_or((0, 0), |entry| (entry.index, entry.term))
+        match (self.entries.last(), &self.snapshot) {
+            (Some(entry), _) => (entry.index, entry.term),
+            (None, Some(snapshot)) => (snapshot.index, snapshot.term),
+            (None, None) => (0, 0),
+        }
     }
 }
 
@@ -100,6 +113,7 @@ impl Cluster {
             .iter()
             .map(|state| Disk {
                 hard_state: state.hard_state,
+                snapshot: state.snapshot.clone(),
                 entries: state.entries.clone(),
             })
             .collect();
@@ -191,7 +205,7 @@ impl Cluster {
         let disk = &self.disks[position];
         let recovered = Recovered {
             hard_state: disk.hard_state,
-            snapshot: None,
+            snapshot: disk.snapshot.clone(),
             entries: disk.entries.clone(),
         };
         self.nodes[position] =
@@ -222,7 +236,7 @@ impl Cluster {
         let position = id as usize - 1;
         self.disks[position].persist(&ready);
         let (index, term) = self.disks[position].last();
-        if !ready.entries.is_empty() || ready.truncate_from.is_some() {
+        if !ready.entries.is_empty() || ready.truncate_from.is_some() || ready.snapshot.is_some() {
             self.nodes[position].on_persisted(index, term);
         }
         let after = std::mem::take(&mut ready.messages_after_persist);
@@ -327,8 +341,8 @@ impl Cluster {
 
     /// The (index, term) pairs of `id`'s in-memory log.
     pub fn log_of(&mut self, id: NodeId) -> Vec<(LogIndex, Term)> {
-        let last = self.node(id).status().last_index;
-        (1..=last)
+        let status = self.node(id).status();
+        (status.first_index..=status.last_index)
             .map(|index| {
                 let entry = self.node(id).entry(index).expect("entry within the log");
                 (entry.index, entry.term)
