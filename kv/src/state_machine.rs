@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
 use crate::command::Command;
@@ -246,6 +247,48 @@ impl StateMachine {
             session_limits,
             sessions: content.sessions,
         })
+    }
+
+    /// Replaces the whole state with a [`StateMachine::snapshot`]'s (a follower installing
+    /// the leader's snapshot), in the same shared map, so every [`MapReader`] handed out keeps
+    /// working. Nothing changes when the snapshot does not decode.
+    ///
+    /// Readers running meanwhile may see part of the change (as during a batch): the node
+    /// answers linearizable reads only from the leader, which never installs a snapshot.
+    pub fn install(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let content = snapshot::decode(bytes)?;
+        let mut incoming = content.pairs.into_iter().peekable();
+        // Both sides are in key order: one merge pass removes the keys the snapshot lacks.
+        let stale: Vec<Bytes> = self
+            .map
+            .iter()
+            .filter_map(|entry| {
+                while incoming
+                    .peek()
+                    .is_some_and(|(key, _)| key.as_ref() < entry.key().as_ref())
+                {
+                    let (key, value) = incoming.next()?;
+                    put(&self.map, key, value);
+                }
+                match incoming.peek() {
+                    Some((key, _)) if key == entry.key() => {
+                        let (key, value) = incoming.next()?;
+                        put(&self.map, key, value);
+                        None
+                    }
+                    _ => Some(entry.key().clone()),
+                }
+            })
+            .collect();
+        for (key, value) in incoming {
+            put(&self.map, key, value);
+        }
+        for key in stale {
+            self.map.remove(&key);
+        }
+        self.applied_index = content.applied_index;
+        self.sessions = content.sessions;
+        Ok(())
     }
 
     /// The limits commands are checked against.

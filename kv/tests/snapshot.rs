@@ -201,3 +201,38 @@ proptest! {
         let _ = StateMachine::restore(&bytes, Limits::default(), SessionLimits::default());
     }
 }
+
+#[test]
+fn install_replaces_the_state_in_place_for_existing_readers() {
+    let (source, _) = populated();
+    let bytes = source.snapshot();
+    // The target holds a key the snapshot lacks ("z"), one it shares with another value ("a"),
+    // and misses one ("b"); its reader was handed out before the install.
+    let mut target = new_machine();
+    let reader = target.reader();
+    for (index, (key, value)) in [("a", "old"), ("z", "gone")].into_iter().enumerate() {
+        let payload = proposal(
+            9,
+            index as u64 + 1,
+            0,
+            &Command::Put {
+                key: b(key),
+                value: b(value),
+            },
+        );
+        target.apply(index as u64 + 1, &payload);
+    }
+    target.install(&bytes).unwrap();
+    assert_eq!(target.applied_index(), 4);
+    assert_eq!(all_pairs(&target), all_pairs(&source));
+    assert_eq!(reader.get(b"a"), Some(b("3")), "the old reader sees the new state");
+    assert_eq!(reader.get(b"z"), None);
+    assert_eq!(target.sessions_len(), 2);
+    assert_eq!(target.snapshot(), bytes, "identical to the source, sessions included");
+
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert!(target.install(&flipped).is_err());
+    assert_eq!(all_pairs(&target), all_pairs(&source), "a bad snapshot changes nothing");
+}

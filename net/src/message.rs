@@ -70,23 +70,15 @@ pub enum RaftBody {
     /// The leader's snapshot replaces the follower's log (paper section 7). Sent once every
     /// chunk of the snapshot's state arrived (`SnapshotChunk`), so the follower has it whole.
     InstallSnapshot { snapshot: SnapshotMeta },
-    /// One piece of a snapshot's state file, in order from `offset` 0; `last` marks the final
-    /// piece. A transfer is named by the snapshot's (index, term); a piece at offset 0 starts
-    /// it over. Bounded by the sender's chunk size, far below the frame limit.
+    /// One piece of a snapshot file, in order from `offset` 0; `last` marks the final piece.
+    /// A transfer is named by the snapshot's (index, term); a piece at offset 0 starts it over.
+    /// Flow control is the peer link's bounded send queue (the leader waits for room).
     SnapshotChunk {
         index: u64,
         term: u64,
         offset: u64,
         data: Vec<u8>,
         last: bool,
-    },
-    /// The follower's answer to a chunk: how many bytes of the transfer it holds (the leader
-    /// keeps a bounded window of unacknowledged bytes), or `accepted: false` to abandon it.
-    SnapshotChunkAck {
-        index: u64,
-        term: u64,
-        received_bytes: u64,
-        accepted: bool,
     },
 }
 

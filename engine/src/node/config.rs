@@ -73,6 +73,9 @@ pub struct NodeConfig {
     pub pending_reads_max: usize,
     /// WAL segment size in bytes (preallocated with zeros; a multiple of 4096).
     pub wal_segment_bytes: usize,
+    /// Applied entries between two snapshots of the state machine (0: never); each snapshot
+    /// lets the WAL drop its segments through it.
+    pub snapshot_entries: u64,
     /// Executors holding client connections (besides the Raft executor). At least 1.
     pub client_executors: usize,
     /// Pin executors to cores (off by default: several nodes often share a machine).
@@ -116,6 +119,9 @@ impl NodeConfig {
             // node made starts slow on a shared disk; 16 MiB still holds the largest command
             // (kv_limits.command_bytes_max, 4 MiB by default) with room to spare.
             wal_segment_bytes: 16 << 20,
+            // About a minute of heavy load between snapshots here; a snapshot of a few MiB of
+            // state costs milliseconds to encode.
+            snapshot_entries: 100_000,
             client_executors: 1,
             pin_cores: false,
             kv_limits: tern_kv::Limits::default(),

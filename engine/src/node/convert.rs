@@ -212,8 +212,7 @@ pub(crate) fn message_from_wire(message: &ArchivedRaftMessage) -> Option<Message
         // sees the InstallSnapshot); forwarded reads are not used by this node.
         ArchivedRaftBody::ReadIndexRequest { .. }
         | ArchivedRaftBody::ReadIndexResponse { .. }
-        | ArchivedRaftBody::SnapshotChunk { .. }
-        | ArchivedRaftBody::SnapshotChunkAck { .. } => return None,
+        | ArchivedRaftBody::SnapshotChunk { .. } => return None,
     };
     Some(Message {
         from: message.from.to_native(),

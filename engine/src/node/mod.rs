@@ -47,6 +47,8 @@ mod loop_watch;
 mod raft_loop;
 mod reads;
 mod signals;
+mod snapshot_store;
+mod snapshots;
 mod status;
 
 pub use config::{NodeConfig, ReadMode, TlsMode};

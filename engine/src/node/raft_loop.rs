@@ -44,9 +44,11 @@ use super::channels::{
 };
 use super::convert;
 use super::loop_watch::{LoopWatch, StepRecord};
+use super::snapshot_store::SnapshotStore;
+use super::snapshots::{self, Snapshots};
 use super::status::StatusBoard;
 use super::{NodeConfig, NodeError};
-use crate::raft::{self, Entry, LogIndex, Payload, ProposeError, Raft, Term};
+use crate::raft::{self, Entry, LogIndex, MessageBody, Payload, ProposeError, Raft, SnapshotMeta, Term};
 
 /// Readies whose WAL writes may be in flight at once. Beyond it the loop stops taking Readies
 /// (the core keeps accumulating, within its own bounds) until the disk catches up. Generous on
@@ -101,6 +103,12 @@ struct Core {
     /// The longest step the persist task or the peer handler took since the loop's last turn
     /// (for the stall WARN).
     steps: StepRecord,
+    /// Taking, sending and receiving snapshots.
+    snapshots: Snapshots,
+    /// The (index, term) the WAL's log starts after: the newest snapshot's, or (0, 0).
+    log_base: (LogIndex, Term),
+    /// A failure that must stop the node (a snapshot install that could not be made durable).
+    fatal: Option<String>,
 }
 
 /// One Ready's persist half, waiting for the disk.
@@ -125,7 +133,17 @@ pub(crate) async fn run(setup: RaftSetup) {
         started,
     } = setup;
     let wal_dir = config.data_dir.join("wal");
-    let (wal, recovered) = match open_wal(&config, &wal_dir).await {
+    let snapshot_dir = config.data_dir.join("snapshots");
+    let mut state_machine = state_machine;
+    let (store, snapshot) = match load_snapshot(&snapshot_dir, &mut state_machine) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            let _ = started.send(Err(error));
+            return;
+        }
+    };
+    let log_base = snapshot.as_ref().map_or((0, 0), |meta| (meta.index, meta.term));
+    let (wal, recovered) = match open_wal(&config, &wal_dir, snapshot).await {
         Ok(opened) => opened,
         Err(error) => {
             let _ = started.send(Err(error));
@@ -155,6 +173,9 @@ pub(crate) async fn run(setup: RaftSetup) {
         next_read_id: 1,
         outbox: (0..outputs.len()).map(|_| FromRaft::default()).collect(),
         steps: StepRecord::default(),
+        snapshots: Snapshots::new(store, config.snapshot_entries, log_base.0),
+        log_base,
+        fatal: None,
     }));
     let inbound = Rc::new(PeerInbound {
         core: core.clone(),
@@ -208,6 +229,7 @@ pub(crate) async fn run(setup: RaftSetup) {
         }
         let due = start.elapsed().as_millis() as u64;
         watch.turn_starts(&core.borrow().steps, due.saturating_sub(ticks_done));
+        let transfers;
         let more = {
             let mut core = core.borrow_mut();
             let core = &mut *core;
@@ -237,6 +259,13 @@ pub(crate) async fn run(setup: RaftSetup) {
                 rounds += 1;
             }
             watch.phase_done("readies");
+            if let Some(index) = core.snapshots.take_finished() {
+                core.compact_through(index, &wal);
+            }
+            transfers = core.snapshots.transfers_to_start();
+            if let Some(detail) = core.fatal.take() {
+                stop.fail(wal_error(&snapshot_dir, detail));
+            }
             for (executor, batch) in core.outbox.iter_mut().enumerate() {
                 if batch.is_empty() {
                     continue;
@@ -284,6 +313,9 @@ pub(crate) async fn run(setup: RaftSetup) {
             watch.phase_done("results and status");
             core.raft.has_ready() && !persist_sender.is_full()
         };
+        for message in transfers {
+            spawn_transfer(&core, &transport, &wakeup, message);
+        }
         if more {
             watch.turn_ends(Instant::now(), "yielded to other tasks");
             runtime::yield_now().await;
@@ -380,9 +412,22 @@ impl Core {
         persist: &flume::Sender<PendingPersist>,
     ) {
         for message in &ready.messages {
-            send_message(transport, message);
+            if matches!(message.body, MessageBody::InstallSnapshot { .. }) {
+                self.snapshots.queue_send(message.clone());
+            } else {
+                send_message(transport, message);
+            }
         }
         let mut durables = Vec::new();
+        if let Some(meta) = &ready.snapshot {
+            match self.install_snapshot(meta, wal) {
+                Ok(durable) => durables.push(durable),
+                Err(detail) => {
+                    self.fatal = Some(detail);
+                    return;
+                }
+            }
+        }
         if let Some(from) = ready.truncate_from {
             durables.push(wal.truncate_suffix(from));
         }
@@ -407,9 +452,14 @@ impl Core {
             // The WAL's in-memory log already reflects this Ready's writes: once they are
             // durable (Readies complete in order), its last entry is the durable log's last.
             let last_index = wal.last_index();
-            let last = (last_index >= wal.first_index() && last_index > 0)
-                .then(|| wal.term_at(last_index).ok().map(|term| (last_index, term)))
-                .flatten();
+            let last = if last_index >= wal.first_index() && last_index > 0 {
+                wal.term_at(last_index).ok().map(|term| (last_index, term))
+            } else if last_index > 0 && last_index == self.log_base.0 {
+                // The log is empty after a snapshot: its end is the snapshot's.
+                Some(self.log_base)
+            } else {
+                None
+            };
             // Never full here: the loop checks for room before taking a Ready. Disconnected
             // means the persist task ended after a WAL failure; the loop is stopping.
             let _ = persist.try_send(PendingPersist {
@@ -423,6 +473,7 @@ impl Core {
                 self.apply(entry);
             }
             self.raft.on_applied(last);
+            self.snapshots.maybe_take(&self.raft, &self.state_machine);
         }
         for outcome in ready.reads {
             let (id, answer) = match outcome {
@@ -435,6 +486,60 @@ impl Core {
                 self.outbox[executor].reads.push((token, answer));
             }
         }
+    }
+
+    /// Installs the leader's snapshot the core adopted: the file is made durable first (so a
+    /// crash after the log restart finds it), then the map takes its state, and the WAL
+    /// restarts empty after it (the returned write). An error stops the node.
+    fn install_snapshot(&mut self, meta: &SnapshotMeta, wal: &Wal) -> Result<Durable, String> {
+        let received = self.snapshots.take_received(meta).ok_or_else(|| {
+            format!("the core installs snapshot {meta:?}, which this node never received whole")
+        })?;
+        self.snapshots
+            .store
+            .save_encoded(meta.index, meta.term, &received.encoded)?;
+        self.state_machine
+            .install(&received.file.state)
+            .map_err(|error| format!("the received snapshot's state is invalid: {error}"))?;
+        if self.state_machine.applied_index() != meta.index {
+            return Err(format!(
+                "the received snapshot's state is at index {}, its metadata says {}",
+                self.state_machine.applied_index(),
+                meta.index
+            ));
+        }
+        // Writes this node proposed as an earlier leader and that the snapshot covers cannot
+        // be matched to their results any more: their clients retry.
+        while let Some(first) = self.pending_writes.first_entry() {
+            if *first.key() > meta.index {
+                break;
+            }
+            let pending = first.remove();
+            self.outbox[pending.executor].writes.push((
+                pending.token,
+                WriteOutcome::Failed(unavailable("the leader changed before the write committed; retry")),
+            ));
+        }
+        self.log_base = (meta.index, meta.term);
+        self.snapshots.newest_index = meta.index;
+        tracing::info!(index = meta.index, term = meta.term, "installed the leader's snapshot");
+        Ok(wal.restart_at(meta.index + 1))
+    }
+
+    /// A snapshot through `index` is durable: the core's log and the WAL drop what it covers.
+    fn compact_through(&mut self, index: LogIndex, wal: &Wal) {
+        if let Err(error) = self.raft.compact(index) {
+            tracing::warn!(%error, "the core refused to compact after a snapshot");
+            return;
+        }
+        let base = self.raft.log_snapshot();
+        self.log_base = (base.index, base.term);
+        let removal = wal.compact_through(index);
+        runtime::spawn(async move {
+            if let Err(error) = removal.await {
+                tracing::warn!(%error, "removing WAL segments after a snapshot failed");
+            }
+        });
     }
 
     /// Applies one committed entry and resolves the writes waiting at or below its index.
@@ -523,6 +628,7 @@ fn send_message(transport: &Transport, message: &raft::Message) {
 async fn open_wal(
     config: &NodeConfig,
     wal_dir: &std::path::Path,
+    snapshot: Option<SnapshotMeta>,
 ) -> Result<(Wal, raft::Recovered), NodeError> {
     let options = WalOptions {
         segment_bytes: config.wal_segment_bytes,
@@ -534,20 +640,41 @@ async fn open_wal(
     if let Some((path, offset)) = &recovered.torn_tail {
         tracing::warn!(file = %path.display(), offset, "the WAL ended in a torn write that was never acknowledged; it was cut off");
     }
-    let (first, last) = (recovered.first_index, recovered.last_index);
+    let (base_index, base_term) = snapshot.as_ref().map_or((0, 0), |meta| (meta.index, meta.term));
+    let (first, mut last) = (recovered.first_index, recovered.last_index);
+    if first > base_index + 1 {
+        return Err(wal_error(
+            wal_dir,
+            format!(
+                "the log starts at index {first}, but the newest snapshot ends at {base_index}: \
+                 entries {}..{} are missing (was the snapshots directory removed or damaged?)",
+                base_index + 1,
+                first - 1
+            ),
+        ));
+    }
+    // The log must continue the snapshot: it holds the snapshot's last entry with its term
+    // (or starts right after it). Otherwise (a crash while installing a leader's snapshot,
+    // after the file was durable) the old log is discarded, as the install would have done.
+    let continues = base_index == 0
+        || (last >= base_index
+            && (first == base_index + 1 || wal.term_at(base_index).ok() == Some(base_term)));
+    if !continues {
+        tracing::warn!(
+            snapshot_index = base_index,
+            first,
+            last,
+            "the WAL does not continue the newest snapshot (an interrupted install); restarting it after the snapshot"
+        );
+        wal.restart_at(base_index + 1)
+            .await
+            .map_err(|error| wal_error(wal_dir, error.to_string()))?;
+        last = base_index;
+    }
     let mut entries = Vec::new();
-    if last >= first {
-        if first != 1 {
-            return Err(wal_error(
-                wal_dir,
-                format!(
-                    "the log starts at index {first}, but this version cannot restore a \
-                     compacted log (no snapshots yet)"
-                ),
-            ));
-        }
+    if last > base_index {
         let stored = wal
-            .read_range(first..last + 1)
+            .read_range(base_index + 1..last + 1)
             .map_err(|error| wal_error(wal_dir, error.to_string()))?;
         entries.reserve(stored.len());
         for entry in stored {
@@ -561,14 +688,15 @@ async fn open_wal(
             .as_ref()
             .map(convert::hard_state_from_wal)
             .unwrap_or_default(),
+        (base_index, base_term),
         &entries,
     );
-    tracing::info!(dir = %wal_dir.display(), entries = entries.len(), ?hard_state, "WAL recovered");
+    tracing::info!(dir = %wal_dir.display(), snapshot_index = base_index, entries = entries.len(), ?hard_state, "WAL recovered");
     Ok((
         wal,
         raft::Recovered {
             hard_state,
-            snapshot: None,
+            snapshot,
             entries,
         },
     ))
@@ -582,8 +710,12 @@ async fn open_wal(
 ///   sent (it waits for the whole Ready to be durable), so no vote was cast in that term;
 /// - a commit index beyond the durable entries: lowered to the last entry. Sound: the commit
 ///   index is a hint (figure 2 does not persist it); the leader teaches it again.
-fn reconcile(mut hard_state: raft::HardState, entries: &[Entry]) -> raft::HardState {
-    let last_term = entries.last().map_or(0, |entry| entry.term);
+fn reconcile(
+    mut hard_state: raft::HardState,
+    (base_index, base_term): (LogIndex, Term),
+    entries: &[Entry],
+) -> raft::HardState {
+    let last_term = entries.last().map_or(base_term, |entry| entry.term);
     if last_term > hard_state.term {
         tracing::warn!(
             durable_term = hard_state.term,
@@ -594,7 +726,9 @@ fn reconcile(mut hard_state: raft::HardState, entries: &[Entry]) -> raft::HardSt
         hard_state.term = last_term;
         hard_state.voted_for = None;
     }
-    let last_index = entries.len() as LogIndex;
+    let last_index = base_index + entries.len() as LogIndex;
+    // Everything in the snapshot was committed when it was taken.
+    hard_state.commit = hard_state.commit.max(base_index);
     if hard_state.commit > last_index {
         tracing::warn!(
             commit = hard_state.commit,
@@ -605,6 +739,57 @@ fn reconcile(mut hard_state: raft::HardState, entries: &[Entry]) -> raft::HardSt
         hard_state.commit = last_index;
     }
     hard_state
+}
+
+/// Opens the snapshot directory and restores the state machine from the newest snapshot that
+/// reads back whole (damaged ones are reported and skipped).
+fn load_snapshot(
+    dir: &std::path::Path,
+    state_machine: &mut StateMachine,
+) -> Result<(SnapshotStore, Option<SnapshotMeta>), NodeError> {
+    let store = SnapshotStore::open(dir).map_err(|detail| wal_error(dir, detail))?;
+    let (newest, warnings) = store.load_newest().map_err(|detail| wal_error(dir, detail))?;
+    for warning in warnings {
+        tracing::warn!("damaged snapshot file: {warning}");
+    }
+    let Some(file) = newest else {
+        return Ok((store, None));
+    };
+    state_machine.install(&file.state).map_err(|error| {
+        wal_error(dir, format!("the snapshot at index {} has an invalid state: {error}", file.meta.index))
+    })?;
+    if state_machine.applied_index() != file.meta.index {
+        return Err(wal_error(
+            dir,
+            format!(
+                "the snapshot at index {} holds the state at index {}",
+                file.meta.index,
+                state_machine.applied_index()
+            ),
+        ));
+    }
+    tracing::info!(index = file.meta.index, term = file.meta.term, "state restored from a snapshot");
+    Ok((store, Some(file.meta)))
+}
+
+/// Runs one snapshot transfer to a follower on this executor; the core hears how it ended.
+fn spawn_transfer(
+    core: &Rc<RefCell<Core>>,
+    transport: &Rc<Transport>,
+    wakeup: &Arc<Wakeup>,
+    message: raft::Message,
+) {
+    let (core, transport, wakeup) = (core.clone(), transport.clone(), wakeup.clone());
+    runtime::spawn(async move {
+        let store = core.borrow().snapshots.store.clone();
+        let delivered = snapshots::transfer(&store, &transport, &message).await;
+        {
+            let mut core = core.borrow_mut();
+            core.snapshots.transfer_ended(message.to);
+            core.raft.report_snapshot(message.to, delivered);
+        }
+        wakeup.notify();
+    });
 }
 
 fn wal_error(dir: &std::path::Path, detail: String) -> NodeError {
@@ -632,6 +817,21 @@ struct PeerInbound {
 
 impl Inbound for PeerInbound {
     fn raft(&self, from: NodeId, message: &ArchivedRaftMessage) {
+        if let tern_net::message::ArchivedRaftBody::SnapshotChunk {
+            index,
+            term,
+            offset,
+            data,
+            last,
+        } = &message.body
+        {
+            if let Ok(mut core) = self.core.try_borrow_mut() {
+                let id = (index.to_native(), term.to_native());
+                core.snapshots
+                    .on_chunk(from, id, offset.to_native(), data.as_slice(), *last);
+            }
+            return;
+        }
         let Some(message) = convert::message_from_wire(message) else {
             tracing::debug!(
                 from,
@@ -646,6 +846,11 @@ impl Inbound for PeerInbound {
             return;
         };
         let core = &mut *guard;
+        if let MessageBody::InstallSnapshot { snapshot } = &message.body {
+            if !core.snapshots.accept_install(from, snapshot) {
+                return;
+            }
+        }
         if let Err(error) = core
             .steps
             .time("peer message step", || core.raft.step(message))
@@ -697,7 +902,7 @@ mod tests {
             voted_for: Some(3),
             commit: 1,
         };
-        let reconciled = reconcile(durable, &[entry(1, 1), entry(2, 4)]);
+        let reconciled = reconcile(durable, (0, 0), &[entry(1, 1), entry(2, 4)]);
         assert_eq!(
             reconciled,
             raft::HardState {
@@ -715,7 +920,7 @@ mod tests {
             voted_for: Some(3),
             commit: 9,
         };
-        let reconciled = reconcile(durable, &[entry(1, 1), entry(2, 2)]);
+        let reconciled = reconcile(durable, (0, 0), &[entry(1, 1), entry(2, 2)]);
         assert_eq!(
             reconciled,
             raft::HardState {
@@ -724,13 +929,13 @@ mod tests {
                 commit: 2
             }
         );
-        assert_eq!(reconcile(durable, &[entry(1, 1)]).commit, 1);
+        assert_eq!(reconcile(durable, (0, 0), &[entry(1, 1)]).commit, 1);
         let consistent = raft::HardState {
             commit: 2,
             ..durable
         };
         assert_eq!(
-            reconcile(consistent, &[entry(1, 1), entry(2, 2)]),
+            reconcile(consistent, (0, 0), &[entry(1, 1), entry(2, 2)]),
             consistent
         );
     }

@@ -354,6 +354,11 @@ impl Cluster {
         config
     }
 
+    /// Member `id`'s data directory.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.node(id).data_dir.clone()
+    }
+
     fn node(&self, id: u64) -> &Node {
         self.nodes
             .iter()

@@ -90,12 +90,6 @@ pub fn every_raft_message(from: NodeId, to: NodeId) -> Vec<RaftMessage> {
             data: vec![0xAB; 300],
             last: true,
         },
-        RaftBody::SnapshotChunkAck {
-            index: 40,
-            term: 5,
-            received_bytes: 65_836,
-            accepted: true,
-        },
     ];
     bodies
         .into_iter()

@@ -60,6 +60,7 @@ pub struct ConfigFile {
     pub uncommitted_entries_max: Option<u64>,
     pub pending_reads_max: Option<usize>,
     pub wal_segment_bytes: Option<usize>,
+    pub snapshot_entries: Option<u64>,
     pub client_executors: Option<usize>,
     pub pin_cores: Option<bool>,
     pub key_bytes_max: Option<usize>,

@@ -195,6 +195,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES")]
     wal_segment_bytes: Option<usize>,
 
+    /// Applied entries between two snapshots of the state (entries; 0 = never snapshot).
+    ///
+    /// After each snapshot (written to <data-dir>/snapshots, synced, the newest two kept) the
+    /// write-ahead log drops its segments through it and restart replays only what follows.
+    /// Lower means less disk and faster restarts, higher means fewer snapshot writes.
+    #[arg(long, value_name = "ENTRIES")]
+    snapshot_entries: Option<u64>,
+
     /// Executor threads that hold client connections (threads, at least 1).
     ///
     /// One more thread runs Raft and the WAL. Raise it on machines with more cores than
@@ -365,6 +373,7 @@ fn defaults() -> Vec<(&'static str, String)> {
         ),
         ("pending_reads_max", d.pending_reads_max.to_string()),
         ("wal_segment_bytes", d.wal_segment_bytes.to_string()),
+        ("snapshot_entries", d.snapshot_entries.to_string()),
         ("client_executors", d.client_executors.to_string()),
         ("pin_cores", d.pin_cores.to_string()),
         ("key_bytes_max", d.kv_limits.key_bytes_max.to_string()),
@@ -513,6 +522,7 @@ pub fn build(args: &ServeArgs) -> Result<(NodeConfig, Option<LogLevel>), String>
     set!(uncommitted_entries_max = uncommitted_entries_max);
     set!(pending_reads_max = pending_reads_max);
     set!(wal_segment_bytes = wal_segment_bytes);
+    set!(snapshot_entries = snapshot_entries);
     set!(client_executors = client_executors);
     set!(pin_cores = pin_cores);
     set!(kv_limits.key_bytes_max = key_bytes_max);

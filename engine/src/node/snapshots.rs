@@ -1,0 +1,276 @@
+//! The node's side of snapshots (the core handles only their metadata, raft/snapshot.rs):
+//! - taking one every `snapshot_entries` applied entries: the state machine is encoded on the
+//!   Raft executor (it must be the state at exactly one applied index), and the file is written
+//!   and synced on a helper thread so the loop never waits for the disk; once it is durable the
+//!   core's log and the WAL are compacted through it;
+//! - sending the newest file to a follower the core asks to (`InstallSnapshot`): in
+//!   `SNAPSHOT_CHUNK_BYTES` pieces over the peer link, waiting for room in its bounded send
+//!   queue, then the `InstallSnapshot` message itself on the same ordered link;
+//! - receiving one: the pieces are assembled per sender (bounded by `SNAPSHOT_FILE_BYTES_MAX`)
+//!   and checked whole (CRC) before the core is shown the `InstallSnapshot`, so the core
+//!   never adopts a snapshot the node does not hold.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tern_net::message::{RaftBody, RaftMessage};
+use tern_net::transport::Transport;
+use tern_net::NodeId;
+
+use super::convert;
+use super::snapshot_store::{self, SnapshotFile, SnapshotStore, SNAPSHOT_FILE_BYTES_MAX};
+use crate::raft::{self, LogIndex, Raft, SnapshotMeta, Term};
+
+/// Bytes of one snapshot piece: well below the peer frame limit (16 MiB), large enough that
+/// a transfer of a few hundred MiB is a few hundred frames.
+pub(crate) const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// Whole received snapshots kept while the core has not taken them (one per recent
+/// InstallSnapshot); older ones are dropped first.
+const RECEIVED_SNAPSHOTS_MAX: usize = 2;
+
+/// A transfer being assembled from one sender.
+struct Incoming {
+    index: LogIndex,
+    term: Term,
+    bytes: Vec<u8>,
+    complete: bool,
+}
+
+/// A whole snapshot from the leader, checked, waiting for the core to install it.
+pub(crate) struct Received {
+    pub(crate) file: SnapshotFile,
+    /// The file's bytes as received, written as they are.
+    pub(crate) encoded: Vec<u8>,
+}
+
+/// What the node knows about snapshots.
+pub(crate) struct Snapshots {
+    pub(crate) store: Arc<SnapshotStore>,
+    entries_between: u64,
+    /// The index of the newest durable snapshot (taken or installed); 0 for none.
+    pub(crate) newest_index: LogIndex,
+    /// The applied index of the last snapshot attempt (in flight, done or failed): the next
+    /// one waits for `entries_between` entries after it, so a failing disk is not hammered.
+    attempted_index: LogIndex,
+    writing: bool,
+    done_sender: flume::Sender<Result<LogIndex, String>>,
+    done: flume::Receiver<Result<LogIndex, String>>,
+    incoming: HashMap<NodeId, Incoming>,
+    received: Vec<Received>,
+    /// Followers a transfer is running to (one at a time each).
+    sending: HashSet<NodeId>,
+    /// `InstallSnapshot` messages the core produced, waiting to be started as transfers.
+    to_send: Vec<raft::Message>,
+}
+
+impl Snapshots {
+    pub(crate) fn new(store: SnapshotStore, entries_between: u64, newest_index: LogIndex) -> Self {
+        let (done_sender, done) = flume::bounded(1);
+        Snapshots {
+            store: Arc::new(store),
+            entries_between,
+            newest_index,
+            attempted_index: newest_index,
+            writing: false,
+            done_sender,
+            done,
+            incoming: HashMap::new(),
+            received: Vec::new(),
+            sending: HashSet::new(),
+            to_send: Vec::new(),
+        }
+    }
+
+    /// After applying: starts a snapshot at the applied index when enough entries passed.
+    pub(crate) fn maybe_take(&mut self, raft: &Raft, state_machine: &tern_kv::StateMachine) {
+        let applied = state_machine.applied_index();
+        if self.entries_between == 0
+            || self.writing
+            || applied < self.attempted_index.saturating_add(self.entries_between)
+        {
+            return;
+        }
+        let Some(meta) = raft.snapshot_meta(applied) else {
+            return;
+        };
+        self.attempted_index = applied;
+        self.writing = true;
+        let encoded = snapshot_store::encode(&meta, &state_machine.snapshot());
+        let store = self.store.clone();
+        let done = self.done_sender.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tern-snapshot-writer".into())
+            .spawn(move || {
+                let result = store
+                    .save_encoded(meta.index, meta.term, &encoded)
+                    .map(|_| meta.index);
+                let _ = done.send(result);
+            });
+        if let Err(error) = spawned {
+            self.writing = false;
+            tracing::warn!(%error, "cannot start the snapshot writer thread; will retry later");
+        }
+    }
+
+    /// A snapshot the writer finished: `Some(index)` once it is durable (compact through it).
+    pub(crate) fn take_finished(&mut self) -> Option<LogIndex> {
+        let result = self.done.try_recv().ok()?;
+        self.writing = false;
+        match result {
+            Ok(index) => {
+                tracing::info!(index, "snapshot written");
+                self.newest_index = self.newest_index.max(index);
+                Some(index)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "writing a snapshot failed; the log is kept and the next snapshot is tried later");
+                None
+            }
+        }
+    }
+
+    /// One piece of a transfer from `from`; out-of-order or oversized transfers are dropped
+    /// (the leader sends again when the follower still needs it).
+    pub(crate) fn on_chunk(
+        &mut self,
+        from: NodeId,
+        (index, term): (LogIndex, Term),
+        offset: u64,
+        data: &[u8],
+        last: bool,
+    ) {
+        if offset == 0 {
+            self.incoming.insert(
+                from,
+                Incoming {
+                    index,
+                    term,
+                    bytes: Vec::new(),
+                    complete: false,
+                },
+            );
+        }
+        let Some(transfer) = self.incoming.get_mut(&from) else {
+            return;
+        };
+        let in_order = transfer.index == index
+            && transfer.term == term
+            && !transfer.complete
+            && transfer.bytes.len() as u64 == offset;
+        let size = offset.saturating_add(data.len() as u64);
+        if !in_order || size > SNAPSHOT_FILE_BYTES_MAX {
+            tracing::warn!(
+                from,
+                index,
+                offset,
+                size,
+                "dropped a snapshot transfer (a piece out of order, or over the {SNAPSHOT_FILE_BYTES_MAX}-byte limit)"
+            );
+            self.incoming.remove(&from);
+            return;
+        }
+        transfer.bytes.extend_from_slice(data);
+        transfer.complete = last;
+    }
+
+    /// The leader's `InstallSnapshot` arrived: true when the whole file came before it and
+    /// checks out (then the core may see the message); false drops the message.
+    pub(crate) fn accept_install(&mut self, from: NodeId, meta: &SnapshotMeta) -> bool {
+        let Some(transfer) = self.incoming.remove(&from) else {
+            tracing::debug!(from, index = meta.index, "InstallSnapshot without its file; dropped");
+            return false;
+        };
+        if !transfer.complete || transfer.index != meta.index || transfer.term != meta.term {
+            tracing::warn!(from, index = meta.index, "InstallSnapshot whose file is incomplete or another snapshot's; dropped");
+            return false;
+        }
+        match snapshot_store::decode(&transfer.bytes) {
+            Ok(file) if file.meta == *meta => {
+                if self.received.len() >= RECEIVED_SNAPSHOTS_MAX {
+                    self.received.remove(0);
+                }
+                self.received.push(Received {
+                    file,
+                    encoded: transfer.bytes,
+                });
+                true
+            }
+            Ok(file) => {
+                tracing::warn!(from, sent = ?meta, found = ?file.meta, "snapshot file does not match its InstallSnapshot; dropped");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(from, index = meta.index, %error, "received snapshot file is damaged; dropped");
+                false
+            }
+        }
+    }
+
+    /// The received snapshot the core decided to install.
+    pub(crate) fn take_received(&mut self, meta: &SnapshotMeta) -> Option<Received> {
+        let position = self
+            .received
+            .iter()
+            .position(|received| received.file.meta == *meta)?;
+        let received = self.received.swap_remove(position);
+        self.received.clear();
+        Some(received)
+    }
+
+    /// Keeps an `InstallSnapshot` the core wants sent, for `transfers_to_start`.
+    pub(crate) fn queue_send(&mut self, message: raft::Message) {
+        self.to_send.push(message);
+    }
+
+    /// The queued `InstallSnapshot`s whose follower has no transfer running (each is marked
+    /// running until `transfer_ended`).
+    pub(crate) fn transfers_to_start(&mut self) -> Vec<raft::Message> {
+        let queued = std::mem::take(&mut self.to_send);
+        queued
+            .into_iter()
+            .filter(|message| self.sending.insert(message.to))
+            .collect()
+    }
+
+    pub(crate) fn transfer_ended(&mut self, to: NodeId) {
+        self.sending.remove(&to);
+    }
+}
+
+/// Sends the snapshot file `message` names, then the message; true when all of it was queued.
+pub(crate) async fn transfer(store: &SnapshotStore, transport: &Transport, message: &raft::Message) -> bool {
+    let raft::MessageBody::InstallSnapshot { snapshot } = &message.body else {
+        return false;
+    };
+    let Some(bytes) = store.encoded_at(snapshot.index) else {
+        tracing::warn!(
+            to = message.to,
+            index = snapshot.index,
+            "no snapshot file for the follower's InstallSnapshot; retried at the next heartbeat"
+        );
+        return false;
+    };
+    tracing::info!(to = message.to, index = snapshot.index, bytes = bytes.len(), "sending a snapshot");
+    let pieces = bytes.chunks(SNAPSHOT_CHUNK_BYTES).count().max(1);
+    for (number, piece) in bytes.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
+        let chunk = RaftMessage {
+            from: message.from,
+            to: message.to,
+            term: message.term,
+            body: RaftBody::SnapshotChunk {
+                index: snapshot.index,
+                term: snapshot.term,
+                offset: (number * SNAPSHOT_CHUNK_BYTES) as u64,
+                data: piece.to_vec(),
+                last: number + 1 == pieces,
+            },
+        };
+        if let Err(error) = transport.send_wait(message.to, &chunk).await {
+            tracing::warn!(to = message.to, %error, "snapshot transfer stopped");
+            return false;
+        }
+    }
+    let install = convert::message_to_wire(message);
+    transport.send_wait(message.to, &install).await.is_ok()
+}
