@@ -26,6 +26,7 @@ use rkyv::util::AlignedVec;
 use rkyv::{Archive, Serialize};
 
 use crate::message::{
+    AdminRequest, AdminResponse, ArchivedAdminRequest, ArchivedAdminResponse,
     ArchivedClientRequestBatch, ArchivedClientResponseBatch, ArchivedNodeStatus, ArchivedNotLeader,
     ArchivedRaftMessage, ArchivedStatusRequest, ClientRequestBatch, ClientResponseBatch,
     NodeStatus, NotLeader, RaftMessage, StatusRequest,
@@ -63,6 +64,8 @@ pub enum FrameKind {
     NotLeader = 4,
     StatusRequest = 5,
     Status = 6,
+    AdminRequest = 7,
+    AdminResponse = 8,
 }
 
 impl FrameKind {
@@ -74,6 +77,8 @@ impl FrameKind {
             4 => Some(FrameKind::NotLeader),
             5 => Some(FrameKind::StatusRequest),
             6 => Some(FrameKind::Status),
+            7 => Some(FrameKind::AdminRequest),
+            8 => Some(FrameKind::AdminResponse),
             _ => None,
         }
     }
@@ -87,6 +92,8 @@ impl FrameKind {
             FrameKind::NotLeader => "NotLeader",
             FrameKind::StatusRequest => "StatusRequest",
             FrameKind::Status => "NodeStatus",
+            FrameKind::AdminRequest => "AdminRequest",
+            FrameKind::AdminResponse => "AdminResponse",
         }
     }
 }
@@ -117,6 +124,12 @@ impl FrameBody for StatusRequest {
 impl FrameBody for NodeStatus {
     const KIND: FrameKind = FrameKind::Status;
 }
+impl FrameBody for AdminRequest {
+    const KIND: FrameKind = FrameKind::AdminRequest;
+}
+impl FrameBody for AdminResponse {
+    const KIND: FrameKind = FrameKind::AdminResponse;
+}
 
 /// A validated frame, borrowed in place from the receive buffer.
 #[derive(Debug)]
@@ -127,6 +140,8 @@ pub enum Frame<'a> {
     NotLeader(&'a ArchivedNotLeader),
     StatusRequest(&'a ArchivedStatusRequest),
     Status(&'a ArchivedNodeStatus),
+    AdminRequest(&'a ArchivedAdminRequest),
+    AdminResponse(&'a ArchivedAdminResponse),
 }
 
 impl Frame<'_> {
@@ -139,6 +154,8 @@ impl Frame<'_> {
             Frame::NotLeader(_) => FrameKind::NotLeader,
             Frame::StatusRequest(_) => FrameKind::StatusRequest,
             Frame::Status(_) => FrameKind::Status,
+            Frame::AdminRequest(_) => FrameKind::AdminRequest,
+            Frame::AdminResponse(_) => FrameKind::AdminResponse,
         }
     }
 }
@@ -285,6 +302,12 @@ fn access_body<'a>(
         FrameKind::Status => {
             Frame::Status(rkyv::access::<ArchivedNodeStatus, rancor::Error>(body).map_err(fail)?)
         }
+        FrameKind::AdminRequest => Frame::AdminRequest(
+            rkyv::access::<ArchivedAdminRequest, rancor::Error>(body).map_err(fail)?,
+        ),
+        FrameKind::AdminResponse => Frame::AdminResponse(
+            rkyv::access::<ArchivedAdminResponse, rancor::Error>(body).map_err(fail)?,
+        ),
     })
 }
 

@@ -247,3 +247,63 @@ pub struct NodeStatus {
     /// Where clients reach that leader, when this node knows it.
     pub leader_client_addr: Option<String>,
 }
+
+/// An operator's request about the cluster itself (the `tern member` and `tern leader`
+/// commands), answered with an [`AdminResponse`]. Changes go to the leader; any member lists.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct AdminRequest {
+    /// Echoed in the response, to match answers to questions.
+    pub request_id: u64,
+    pub op: AdminOp,
+}
+
+/// One administrative operation.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub enum AdminOp {
+    /// The membership as the answering node knows it.
+    ListMembers,
+    /// A new member that receives the log without voting, at these addresses.
+    AddLearner {
+        id: NodeId,
+        peer_addr: String,
+        client_addr: String,
+    },
+    /// A learner becomes a voter (through joint consensus).
+    Promote { id: NodeId },
+    /// A learner or voter leaves.
+    Remove { id: NodeId },
+    /// The leader hands leadership to this voter.
+    TransferLeader { to: NodeId },
+}
+
+/// One member as the membership records it.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct MemberInfo {
+    pub id: NodeId,
+    /// "voter", "learner", or "leaving voter" (a voter of the outgoing set only).
+    pub role: String,
+    pub peer_addr: String,
+    pub client_addr: String,
+}
+
+/// The answer to an [`AdminRequest`].
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct AdminResponse {
+    pub request_id: u64,
+    /// The members after the operation (for a change: as soon as it is in the leader's log).
+    pub members: Vec<MemberInfo>,
+    /// The log index of the membership in effect, and whether the answering node knows it
+    /// committed; a change is complete once it is committed and not joint.
+    pub membership_index: u64,
+    pub membership_committed: bool,
+    pub joint: bool,
+    /// Why the operation was refused (nothing changed), if it was.
+    pub error: Option<String>,
+    /// The leader the answering node knows of, to retry a change there.
+    pub leader_id: Option<NodeId>,
+    pub leader_client_addr: Option<String>,
+}

@@ -43,8 +43,8 @@ use crate::frame::{
     RECEIVE_BUFFER_BYTES_RETAINED_DEFAULT, RECEIVE_BUFFER_BYTES_RETAINED_MIN,
 };
 use crate::message::{
-    ArchivedClientRequestBatch, ArchivedRaftMessage, ArchivedStatusRequest, ClientResponseBatch,
-    NodeId, NodeStatus, NotLeader, RaftMessage,
+    AdminResponse, ArchivedAdminRequest, ArchivedClientRequestBatch, ArchivedRaftMessage,
+    ArchivedStatusRequest, ClientResponseBatch, NodeId, NodeStatus, NotLeader, RaftMessage,
 };
 use crate::runtime::{self, GlommioRuntime};
 use crate::tls::{self, Identity, Security, TlsError};
@@ -175,6 +175,9 @@ pub trait Inbound {
     fn client_requests(&self, session: &ClientSession, batch: &ArchivedClientRequestBatch);
     /// A client asks for this node's status; answer with [`ClientSession::send_status`].
     fn status_request(&self, session: &ClientSession, request: &ArchivedStatusRequest);
+    /// An operator's membership or leadership request; answer with
+    /// [`ClientSession::send_admin`].
+    fn admin_request(&self, session: &ClientSession, request: &ArchivedAdminRequest);
 }
 
 /// Why a transport could not start or a connection could not be made.
@@ -441,7 +444,9 @@ struct Shared {
     endpoint: quinn::Endpoint,
     client_config: quinn::ClientConfig,
     limits: Limits,
-    links: HashMap<NodeId, Rc<PeerLink>>,
+    /// Grows when the membership adds a member (`Transport::add_peer`); never held across
+    /// an await.
+    links: RefCell<HashMap<NodeId, Rc<PeerLink>>>,
     inbound: Rc<dyn Inbound>,
     closed: Cell<bool>,
     stats: Cell<TransportStats>,
@@ -645,43 +650,58 @@ impl Transport {
             true,
             tls::ServerNames::Requested,
         )?;
-        let mut links = HashMap::new();
-        for &(peer, addr) in &config.peers {
+        for &(peer, _) in &config.peers {
             if peer == node_id || peer == 0 {
                 return Err(TransportError::BadPeer { node_id });
             }
-            let label = format!("node {peer} ({addr})");
-            links.insert(
-                peer,
-                Rc::new(PeerLink {
-                    peer,
-                    addr,
-                    queue: OutQueue::new(label, &config.limits),
-                    connection: RefCell::new(None),
-                    generation: Cell::new(0),
-                    connected: Notify::default(),
-                }),
-            );
         }
         let shared = Rc::new(Shared {
             node_id,
             endpoint,
             client_config,
             limits: config.limits,
-            links,
+            links: RefCell::new(HashMap::new()),
             inbound,
             closed: Cell::new(false),
             stats: Cell::new(TransportStats::default()),
             client_connections: Cell::new(0),
         });
-        for link in shared.links.values() {
-            runtime::spawn(write_link(shared.clone(), link.clone()));
-            if node_id < link.peer {
-                runtime::spawn(dial_link(shared.clone(), link.clone()));
-            }
+        let transport = Transport { shared };
+        for &(peer, addr) in &config.peers {
+            transport.add_peer(peer, addr);
         }
-        runtime::spawn(accept_connections(shared.clone()));
-        Ok(Transport { shared })
+        runtime::spawn(accept_connections(transport.shared.clone()));
+        Ok(transport)
+    }
+
+    /// Starts a link to `peer` at `addr` (a member the membership added), unless one exists
+    /// or `peer` is this node or 0. Links are never removed while the node runs: a removed
+    /// member's link only idles.
+    pub fn add_peer(&self, peer: NodeId, addr: SocketAddr) -> bool {
+        let shared = &self.shared;
+        if peer == shared.node_id || peer == 0 || shared.links.borrow().contains_key(&peer) {
+            return false;
+        }
+        let label = format!("node {peer} ({addr})");
+        let link = Rc::new(PeerLink {
+            peer,
+            addr,
+            queue: OutQueue::new(label, &shared.limits),
+            connection: RefCell::new(None),
+            generation: Cell::new(0),
+            connected: Notify::default(),
+        });
+        shared.links.borrow_mut().insert(peer, link.clone());
+        runtime::spawn(write_link(shared.clone(), link.clone()));
+        if shared.node_id < peer {
+            runtime::spawn(dial_link(shared.clone(), link));
+        }
+        true
+    }
+
+    /// The peers this node has links to.
+    pub fn peers(&self) -> Vec<NodeId> {
+        self.shared.links.borrow().keys().copied().collect()
     }
 
     /// This node's id.
@@ -696,11 +716,7 @@ impl Transport {
 
     /// Queues `message` for `to` without waiting; [`SendError::QueueFull`] is backpressure.
     pub fn send(&self, to: NodeId, message: &RaftMessage) -> Result<(), SendError> {
-        let link = self
-            .shared
-            .links
-            .get(&to)
-            .ok_or(SendError::UnknownPeer(to))?;
+        let link = self.link(to).ok_or(SendError::UnknownPeer(to))?;
         if self.shared.closed.get() {
             return Err(SendError::Closed);
         }
@@ -719,12 +735,7 @@ impl Transport {
 
     /// Queues `message` for `to`, waiting while the queue is full.
     pub async fn send_wait(&self, to: NodeId, message: &RaftMessage) -> Result<(), SendError> {
-        let link = self
-            .shared
-            .links
-            .get(&to)
-            .ok_or(SendError::UnknownPeer(to))?
-            .clone();
+        let link = self.link(to).ok_or(SendError::UnknownPeer(to))?;
         loop {
             let drained = link.queue.drained.listen();
             match self.send(to, message) {
@@ -734,14 +745,18 @@ impl Transport {
         }
     }
 
+    fn link(&self, peer: NodeId) -> Option<Rc<PeerLink>> {
+        self.shared.links.borrow().get(&peer).cloned()
+    }
+
     /// The send queue of the link to `peer`.
     pub fn queue_stats(&self, peer: NodeId) -> Option<QueueStats> {
-        self.shared.links.get(&peer).map(|link| link.queue.stats())
+        self.link(peer).map(|link| link.queue.stats())
     }
 
     /// Whether the link to `peer` has a live connection now.
     pub fn is_connected(&self, peer: NodeId) -> bool {
-        self.shared.links.get(&peer).is_some_and(|link| {
+        self.link(peer).is_some_and(|link| {
             link.connection
                 .borrow()
                 .as_ref()
@@ -762,7 +777,7 @@ impl Transport {
     /// Closes every connection and stops every task of this transport.
     pub fn close(&self) {
         self.shared.closed.set(true);
-        for link in self.shared.links.values() {
+        for link in self.shared.links.borrow().values() {
             link.queue.close();
             link.connected.notify();
         }
@@ -994,7 +1009,8 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
             serve_client(shared.clone(), connection).await;
         }
         Identity::Node(peer) => {
-            let Some(link) = shared.links.get(&peer).cloned() else {
+            let link = shared.links.borrow().get(&peer).cloned();
+            let Some(link) = link else {
                 refuse_identity(
                     &shared,
                     &connection,
@@ -1114,6 +1130,11 @@ impl ClientSession {
         self.push(status)
     }
 
+    /// Answers an admin request.
+    pub fn send_admin(&self, response: &AdminResponse) -> Result<(), SendError> {
+        self.push(response)
+    }
+
     fn push<T: FrameBody>(&self, message: &T) -> Result<(), SendError> {
         if self.queue.closed.get() {
             return Err(SendError::Closed);
@@ -1198,6 +1219,7 @@ fn deliver_client_frames(
             None => return Ok(()),
             Some(Frame::ClientRequests(batch)) => shared.inbound.client_requests(session, batch),
             Some(Frame::StatusRequest(request)) => shared.inbound.status_request(session, request),
+            Some(Frame::AdminRequest(request)) => shared.inbound.admin_request(session, request),
             Some(other) => {
                 return Err(FrameError::UnexpectedKind {
                     peer: label.to_string(),
@@ -1214,6 +1236,7 @@ pub enum ClientReply {
     Responses(ClientResponseBatch),
     NotLeader(NotLeader),
     Status(NodeStatus),
+    Admin(AdminResponse),
 }
 
 /// A client of one node: sends request batches and reads the replies, over one stream.
@@ -1446,6 +1469,9 @@ fn owned_reply(frame: Frame<'_>, peer: &str) -> Result<ClientReply, TransportErr
         Frame::Status(status) => rkyv::deserialize::<NodeStatus, Error>(status)
             .map(ClientReply::Status)
             .map_err(|error| invalid("NodeStatus", error)),
+        Frame::AdminResponse(response) => rkyv::deserialize::<AdminResponse, Error>(response)
+            .map(ClientReply::Admin)
+            .map_err(|error| invalid("AdminResponse", error)),
         other => Err(TransportError::Frame(FrameError::UnexpectedKind {
             peer: peer.to_string(),
             kind: other.kind(),

@@ -107,6 +107,19 @@ fn three_endpoints_and_a_client_exchange_every_message_type() {
             client.receive().await.unwrap(),
             ClientReply::Status(expected_status)
         );
+        let admin = tern_net::message::AdminRequest {
+            request_id: 42,
+            op: tern_net::message::AdminOp::AddLearner {
+                id: 4,
+                peer_addr: "127.0.0.1:7010".into(),
+                client_addr: "127.0.0.1:7011".into(),
+            },
+        };
+        client.send(&admin).await.unwrap();
+        assert_eq!(
+            client.receive().await.unwrap(),
+            ClientReply::Admin(common::admin_response(42))
+        );
         let got: Vec<_> = recorders[2]
             .received
             .lock()

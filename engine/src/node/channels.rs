@@ -37,6 +37,12 @@ pub(crate) enum ToRaft {
         token: u64,
         consistency: ReadConsistency,
     },
+    /// An operator's membership or leadership request, answered by token.
+    Admin {
+        token: u64,
+        request_id: u64,
+        op: tern_net::message::AdminOp,
+    },
 }
 
 /// What happened to one write.
@@ -61,11 +67,12 @@ pub(crate) enum ReadAnswer {
 pub(crate) struct FromRaft {
     pub(crate) writes: Vec<(u64, WriteOutcome)>,
     pub(crate) reads: Vec<(u64, ReadAnswer)>,
+    pub(crate) admin: Vec<(u64, tern_net::message::AdminResponse)>,
 }
 
 impl FromRaft {
     pub(crate) fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.reads.is_empty()
+        self.writes.is_empty() && self.reads.is_empty() && self.admin.is_empty()
     }
 }
 

@@ -158,6 +158,8 @@ struct ClientState {
     /// Token -> (batch, sequence).
     writes: HashMap<u64, (u64, u64)>,
     reads: HashMap<u64, PendingReads>,
+    /// Admin requests waiting for the Raft executor's answer, by token.
+    admin: HashMap<u64, ClientSession>,
     /// The proposal batch being filled, and its command bytes.
     outgoing: Vec<(u64, Bytes)>,
     outgoing_bytes: usize,
@@ -216,7 +218,50 @@ impl Inbound for ClientServer {
             tracing::debug!(%error, "status answer dropped");
         }
     }
+
+    fn admin_request(
+        &self,
+        session: &ClientSession,
+        request: &tern_net::message::ArchivedAdminRequest,
+    ) {
+        let request_id = request.request_id.to_native();
+        let Ok(op) =
+            rkyv::deserialize::<tern_net::message::AdminOp, rkyv::rancor::Error>(&request.op)
+        else {
+            return;
+        };
+        let mut state = self.state.borrow_mut();
+        if state.admin.len() >= ADMIN_REQUESTS_PENDING_MAX || self.stopping.get() {
+            drop(state);
+            let mut refusal = self.board.admin_refusal(request_id);
+            refusal.error = Some("this node is busy or shutting down; retry".into());
+            let _ = session.send_admin(&refusal);
+            return;
+        }
+        let token = state.next_token;
+        state.next_token += 1;
+        match self.to_raft.try_send(ToRaft::Admin {
+            token,
+            request_id,
+            op,
+        }) {
+            Ok(()) => {
+                state.admin.insert(token, session.clone());
+                self.raft_wakeup.notify();
+            }
+            Err(_) => {
+                drop(state);
+                let mut refusal = self.board.admin_refusal(request_id);
+                refusal.error = Some("this node is overloaded; retry".into());
+                let _ = session.send_admin(&refusal);
+            }
+        }
+    }
 }
+
+/// Admin requests one client executor keeps waiting for the Raft executor at once; more are
+/// refused as busy (operators send them one at a time).
+const ADMIN_REQUESTS_PENDING_MAX: usize = 64;
 
 impl ClientServer {
     fn take_batch(&self, session: &ClientSession, batch: &ArchivedClientRequestBatch) {
@@ -494,6 +539,13 @@ impl ClientServer {
                 }
                 finish_one(&mut state, group.batch);
             }
+            for (token, response) in results.admin {
+                if let Some(session) = state.admin.remove(&token) {
+                    if let Err(error) = session.send_admin(&response) {
+                        tracing::debug!(%error, "admin answer dropped");
+                    }
+                }
+            }
         }
         self.send_answers(answers);
     }
@@ -526,6 +578,7 @@ impl ClientServer {
             }
             state.outgoing.clear();
             state.outgoing_bytes = 0;
+            state.admin.clear();
         }
         self.send_answers(answers);
     }

@@ -76,6 +76,9 @@ pub struct NodeConfig {
     /// Applied entries between two snapshots of the state machine (0: never); each snapshot
     /// lets the WAL drop its segments through it.
     pub snapshot_entries: u64,
+    /// Start outside the membership (no voters of its own), waiting for the cluster's leader
+    /// to add this node (`tern member add`); for a node joining a running cluster.
+    pub join: bool,
     /// Executors holding client connections (besides the Raft executor). At least 1.
     pub client_executors: usize,
     /// Pin executors to cores (off by default: several nodes often share a machine).
@@ -122,6 +125,7 @@ impl NodeConfig {
             // About a minute of heavy load between snapshots here; a snapshot of a few MiB of
             // state costs milliseconds to encode.
             snapshot_entries: 100_000,
+            join: false,
             client_executors: 1,
             pin_cores: false,
             kv_limits: tern_kv::Limits::default(),
@@ -259,7 +263,13 @@ impl NodeConfig {
     /// always on, and lease reads too (clients may ask for them per request; the safety margin
     /// is `clock_drift_margin_ms`).
     pub(crate) fn raft_config(&self) -> crate::raft::Config {
-        let mut voters: Vec<NodeId> = self.peers.iter().map(|(id, _)| *id).collect();
+        // A joining node knows no membership until the leader's log reaches it; a member that
+        // already joined finds its membership in its snapshot or log (which wins over this).
+        let mut voters: Vec<NodeId> = if self.join {
+            Vec::new()
+        } else {
+            self.peers.iter().map(|(id, _)| *id).collect()
+        };
         voters.sort_unstable();
         let mut config = crate::raft::Config::new(self.id, voters);
         config.election_timeout_ticks_min = self.election_timeout_ms_min;

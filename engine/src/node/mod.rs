@@ -38,6 +38,8 @@
 //!   answered "overloaded, retry", a full result channel or client session drops the answer
 //!   (the client retries), a full peer queue drops the Raft message (Raft retransmits).
 
+mod address_book;
+mod admin;
 mod channels;
 mod client_loop;
 pub mod config;

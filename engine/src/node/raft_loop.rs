@@ -44,6 +44,8 @@ use super::channels::{
 };
 use super::convert;
 use super::loop_watch::{LoopWatch, StepRecord};
+use super::address_book::AddressBook;
+use super::admin;
 use super::snapshot_store::SnapshotStore;
 use super::snapshots::{self, Snapshots};
 use super::status::StatusBoard;
@@ -109,6 +111,11 @@ struct Core {
     log_base: (LogIndex, Term),
     /// A failure that must stop the node (a snapshot install that could not be made durable).
     fatal: Option<String>,
+    /// The members' addresses the command line gave (the membership's book overlays it).
+    book_base: AddressBook,
+    /// The membership index whose address book the transport and status board have.
+    synced_membership_index: Option<LogIndex>,
+    board: Arc<StatusBoard>,
 }
 
 /// One Ready's persist half, waiting for the disk.
@@ -176,6 +183,13 @@ pub(crate) async fn run(setup: RaftSetup) {
         snapshots: Snapshots::new(store, config.snapshot_entries, log_base.0),
         log_base,
         fatal: None,
+        book_base: AddressBook::from_flags(
+            &config.peers,
+            &config.peer_client_addrs,
+            (config.id, config.client_addr),
+        ),
+        synced_membership_index: None,
+        board: board.clone(),
     }));
     let inbound = Rc::new(PeerInbound {
         core: core.clone(),
@@ -263,6 +277,7 @@ pub(crate) async fn run(setup: RaftSetup) {
                 core.compact_through(index, &wal);
             }
             transfers = core.snapshots.transfers_to_start();
+            core.sync_addresses(&transport);
             if let Some(detail) = core.fatal.take() {
                 stop.fail(wal_error(&snapshot_dir, detail));
             }
@@ -387,6 +402,15 @@ impl Core {
                 for token in tokens {
                     outbox.push((token, WriteOutcome::Failed(failure.clone())));
                 }
+            }
+            ToRaft::Admin {
+                token,
+                request_id,
+                op,
+            } => {
+                let response =
+                    admin::handle(&mut self.raft, &self.book_base, &self.board, request_id, op);
+                self.outbox[executor].admin.push((token, response));
             }
             ToRaft::Read { token, consistency } => {
                 let id = self.next_read_id;
@@ -524,6 +548,28 @@ impl Core {
         self.snapshots.newest_index = meta.index;
         tracing::info!(index = meta.index, term = meta.term, "installed the leader's snapshot");
         Ok(wal.restart_at(meta.index + 1))
+    }
+
+    /// Gives the transport a link to every member of the membership in effect, and the status
+    /// board their client addresses, whenever the membership changed.
+    fn sync_addresses(&mut self, transport: &Transport) {
+        let index = self.raft.membership_index();
+        if self.synced_membership_index == Some(index) {
+            return;
+        }
+        self.synced_membership_index = Some(index);
+        let book = admin::current_book(&self.raft, &self.book_base);
+        let own = self.raft.status().id;
+        let mut client_addrs = Vec::new();
+        for (id, addresses) in &book.members {
+            if *id != own && transport.add_peer(*id, addresses.peer) {
+                tracing::info!(peer = id, addr = %addresses.peer, "link to a new member");
+            }
+            if let Some(client) = addresses.client {
+                client_addrs.push((*id, client));
+            }
+        }
+        self.board.set_peer_client_addrs(client_addrs);
     }
 
     /// A snapshot through `index` is durable: the core's log and the WAL drop what it covers.
@@ -880,6 +926,29 @@ impl Inbound for PeerInbound {
 
     fn status_request(&self, session: &ClientSession, request: &ArchivedStatusRequest) {
         let _ = session.send_status(&self.board.node_status(request.request_id.to_native()));
+    }
+
+    /// Admin requests on the peer address are carried out here, on the Raft executor.
+    fn admin_request(
+        &self,
+        session: &ClientSession,
+        request: &tern_net::message::ArchivedAdminRequest,
+    ) {
+        let request_id = request.request_id.to_native();
+        let op = rkyv::deserialize::<tern_net::message::AdminOp, rkyv::rancor::Error>(&request.op);
+        let response = match (op, self.core.try_borrow_mut()) {
+            (Ok(op), Ok(mut core)) => {
+                let core = &mut *core;
+                admin::handle(&mut core.raft, &core.book_base, &self.board, request_id, op)
+            }
+            _ => {
+                let mut refusal = self.board.admin_refusal(request_id);
+                refusal.error = Some("this node is busy; retry".into());
+                refusal
+            }
+        };
+        let _ = session.send_admin(&response);
+        self.wakeup.notify();
     }
 }
 

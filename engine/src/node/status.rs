@@ -15,7 +15,8 @@ pub(crate) struct StatusBoard {
     /// This node's client and peer addresses, and the other members' client addresses.
     client_addr: SocketAddr,
     peer_addr: SocketAddr,
-    peer_client_addrs: Vec<(NodeId, SocketAddr)>,
+    /// Updated by the Raft executor when the membership's address book changes.
+    peer_client_addrs: Mutex<Vec<(NodeId, SocketAddr)>>,
 }
 
 impl StatusBoard {
@@ -29,7 +30,31 @@ impl StatusBoard {
             status: Mutex::new(initial),
             client_addr,
             peer_addr,
-            peer_client_addrs,
+            peer_client_addrs: Mutex::new(peer_client_addrs),
+        }
+    }
+
+    /// The other members' client addresses, from the membership's address book.
+    pub(crate) fn set_peer_client_addrs(&self, addrs: Vec<(NodeId, SocketAddr)>) {
+        *self
+            .peer_client_addrs
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = addrs;
+    }
+
+    /// An admin answer that lists nothing (the caller fills in the error), with the leader
+    /// hint the status gives.
+    pub(crate) fn admin_refusal(&self, request_id: u64) -> tern_net::message::AdminResponse {
+        let status = self.node_status(request_id);
+        tern_net::message::AdminResponse {
+            request_id,
+            members: Vec::new(),
+            membership_index: 0,
+            membership_committed: false,
+            joint: false,
+            error: None,
+            leader_id: status.leader_id,
+            leader_client_addr: status.leader_client_addr,
         }
     }
 
@@ -55,6 +80,8 @@ impl StatusBoard {
             return Some(self.client_addr);
         }
         self.peer_client_addrs
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
             .iter()
             .find(|(id, _)| *id == leader)
             .map(|(_, addr)| *addr)

@@ -176,6 +176,9 @@ pub struct ClusterOptions {
     pub tls: bool,
     /// More `tern serve` flags, given to every node.
     pub extra_serve_args: Vec<String>,
+    /// Machines for members that join later (ids after `nodes`): certificates and ports
+    /// exist, but nothing starts until `start_joining`.
+    pub spares: usize,
 }
 
 impl ClusterOptions {
@@ -189,6 +192,7 @@ impl ClusterOptions {
                 std::env::var(WAL_SEGMENT_BYTES_VARIABLE)
                     .unwrap_or_else(|_| WAL_SEGMENT_BYTES.to_string()),
             ],
+            spares: 0,
         }
     }
 }
@@ -202,6 +206,9 @@ struct Node {
     log_path: PathBuf,
     /// The running process; `None` once it was stopped (or before it first started).
     child: Option<Child>,
+    /// A spare: started with `--join` and every member in `--peers`.
+    joiner: bool,
+    started_once: bool,
 }
 
 /// What a CLI run printed and how it exited.
@@ -254,11 +261,12 @@ impl Cluster {
             .expect("create a temporary directory");
         let root = dir.path().to_path_buf();
         let certs_dir = root.join("certs");
-        let ids: Vec<u64> = (1..=options.nodes as u64).collect();
+        let total = options.nodes + options.spares;
+        let ids: Vec<u64> = (1..=total as u64).collect();
         if options.tls {
             write_cluster_certificates(&certs_dir, &ids, false).expect("write certificates");
         }
-        let ports = free_ports(options.nodes * 2);
+        let ports = free_ports(total * 2);
         let nodes = ids
             .iter()
             .map(|&id| {
@@ -272,6 +280,8 @@ impl Cluster {
                     data_dir,
                     log_path: root.join(format!("node-{id}.log")),
                     child: None,
+                    joiner: id > options.nodes as u64,
+                    started_once: false,
                 }
             })
             .collect();
@@ -284,10 +294,21 @@ impl Cluster {
             nodes,
             cli_runs: 0,
         };
-        for id in ids {
+        for id in ids.into_iter().take(options.nodes) {
             cluster.spawn(id);
         }
         cluster
+    }
+
+    /// Starts spare `id` with `--join` (add it with `tern member add` first).
+    pub fn start_joining(&mut self, id: u64) {
+        assert!(self.node(id).joiner, "member {id} is not a spare");
+        self.spawn(id);
+    }
+
+    /// Member `id`'s peer address.
+    pub fn peer_addr(&self, id: u64) -> SocketAddr {
+        self.node(id).peer_addr
     }
 
     /// Member ids, 1..=n.
@@ -321,7 +342,11 @@ impl Cluster {
 
     /// Every member's client address.
     pub fn endpoints(&self) -> Vec<SocketAddr> {
-        self.nodes.iter().map(|node| node.client_addr).collect()
+        self.nodes
+            .iter()
+            .filter(|node| !node.joiner || node.started_once)
+            .map(|node| node.client_addr)
+            .collect()
     }
 
     /// The `--endpoints` value naming every member.
@@ -376,16 +401,18 @@ impl Cluster {
     /// The `tern serve` arguments of member `id`.
     fn serve_args(&self, id: u64) -> Vec<String> {
         let node = self.node(id);
+        // Bootstrap members know each other; a joiner is told about everyone.
         let peers = self
             .nodes
             .iter()
+            .filter(|other| node.joiner || !other.joiner)
             .map(|other| format!("{}={}", other.id, other.peer_addr))
             .collect::<Vec<_>>()
             .join(",");
         let peer_client_addrs = self
             .nodes
             .iter()
-            .filter(|other| other.id != id)
+            .filter(|other| other.id != id && (node.joiner || !other.joiner))
             .map(|other| format!("{}={}", other.id, other.client_addr))
             .collect::<Vec<_>>()
             .join(",");
@@ -408,6 +435,9 @@ impl Cluster {
         }
         args.extend(self.security_args());
         args.extend(self.extra_serve_args.iter().cloned());
+        if node.joiner {
+            args.push("--join".into());
+        }
         args
     }
 
@@ -425,6 +455,7 @@ impl Cluster {
         let args = self.serve_args(id);
         let node = self.node_mut(id);
         assert!(node.child.is_none(), "member {id} is already running");
+        node.started_once = true;
         let log = OpenOptions::new()
             .create(true)
             .append(true)

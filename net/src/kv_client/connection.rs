@@ -446,10 +446,10 @@ fn handle_reply(connection: &Connection, reply: Result<ClientReply, TransportErr
             }
         }
         Ok(ClientReply::NotLeader(not_leader)) => connection.not_leader(not_leader),
-        Ok(ClientReply::Status(_)) => {
+        Ok(ClientReply::Status(_) | ClientReply::Admin(_)) => {
             tracing::debug!(
                 node = connection.node,
-                "ignoring an unrequested status reply"
+                "ignoring an unrequested status or admin reply"
             );
         }
         Err(error) => {

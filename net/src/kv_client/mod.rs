@@ -686,3 +686,54 @@ pub async fn node_status(
             },
         )
 }
+
+/// Sends one admin request to the node at `endpoint` and waits up to `timeout` for its answer
+/// (a refused operation is an answer, with `error` set; the caller follows `leader_id`).
+pub async fn admin_request(
+    endpoint: SocketAddr,
+    security: &Security,
+    op: crate::message::AdminOp,
+    timeout: Duration,
+) -> Result<crate::message::AdminResponse, KvError> {
+    let started = Instant::now();
+    let limits = Limits::default();
+    let ask = async {
+        let (mut client, node) = Client::connect_any(security, endpoint, &limits)
+            .await
+            .map_err(|error| format!("connecting to {endpoint}: {error}"))?;
+        let request_id = fastrand::u64(1..);
+        let request = crate::message::AdminRequest { request_id, op };
+        let exchange = async {
+            client.send(&request).await?;
+            loop {
+                if let ClientReply::Admin(response) = client.receive().await? {
+                    if response.request_id == request_id {
+                        return Ok(response);
+                    }
+                }
+            }
+        };
+        let result: Result<crate::message::AdminResponse, crate::transport::TransportError> =
+            exchange.await;
+        client.close();
+        result.map_err(|error| format!("node {node} ({endpoint}): {error}"))
+    };
+    let expired = async {
+        runtime::sleep(timeout).await;
+        Err(format!(
+            "{endpoint} did not answer an admin request within {} ms",
+            timeout.as_millis()
+        ))
+    };
+    futures_lite::future::or(ask, expired)
+        .await
+        .map_err(
+            |last_problem| match security_problem(security, &last_problem) {
+                Some(advice) => KvError::Security(advice),
+                None => KvError::Timeout {
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    last_problem,
+                },
+            },
+        )
+}

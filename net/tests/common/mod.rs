@@ -173,6 +173,8 @@ pub enum Owned {
     NotLeader(NotLeader),
     StatusRequest(tern_net::message::StatusRequest),
     Status(tern_net::message::NodeStatus),
+    AdminRequest(tern_net::message::AdminRequest),
+    AdminResponse(tern_net::message::AdminResponse),
 }
 
 pub fn to_owned(frame: &tern_net::Frame<'_>) -> Owned {
@@ -194,6 +196,12 @@ pub fn to_owned(frame: &tern_net::Frame<'_>) -> Owned {
             Owned::StatusRequest(rkyv::deserialize::<_, Error>(*m).unwrap())
         }
         tern_net::Frame::Status(m) => Owned::Status(rkyv::deserialize::<_, Error>(*m).unwrap()),
+        tern_net::Frame::AdminRequest(m) => {
+            Owned::AdminRequest(rkyv::deserialize::<_, Error>(*m).unwrap())
+        }
+        tern_net::Frame::AdminResponse(m) => {
+            Owned::AdminResponse(rkyv::deserialize::<_, Error>(*m).unwrap())
+        }
     }
 }
 
@@ -246,7 +254,35 @@ impl Recorder {
     }
 }
 
+/// The answer the recorder gives every admin request: one member, echoing the request id.
+pub fn admin_response(request_id: u64) -> tern_net::message::AdminResponse {
+    tern_net::message::AdminResponse {
+        request_id,
+        members: vec![tern_net::message::MemberInfo {
+            id: 1,
+            role: "voter".into(),
+            peer_addr: "127.0.0.1:7000".into(),
+            client_addr: "127.0.0.1:7001".into(),
+        }],
+        membership_index: 3,
+        membership_committed: true,
+        joint: false,
+        error: None,
+        leader_id: Some(1),
+        leader_client_addr: Some("127.0.0.1:7001".into()),
+    }
+}
+
 impl Inbound for Recorder {
+    fn admin_request(
+        &self,
+        session: &ClientSession,
+        request: &tern_net::message::ArchivedAdminRequest,
+    ) {
+        session
+            .send_admin(&admin_response(request.request_id.to_native()))
+            .unwrap();
+    }
     fn raft(&self, from: NodeId, message: &ArchivedRaftMessage) {
         let owned = rkyv::deserialize::<RaftMessage, rkyv::rancor::Error>(message).unwrap();
         self.received

@@ -194,6 +194,13 @@ impl FakeNode {
 impl Inbound for FakeNode {
     fn raft(&self, _from: NodeId, _message: &ArchivedRaftMessage) {}
 
+    fn admin_request(
+        &self,
+        _session: &ClientSession,
+        _request: &tern_net::message::ArchivedAdminRequest,
+    ) {
+    }
+
     fn client_requests(&self, session: &ClientSession, batch: &ArchivedClientRequestBatch) {
         let batch = rkyv::deserialize::<ClientRequestBatch, rkyv::rancor::Error>(batch).unwrap();
         let mut state = self.state.borrow_mut();

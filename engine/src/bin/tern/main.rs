@@ -9,6 +9,7 @@ mod certs;
 mod client_commands;
 mod config_file;
 mod demo;
+mod member;
 mod serve;
 mod status;
 
@@ -47,6 +48,8 @@ enum Command {
     Cas(client_commands::CasArgs),
     Scan(client_commands::ScanArgs),
     Status(status::StatusArgs),
+    Member(member::MemberArgs),
+    Leader(member::LeaderArgs),
     Certs(certs::CertsArgs),
     Demo(demo::DemoArgs),
 }
@@ -67,6 +70,8 @@ fn main() -> ExitCode {
         Command::Cas(args) => client_commands::cas(args),
         Command::Scan(args) => client_commands::scan(args),
         Command::Status(args) => status::run(args),
+        Command::Member(args) => member::run_member(args),
+        Command::Leader(args) => member::run_leader(args),
         Command::Certs(args) => certs::run(args),
         Command::Demo(args) => demo::run(args),
     }

@@ -210,6 +210,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     client_executors: Option<usize>,
 
+    /// Join a running cluster: start outside the membership and wait for the leader to add
+    /// this node.
+    ///
+    /// First run `tern member add <id> --peer-addr .. --client-addr ..` against the cluster;
+    /// give --peers with every current member and this node. The node receives the log (or
+    /// a snapshot) as a learner; `tern member promote <id>` makes it a voter. Only needed on
+    /// the first start: a restarted member finds its membership in its data directory.
+    #[arg(long)]
+    join: bool,
+
     /// Pin executor threads to CPU cores (--pin-cores or --pin-cores=false).
     ///
     /// Helps when the node has the machine to itself; hurts when several nodes share it, so it
@@ -525,6 +535,7 @@ pub fn build(args: &ServeArgs) -> Result<(NodeConfig, Option<LogLevel>), String>
     set!(snapshot_entries = snapshot_entries);
     set!(client_executors = client_executors);
     set!(pin_cores = pin_cores);
+    config.join = args.join;
     set!(kv_limits.key_bytes_max = key_bytes_max);
     set!(kv_limits.value_bytes_max = value_bytes_max);
     set!(kv_limits.batch_commands_max = batch_commands_max);

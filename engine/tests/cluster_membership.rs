@@ -1,0 +1,136 @@
+//! Changing the membership of a running cluster of real processes with the `tern member` and
+//! `tern leader` commands: a fourth machine joins as a learner (`tern serve --join`), catches
+//! up, is promoted to voter; the leader removes itself and hands over; leadership moves on
+//! request; refused changes say why; and every write stays readable throughout.
+
+mod cluster_common;
+
+use cluster_common::{block_on, Cluster, ClusterOptions};
+use tern_net::kv_client::KvClient;
+
+/// Keys written before and after the changes.
+const KEYS: usize = 200;
+/// Milliseconds a membership command may take (it waits for its change to commit).
+const CHANGE_TIMEOUT_MS: u64 = 20_000;
+
+fn write_keys(cluster: &Cluster, prefix: &str) {
+    let config = cluster.client_config();
+    let prefix = prefix.to_string();
+    block_on("writes", move || async move {
+        let client = KvClient::connect(config).await.expect("connect");
+        for i in 0..KEYS {
+            client
+                .put(format!("{prefix}{i:04}"), format!("v{i}"))
+                .await
+                .expect("put");
+        }
+        client.close();
+    });
+}
+
+fn assert_keys(cluster: &Cluster, prefix: &str) {
+    let config = cluster.client_config();
+    let prefix = prefix.to_string();
+    block_on("reads", move || async move {
+        let client = KvClient::connect(config).await.expect("connect");
+        for i in [0, KEYS / 2, KEYS - 1] {
+            let value = client.get(format!("{prefix}{i:04}")).await.expect("get");
+            assert_eq!(value.as_deref(), Some(format!("v{i}").as_bytes()), "{prefix}{i}");
+        }
+        client.close();
+    });
+}
+
+/// The `ID ROLE ...` rows of `tern member` output, as (id, role) pairs.
+fn members(stdout: &str) -> Vec<(u64, String)> {
+    stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cells = line.split_whitespace();
+            let id = cells.next()?.parse().ok()?;
+            Some((id, cells.next()?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_joins_is_promoted_the_leader_leaves_and_leadership_moves() {
+    let mut options = ClusterOptions::new(3);
+    options.spares = 1;
+    let mut cluster = Cluster::start_with(options);
+    let first_leader = cluster.wait_for_leader();
+    write_keys(&cluster, "before/");
+
+    let listed = cluster.cli(&["member", "list"], CHANGE_TIMEOUT_MS);
+    listed.expect_code(0, "member list");
+    let voters = |out: &str| -> Vec<u64> {
+        members(out)
+            .into_iter()
+            .filter(|(_, role)| role == "voter")
+            .map(|(id, _)| id)
+            .collect()
+    };
+    assert_eq!(voters(&listed.stdout), vec![1, 2, 3], "{}", listed.stdout);
+
+    // Refusals: usage errors exit 2, refused changes exit 3 with the reason.
+    let bad = cluster.cli(
+        &["member", "add", "4", "--peer-addr", "nowhere", "--client-addr", "x"],
+        CHANGE_TIMEOUT_MS,
+    );
+    bad.expect_code(2, "member add with a bad address");
+    assert!(bad.stderr.contains("--peer-addr"), "{}", bad.stderr);
+    let unknown = cluster.cli(&["member", "promote", "9"], CHANGE_TIMEOUT_MS);
+    unknown.expect_code(3, "promote an unknown node");
+    assert!(unknown.stderr.contains("not a member"), "{}", unknown.stderr);
+
+    // Node 4 joins as a learner and catches up.
+    let (peer4, client4) = (cluster.peer_addr(4).to_string(), cluster.client_addr(4).to_string());
+    let added = cluster.cli(
+        &["member", "add", "4", "--peer-addr", &peer4, "--client-addr", &client4],
+        CHANGE_TIMEOUT_MS,
+    );
+    added.expect_code(0, "member add");
+    assert!(members(&added.stdout).contains(&(4, "learner".into())), "{}", added.stdout);
+    let again = cluster.cli(
+        &["member", "add", "4", "--peer-addr", &peer4, "--client-addr", &client4],
+        CHANGE_TIMEOUT_MS,
+    );
+    again.expect_code(3, "adding a member twice");
+    assert!(again.stderr.contains("already a member"), "{}", again.stderr);
+    cluster.start_joining(4);
+    let applied = cluster.status(first_leader).expect("leader status").applied_index;
+    cluster.wait_until_applied(4, applied);
+
+    let promoted = cluster.cli(&["member", "promote", "4"], CHANGE_TIMEOUT_MS);
+    promoted.expect_code(0, "member promote");
+    assert_eq!(voters(&promoted.stdout), vec![1, 2, 3, 4], "{}", promoted.stdout);
+    assert!(promoted.stdout.contains(": committed"), "{}", promoted.stdout);
+
+    // The leader removes itself: it hands over, and the other three go on.
+    let removed = cluster.cli(
+        &["member", "remove", &first_leader.to_string()],
+        CHANGE_TIMEOUT_MS,
+    );
+    removed.expect_code(0, "member remove (the leader)");
+    let remaining: Vec<u64> = (1..=4).filter(|id| *id != first_leader).collect();
+    assert_eq!(voters(&removed.stdout), remaining, "{}", removed.stdout);
+    cluster.terminate(first_leader);
+    let leader = cluster.wait_for_leader();
+    assert_ne!(leader, first_leader);
+    write_keys(&cluster, "after/");
+    assert_keys(&cluster, "before/");
+    assert_keys(&cluster, "after/");
+
+    // Leadership moves on request, to the joined node if it does not lead already.
+    let target = if leader == 4 { remaining[0] } else { 4 };
+    let moved = cluster.cli(&["leader", "transfer", &target.to_string()], CHANGE_TIMEOUT_MS);
+    moved.expect_code(0, "leader transfer");
+    assert_eq!(cluster.wait_for_leader(), target);
+    let to_removed = cluster.cli(
+        &["leader", "transfer", &first_leader.to_string()],
+        CHANGE_TIMEOUT_MS,
+    );
+    to_removed.expect_code(3, "transfer to a removed member");
+    assert_keys(&cluster, "after/");
+}
