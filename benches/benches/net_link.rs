@@ -154,6 +154,7 @@ impl Inbound for Receiver {
     }
     fn client_requests(&self, _: &ClientSession, _: &ArchivedClientRequestBatch) {}
     fn status_request(&self, _: &ClientSession, _: &tern_net::message::ArchivedStatusRequest) {}
+    fn admin_request(&self, _: &ClientSession, _: &tern_net::message::ArchivedAdminRequest) {}
 }
 
 /// The sending node: notes heartbeat responses and wakes the round-trip loop.
@@ -174,6 +175,7 @@ impl Inbound for Sender {
     }
     fn client_requests(&self, _: &ClientSession, _: &ArchivedClientRequestBatch) {}
     fn status_request(&self, _: &ClientSession, _: &tern_net::message::ArchivedStatusRequest) {}
+    fn admin_request(&self, _: &ClientSession, _: &tern_net::message::ArchivedAdminRequest) {}
 }
 
 fn quic_config(id: NodeId, addrs: &[SocketAddr], ca: &ClusterCa) -> TransportConfig {

@@ -202,6 +202,7 @@ async fn request(
             }
             ClientReply::NotLeader(frame) => not_leader = Some(frame),
             ClientReply::Status(status) => panic!("unexpected status {status:?}"),
+            ClientReply::Admin(admin) => panic!("unexpected admin answer {admin:?}"),
         }
     }
     outcomes.sort_by_key(|(sequence, _)| *sequence);
