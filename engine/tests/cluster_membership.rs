@@ -35,7 +35,11 @@ fn assert_keys(cluster: &Cluster, prefix: &str) {
         let client = KvClient::connect(config).await.expect("connect");
         for i in [0, KEYS / 2, KEYS - 1] {
             let value = client.get(format!("{prefix}{i:04}")).await.expect("get");
-            assert_eq!(value.as_deref(), Some(format!("v{i}").as_bytes()), "{prefix}{i}");
+            assert_eq!(
+                value.as_deref(),
+                Some(format!("v{i}").as_bytes()),
+                "{prefix}{i}"
+            );
         }
         client.close();
     });
@@ -75,37 +79,88 @@ fn a_member_joins_is_promoted_the_leader_leaves_and_leadership_moves() {
 
     // Refusals: usage errors exit 2, refused changes exit 3 with the reason.
     let bad = cluster.cli(
-        &["member", "add", "4", "--peer-addr", "nowhere", "--client-addr", "x"],
+        &[
+            "member",
+            "add",
+            "4",
+            "--peer-addr",
+            "nowhere",
+            "--client-addr",
+            "x",
+        ],
         CHANGE_TIMEOUT_MS,
     );
     bad.expect_code(2, "member add with a bad address");
     assert!(bad.stderr.contains("--peer-addr"), "{}", bad.stderr);
     let unknown = cluster.cli(&["member", "promote", "9"], CHANGE_TIMEOUT_MS);
     unknown.expect_code(3, "promote an unknown node");
-    assert!(unknown.stderr.contains("not a member"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("not a member"),
+        "{}",
+        unknown.stderr
+    );
 
     // Node 4 joins as a learner and catches up.
-    let (peer4, client4) = (cluster.peer_addr(4).to_string(), cluster.client_addr(4).to_string());
+    let (peer4, client4) = (
+        cluster.peer_addr(4).to_string(),
+        cluster.client_addr(4).to_string(),
+    );
     let added = cluster.cli(
-        &["member", "add", "4", "--peer-addr", &peer4, "--client-addr", &client4],
+        &[
+            "member",
+            "add",
+            "4",
+            "--peer-addr",
+            &peer4,
+            "--client-addr",
+            &client4,
+        ],
         CHANGE_TIMEOUT_MS,
     );
     added.expect_code(0, "member add");
-    assert!(members(&added.stdout).contains(&(4, "learner".into())), "{}", added.stdout);
+    assert!(
+        members(&added.stdout).contains(&(4, "learner".into())),
+        "{}",
+        added.stdout
+    );
     let again = cluster.cli(
-        &["member", "add", "4", "--peer-addr", &peer4, "--client-addr", &client4],
+        &[
+            "member",
+            "add",
+            "4",
+            "--peer-addr",
+            &peer4,
+            "--client-addr",
+            &client4,
+        ],
         CHANGE_TIMEOUT_MS,
     );
     again.expect_code(3, "adding a member twice");
-    assert!(again.stderr.contains("already a member"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already a member"),
+        "{}",
+        again.stderr
+    );
     cluster.start_joining(4);
-    let applied = cluster.status(first_leader).expect("leader status").applied_index;
+    let applied = cluster
+        .status(first_leader)
+        .expect("leader status")
+        .applied_index;
     cluster.wait_until_applied(4, applied);
 
     let promoted = cluster.cli(&["member", "promote", "4"], CHANGE_TIMEOUT_MS);
     promoted.expect_code(0, "member promote");
-    assert_eq!(voters(&promoted.stdout), vec![1, 2, 3, 4], "{}", promoted.stdout);
-    assert!(promoted.stdout.contains(": committed"), "{}", promoted.stdout);
+    assert_eq!(
+        voters(&promoted.stdout),
+        vec![1, 2, 3, 4],
+        "{}",
+        promoted.stdout
+    );
+    assert!(
+        promoted.stdout.contains(": committed"),
+        "{}",
+        promoted.stdout
+    );
 
     // The leader removes itself: it hands over, and the other three go on.
     let removed = cluster.cli(
@@ -124,7 +179,10 @@ fn a_member_joins_is_promoted_the_leader_leaves_and_leadership_moves() {
 
     // Leadership moves on request, to the joined node if it does not lead already.
     let target = if leader == 4 { remaining[0] } else { 4 };
-    let moved = cluster.cli(&["leader", "transfer", &target.to_string()], CHANGE_TIMEOUT_MS);
+    let moved = cluster.cli(
+        &["leader", "transfer", &target.to_string()],
+        CHANGE_TIMEOUT_MS,
+    );
     moved.expect_code(0, "leader transfer");
     assert_eq!(cluster.wait_for_leader(), target);
     let to_removed = cluster.cli(

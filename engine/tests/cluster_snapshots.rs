@@ -97,7 +97,10 @@ fn snapshots_compact_the_log_catch_up_a_member_and_survive_kill_9() {
     write_keys(cluster.client_config(), 2, &mut expected);
     let leader_dir = cluster.data_dir(leader);
     let snapshot_files = files_with_extension(&leader_dir.join("snapshots"), "tsnap");
-    assert_eq!(snapshot_files, 2, "the leader keeps its two newest snapshots");
+    assert_eq!(
+        snapshot_files, 2,
+        "the leader keeps its two newest snapshots"
+    );
     let segments_kept = files_with_extension(&leader_dir.join("wal"), "seg");
     let wal_bytes: u64 = fs::read_dir(leader_dir.join("wal"))
         .unwrap()
@@ -106,7 +109,10 @@ fn snapshots_compact_the_log_catch_up_a_member_and_survive_kill_9() {
         .sum();
     println!("leader WAL after 2400 writes: {segments_kept} segment files, {wal_bytes} bytes");
     // 2400 writes of ~100 bytes fill several 64 KiB segments; all but the newest few go.
-    assert!(wal_bytes < 6 * 65536, "the WAL was not compacted: {wal_bytes} bytes");
+    assert!(
+        wal_bytes < 6 * 65536,
+        "the WAL was not compacted: {wal_bytes} bytes"
+    );
 
     cluster.restart(behind);
     let leader_status = cluster.status(leader).expect("leader status");
@@ -116,7 +122,11 @@ fn snapshots_compact_the_log_catch_up_a_member_and_survive_kill_9() {
         log.contains("installed the leader's snapshot"),
         "member {behind} caught up without a snapshot install:\n{log}"
     );
-    verify(cluster.node_client_config(behind), &expected, "after the catch-up");
+    verify(
+        cluster.node_client_config(behind),
+        &expected,
+        "after the catch-up",
+    );
 
     for id in cluster.ids() {
         cluster.kill_9(id);
@@ -125,7 +135,11 @@ fn snapshots_compact_the_log_catch_up_a_member_and_survive_kill_9() {
         cluster.restart(id);
     }
     cluster.wait_for_leader();
-    verify(cluster.client_config(), &expected, "after kill -9 of every member");
+    verify(
+        cluster.client_config(),
+        &expected,
+        "after kill -9 of every member",
+    );
     for id in cluster.ids() {
         let log = cluster.log_tail(id, 400);
         assert!(

@@ -40,7 +40,11 @@ fn a_learner_receives_the_log_then_is_promoted_through_joint_consensus() {
     let mut cluster = cluster_with_spares(4);
     change(&mut cluster, MembershipChange::AddLearner(4));
     assert!(cluster.node(1).membership().is_learner(4));
-    assert_eq!(cluster.log_of(4), cluster.log_of(1), "the learner holds the log");
+    assert_eq!(
+        cluster.log_of(4),
+        cluster.log_of(1),
+        "the learner holds the log"
+    );
     // A learner never votes, so its timer firing starts no campaign.
     cluster.tick_all(40);
     assert_eq!(cluster.role(1), Role::Leader);
@@ -50,7 +54,10 @@ fn a_learner_receives_the_log_then_is_promoted_through_joint_consensus() {
     cluster.tick_all(3);
     let membership = cluster.node(1).membership().clone();
     assert_eq!(membership.voters, vec![1, 2, 3, 4]);
-    assert!(!membership.is_joint(), "the leader leaves the joint membership by itself");
+    assert!(
+        !membership.is_joint(),
+        "the leader leaves the joint membership by itself"
+    );
     for id in 1..=4 {
         assert_eq!(cluster.node(id).membership(), &membership, "node {id}");
     }
@@ -132,12 +139,22 @@ fn a_follower_behind_the_compacted_log_is_sent_the_snapshot() {
         .sent
         .iter()
         .any(|m| m.to == 3 && matches!(m.body, MessageBody::InstallSnapshot { .. }));
-    assert!(snapshot_sent, "node 3 needs compacted entries: it gets the snapshot");
+    assert!(
+        snapshot_sent,
+        "node 3 needs compacted entries: it gets the snapshot"
+    );
     let status = cluster.node(3).status();
-    assert_eq!(status.first_index, applied + 1, "its log restarts after the snapshot");
+    assert_eq!(
+        status.first_index,
+        applied + 1,
+        "its log restarts after the snapshot"
+    );
     assert!(status.commit_index >= applied);
     let (index, _, _) = cluster.propose(1, &["after"]);
     cluster.settle();
     cluster.tick_all(3);
-    assert!(cluster.node(3).status().commit_index >= index, "it replicates again");
+    assert!(
+        cluster.node(3).status().commit_index >= index,
+        "it replicates again"
+    );
 }

@@ -210,7 +210,11 @@ fn install_snapshot_below_commit_moves_the_applied_state_back() {
         let status = raft.status();
         (status.last_index, status.commit_index, status.applied_index)
     };
-    assert_eq!(after(None), (4, 4, 4), "the correct core keeps its log and cursors");
+    assert_eq!(
+        after(None),
+        (4, 4, 4),
+        "the correct core keeps its log and cursors"
+    );
     let (last, commit, applied) = after(Some(PlantedBug::InstallSnapshotBelowCommit));
     assert!(
         last < 4 && commit < 4 && applied < 4,

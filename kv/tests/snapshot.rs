@@ -225,14 +225,26 @@ fn install_replaces_the_state_in_place_for_existing_readers() {
     target.install(&bytes).unwrap();
     assert_eq!(target.applied_index(), 4);
     assert_eq!(all_pairs(&target), all_pairs(&source));
-    assert_eq!(reader.get(b"a"), Some(b("3")), "the old reader sees the new state");
+    assert_eq!(
+        reader.get(b"a"),
+        Some(b("3")),
+        "the old reader sees the new state"
+    );
     assert_eq!(reader.get(b"z"), None);
     assert_eq!(target.sessions_len(), 2);
-    assert_eq!(target.snapshot(), bytes, "identical to the source, sessions included");
+    assert_eq!(
+        target.snapshot(),
+        bytes,
+        "identical to the source, sessions included"
+    );
 
     let mut flipped = bytes.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
     assert!(target.install(&flipped).is_err());
-    assert_eq!(all_pairs(&target), all_pairs(&source), "a bad snapshot changes nothing");
+    assert_eq!(
+        all_pairs(&target),
+        all_pairs(&source),
+        "a bad snapshot changes nothing"
+    );
 }

@@ -69,7 +69,9 @@ pub enum RaftBody {
     },
     /// The leader's snapshot replaces the follower's log (paper section 7). Sent once every
     /// chunk of the snapshot's state arrived (`SnapshotChunk`), so the follower has it whole.
-    InstallSnapshot { snapshot: SnapshotMeta },
+    InstallSnapshot {
+        snapshot: SnapshotMeta,
+    },
     /// One piece of a snapshot file, in order from `offset` 0; `last` marks the final piece.
     /// A transfer is named by the snapshot's (index, term); a piece at offset 0 starts it over.
     /// Flow control is the peer link's bounded send queue (the leader waits for room).

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tern_perf::commands::{compare, election, mix, scale, stragglers};
+use tern_perf::commands::{compare, election, mix, scale, soak, stragglers};
 
 /// tern's cluster bench suite: tern and etcd side by side on this machine, in one run, with one
 /// workload, both fsyncing every acknowledged write on a majority.
@@ -33,6 +33,7 @@ enum Command {
     Mix(mix::MixArgs),
     Election(election::ElectionArgs),
     Stragglers(stragglers::StragglersArgs),
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Mix(args) => mix::run(args),
         Command::Election(args) => election::run(args),
         Command::Stragglers(args) => stragglers::run(args),
+        Command::Soak(args) => soak::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

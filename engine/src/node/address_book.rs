@@ -57,7 +57,12 @@ impl AddressBook {
     /// `self` with the entries of `other` over its own.
     pub(crate) fn overlaid(&self, other: &AddressBook) -> AddressBook {
         let mut members = self.members.clone();
-        members.extend(other.members.iter().map(|(id, addresses)| (*id, *addresses)));
+        members.extend(
+            other
+                .members
+                .iter()
+                .map(|(id, addresses)| (*id, *addresses)),
+        );
         AddressBook { members }
     }
 
@@ -66,7 +71,10 @@ impl AddressBook {
         out.extend_from_slice(&(self.members.len() as u32).to_le_bytes());
         for (id, addresses) in &self.members {
             out.extend_from_slice(&id.to_le_bytes());
-            let client = addresses.client.map(|addr| addr.to_string()).unwrap_or_default();
+            let client = addresses
+                .client
+                .map(|addr| addr.to_string())
+                .unwrap_or_default();
             for text in [addresses.peer.to_string(), client] {
                 out.extend_from_slice(&(text.len() as u32).to_le_bytes());
                 out.extend_from_slice(text.as_bytes());
@@ -91,7 +99,9 @@ impl AddressBook {
         };
         let count = u32::from_le_bytes(take(4)?.try_into().unwrap_or_default()) as usize;
         if count > MEMBERS_MAX {
-            return Err(format!("address book lists {count} members (at most {MEMBERS_MAX})"));
+            return Err(format!(
+                "address book lists {count} members (at most {MEMBERS_MAX})"
+            ));
         }
         let mut members = BTreeMap::new();
         for _ in 0..count {
@@ -138,7 +148,10 @@ mod tests {
     #[test]
     fn books_round_trip_and_damage_is_an_error() {
         let book = book();
-        assert_eq!(book.members[&1].client, Some("127.0.0.1:7001".parse().unwrap()));
+        assert_eq!(
+            book.members[&1].client,
+            Some("127.0.0.1:7001".parse().unwrap())
+        );
         let bytes = book.encode();
         assert_eq!(AddressBook::decode(&bytes).unwrap(), book);
         assert_eq!(AddressBook::decode(&[]).unwrap(), AddressBook::default());

@@ -129,7 +129,11 @@ fn membership_from_wire(membership: &ArchivedMembership) -> Membership {
             .iter()
             .map(|id| id.to_native())
             .collect(),
-        learners: membership.learners.iter().map(|id| id.to_native()).collect(),
+        learners: membership
+            .learners
+            .iter()
+            .map(|id| id.to_native())
+            .collect(),
         context: Bytes::copy_from_slice(membership.context.as_slice()),
     }
 }

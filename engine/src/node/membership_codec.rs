@@ -123,6 +123,8 @@ mod tests {
         let error = decode_membership(&out).expect_err("unsorted voters");
         assert!(error.contains("sorted"), "{error}");
         let huge = [0xFF, 0xFF, 0xFF, 0x7F];
-        assert!(decode_membership(&huge).expect_err("huge").contains("claims"));
+        assert!(decode_membership(&huge)
+            .expect_err("huge")
+            .contains("claims"));
     }
 }

@@ -39,18 +39,20 @@ use tern_net::transport::{ClientSession, Inbound, Limits, Transport, TransportCo
 use tern_net::NodeId;
 use tern_wal::{Durable, Wal, WalOptions};
 
+use super::address_book::AddressBook;
+use super::admin;
 use super::channels::{
     not_leader, unavailable, FromRaft, ReadAnswer, Stop, ToRaft, Wakeup, WriteOutcome,
 };
 use super::convert;
 use super::loop_watch::{LoopWatch, StepRecord};
-use super::address_book::AddressBook;
-use super::admin;
 use super::snapshot_store::SnapshotStore;
 use super::snapshots::{self, Snapshots};
 use super::status::StatusBoard;
 use super::{NodeConfig, NodeError};
-use crate::raft::{self, Entry, LogIndex, MessageBody, Payload, ProposeError, Raft, SnapshotMeta, Term};
+use crate::raft::{
+    self, Entry, LogIndex, MessageBody, Payload, ProposeError, Raft, SnapshotMeta, Term,
+};
 
 /// Readies whose WAL writes may be in flight at once. Beyond it the loop stops taking Readies
 /// (the core keeps accumulating, within its own bounds) until the disk catches up. Generous on
@@ -149,7 +151,9 @@ pub(crate) async fn run(setup: RaftSetup) {
             return;
         }
     };
-    let log_base = snapshot.as_ref().map_or((0, 0), |meta| (meta.index, meta.term));
+    let log_base = snapshot
+        .as_ref()
+        .map_or((0, 0), |meta| (meta.index, meta.term));
     let (wal, recovered) = match open_wal(&config, &wal_dir, snapshot).await {
         Ok(opened) => opened,
         Err(error) => {
@@ -541,12 +545,18 @@ impl Core {
             let pending = first.remove();
             self.outbox[pending.executor].writes.push((
                 pending.token,
-                WriteOutcome::Failed(unavailable("the leader changed before the write committed; retry")),
+                WriteOutcome::Failed(unavailable(
+                    "the leader changed before the write committed; retry",
+                )),
             ));
         }
         self.log_base = (meta.index, meta.term);
         self.snapshots.newest_index = meta.index;
-        tracing::info!(index = meta.index, term = meta.term, "installed the leader's snapshot");
+        tracing::info!(
+            index = meta.index,
+            term = meta.term,
+            "installed the leader's snapshot"
+        );
         Ok(wal.restart_at(meta.index + 1))
     }
 
@@ -686,7 +696,9 @@ async fn open_wal(
     if let Some((path, offset)) = &recovered.torn_tail {
         tracing::warn!(file = %path.display(), offset, "the WAL ended in a torn write that was never acknowledged; it was cut off");
     }
-    let (base_index, base_term) = snapshot.as_ref().map_or((0, 0), |meta| (meta.index, meta.term));
+    let (base_index, base_term) = snapshot
+        .as_ref()
+        .map_or((0, 0), |meta| (meta.index, meta.term));
     let (first, mut last) = (recovered.first_index, recovered.last_index);
     if first > base_index + 1 {
         return Err(wal_error(
@@ -794,7 +806,9 @@ fn load_snapshot(
     state_machine: &mut StateMachine,
 ) -> Result<(SnapshotStore, Option<SnapshotMeta>), NodeError> {
     let store = SnapshotStore::open(dir).map_err(|detail| wal_error(dir, detail))?;
-    let (newest, warnings) = store.load_newest().map_err(|detail| wal_error(dir, detail))?;
+    let (newest, warnings) = store
+        .load_newest()
+        .map_err(|detail| wal_error(dir, detail))?;
     for warning in warnings {
         tracing::warn!("damaged snapshot file: {warning}");
     }
@@ -802,7 +816,13 @@ fn load_snapshot(
         return Ok((store, None));
     };
     state_machine.install(&file.state).map_err(|error| {
-        wal_error(dir, format!("the snapshot at index {} has an invalid state: {error}", file.meta.index))
+        wal_error(
+            dir,
+            format!(
+                "the snapshot at index {} has an invalid state: {error}",
+                file.meta.index
+            ),
+        )
     })?;
     if state_machine.applied_index() != file.meta.index {
         return Err(wal_error(
@@ -814,7 +834,11 @@ fn load_snapshot(
             ),
         ));
     }
-    tracing::info!(index = file.meta.index, term = file.meta.term, "state restored from a snapshot");
+    tracing::info!(
+        index = file.meta.index,
+        term = file.meta.term,
+        "state restored from a snapshot"
+    );
     Ok((store, Some(file.meta)))
 }
 

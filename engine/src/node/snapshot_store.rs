@@ -166,9 +166,8 @@ impl SnapshotStore {
     ) -> Result<PathBuf, String> {
         let path = self.path_for(index, term);
         let temporary = path.with_extension("tmp");
-        let fail = |what: &str, error: std::io::Error| {
-            format!("{what} {}: {error}", temporary.display())
-        };
+        let fail =
+            |what: &str, error: std::io::Error| format!("{what} {}: {error}", temporary.display());
         let mut file = fs::File::create(&temporary).map_err(|e| fail("cannot create", e))?;
         file.write_all(bytes).map_err(|e| fail("cannot write", e))?;
         file.sync_all().map_err(|e| fail("cannot sync", e))?;
@@ -253,10 +252,15 @@ mod tests {
         let store = SnapshotStore::open(dir.path()).unwrap();
         assert!(store.load_newest().unwrap().0.is_none());
         for index in [5, 9, 12] {
-            store.save(&meta(index), format!("at {index}").as_bytes()).unwrap();
+            store
+                .save(&meta(index), format!("at {index}").as_bytes())
+                .unwrap();
         }
         let names = store.files_newest_first().unwrap();
-        assert_eq!(names.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![12, 9]);
+        assert_eq!(
+            names.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            vec![12, 9]
+        );
         let (newest, warnings) = store.load_newest().unwrap();
         assert_eq!(newest.unwrap().meta.index, 12);
         assert!(warnings.is_empty());
@@ -269,6 +273,9 @@ mod tests {
         assert_eq!(fallback.unwrap().state, b"at 9");
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("checksum"), "{warnings:?}");
-        assert_eq!(store.encoded_at(9).map(|b| decode(&b).unwrap().meta.index), Some(9));
+        assert_eq!(
+            store.encoded_at(9).map(|b| decode(&b).unwrap().meta.index),
+            Some(9)
+        );
     }
 }

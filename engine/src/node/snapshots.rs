@@ -178,11 +178,19 @@ impl Snapshots {
     /// checks out (then the core may see the message); false drops the message.
     pub(crate) fn accept_install(&mut self, from: NodeId, meta: &SnapshotMeta) -> bool {
         let Some(transfer) = self.incoming.remove(&from) else {
-            tracing::debug!(from, index = meta.index, "InstallSnapshot without its file; dropped");
+            tracing::debug!(
+                from,
+                index = meta.index,
+                "InstallSnapshot without its file; dropped"
+            );
             return false;
         };
         if !transfer.complete || transfer.index != meta.index || transfer.term != meta.term {
-            tracing::warn!(from, index = meta.index, "InstallSnapshot whose file is incomplete or another snapshot's; dropped");
+            tracing::warn!(
+                from,
+                index = meta.index,
+                "InstallSnapshot whose file is incomplete or another snapshot's; dropped"
+            );
             return false;
         }
         match snapshot_store::decode(&transfer.bytes) {
@@ -239,7 +247,11 @@ impl Snapshots {
 }
 
 /// Sends the snapshot file `message` names, then the message; true when all of it was queued.
-pub(crate) async fn transfer(store: &SnapshotStore, transport: &Transport, message: &raft::Message) -> bool {
+pub(crate) async fn transfer(
+    store: &SnapshotStore,
+    transport: &Transport,
+    message: &raft::Message,
+) -> bool {
     let raft::MessageBody::InstallSnapshot { snapshot } = &message.body else {
         return false;
     };
@@ -251,7 +263,12 @@ pub(crate) async fn transfer(store: &SnapshotStore, transport: &Transport, messa
         );
         return false;
     };
-    tracing::info!(to = message.to, index = snapshot.index, bytes = bytes.len(), "sending a snapshot");
+    tracing::info!(
+        to = message.to,
+        index = snapshot.index,
+        bytes = bytes.len(),
+        "sending a snapshot"
+    );
     let pieces = bytes.chunks(SNAPSHOT_CHUNK_BYTES).count().max(1);
     for (number, piece) in bytes.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
         let chunk = RaftMessage {

@@ -368,7 +368,11 @@ mod tests {
         assert_eq!(log.entries_from(2, 10, 1 << 20), Vec::new());
         assert_eq!(log.entries_from(4, 10, 1 << 20).len(), 2);
         log.truncate(2);
-        assert_eq!(log.last_index(), 5, "a truncation never cuts into the snapshot");
+        assert_eq!(
+            log.last_index(),
+            5,
+            "a truncation never cuts into the snapshot"
+        );
     }
 
     #[test]
@@ -383,7 +387,10 @@ mod tests {
         assert_eq!((log.last_index(), log.last_term()), (9, 4));
         assert_eq!((log.committed, log.applied), (9, 9));
         log.persisted_to(3, 2);
-        assert_eq!(log.persisted, 0, "old entries are not durable in the new log");
+        assert_eq!(
+            log.persisted, 0,
+            "old entries are not durable in the new log"
+        );
         let (snapshot, truncate_from, entries) = log.take_unstable();
         assert_eq!(snapshot, Some(meta));
         assert_eq!(truncate_from, None);

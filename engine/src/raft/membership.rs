@@ -123,7 +123,11 @@ mod tests {
         assert_eq!(log.latest(), &of(&[1, 2, 3, 4]));
         assert_eq!(log.latest_index(), 7);
         log.truncated(8);
-        assert_eq!(log.latest(), &of(&[1, 2, 3, 4]), "the base survives truncation");
+        assert_eq!(
+            log.latest(),
+            &of(&[1, 2, 3, 4]),
+            "the base survives truncation"
+        );
         log.reset(20, of(&[7]));
         assert_eq!(log.latest(), &of(&[7]));
         assert_eq!(log.at(20), &of(&[7]));

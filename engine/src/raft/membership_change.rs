@@ -195,7 +195,11 @@ mod tests {
 
     #[test]
     fn learner_changes_are_direct_and_voter_changes_are_joint() {
-        let added = changed(&voters(&[1, 2, 3]), &MembershipChange::AddLearner(4), Bytes::new());
+        let added = changed(
+            &voters(&[1, 2, 3]),
+            &MembershipChange::AddLearner(4),
+            Bytes::new(),
+        );
         let added = added.expect("add learner");
         assert_eq!(added.learners, vec![4]);
         assert!(!added.is_joint());
@@ -203,7 +207,11 @@ mod tests {
         assert_eq!(promoted.voters, vec![1, 2, 3, 4]);
         assert_eq!(promoted.voters_outgoing, vec![1, 2, 3]);
         assert!(promoted.learners.is_empty());
-        let removed = changed(&voters(&[1, 2, 3]), &MembershipChange::Remove(2), Bytes::new());
+        let removed = changed(
+            &voters(&[1, 2, 3]),
+            &MembershipChange::Remove(2),
+            Bytes::new(),
+        );
         let removed = removed.unwrap();
         assert_eq!(removed.voters, vec![1, 3]);
         assert_eq!(removed.voters_outgoing, vec![1, 2, 3]);
@@ -215,8 +223,14 @@ mod tests {
         let base = voters(&[1, 2]);
         let cases = [
             (MembershipChange::AddLearner(0), MembershipError::ZeroId),
-            (MembershipChange::AddLearner(2), MembershipError::AlreadyMember(2)),
-            (MembershipChange::Promote(1), MembershipError::AlreadyVoter(1)),
+            (
+                MembershipChange::AddLearner(2),
+                MembershipError::AlreadyMember(2),
+            ),
+            (
+                MembershipChange::Promote(1),
+                MembershipError::AlreadyVoter(1),
+            ),
             (MembershipChange::Promote(7), MembershipError::NotAMember(7)),
             (MembershipChange::Remove(7), MembershipError::NotAMember(7)),
         ];

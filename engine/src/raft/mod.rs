@@ -79,8 +79,8 @@ mod step;
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBug;
 pub use config::{Config, ConfigError};
-pub use ready::{ReadConsistency, ReadId, ReadOutcome, Ready};
 pub use membership_change::{MembershipChange, MembershipError};
+pub use ready::{ReadConsistency, ReadId, ReadOutcome, Ready};
 pub use snapshot::CompactError;
 pub use types::{
     Entry, HardState, LogIndex, Membership, Message, MessageBody, NodeId, Payload, Role,
@@ -539,8 +539,7 @@ impl Raft {
             return true;
         }
         let committed = self.log.committed;
-        self.membership_index() > committed
-            && self.log.membership.at(committed).is_voter(self.id)
+        self.membership_index() > committed && self.log.membership.at(committed).is_voter(self.id)
     }
 
     /// Queues a message carrying the current term.

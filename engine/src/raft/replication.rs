@@ -48,8 +48,11 @@ impl Raft {
         let next_index = self.log.last_index() + 1;
         for member in members {
             if member != self.id && !self.progress.contains_key(&member) {
-                let progress =
-                    Progress::new(next_index, self.config.inflight_messages_max, self.now_ticks);
+                let progress = Progress::new(
+                    next_index,
+                    self.config.inflight_messages_max,
+                    self.now_ticks,
+                );
                 self.progress.insert(member, progress);
             }
         }

@@ -64,8 +64,16 @@ mod tests {
             };
             let (first, second) = (draws(1), draws(2));
             for shift in 0..4 {
-                assert_ne!(first[shift..40 + shift], second[..40], "seed {seed} shift {shift}");
-                assert_ne!(second[shift..40 + shift], first[..40], "seed {seed} shift {shift}");
+                assert_ne!(
+                    first[shift..40 + shift],
+                    second[..40],
+                    "seed {seed} shift {shift}"
+                );
+                assert_ne!(
+                    second[shift..40 + shift],
+                    first[..40],
+                    "seed {seed} shift {shift}"
+                );
             }
         }
     }

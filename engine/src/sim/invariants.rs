@@ -17,7 +17,9 @@
 //!   never moves back within one incarnation.
 
 use super::kv::KvStateMachine;
-use crate::raft::{Entry, LogIndex, Membership, NodeId, Payload, Raft, Role, SnapshotMeta, Status, Term};
+use crate::raft::{
+    Entry, LogIndex, Membership, NodeId, Payload, Raft, Role, SnapshotMeta, Status, Term,
+};
 use std::collections::{BTreeMap, HashMap};
 
 /// A fingerprint of one entry's payload (FNV-1a), so registries hold 16 bytes per entry.
@@ -296,10 +298,11 @@ impl SafetyChecker {
                 return;
             };
             let digest = payload_digest(&entry.payload);
-            let seen = *self
-                .log_pairs
-                .entry((index, entry.term))
-                .or_insert((digest, previous_term, node));
+            let seen =
+                *self
+                    .log_pairs
+                    .entry((index, entry.term))
+                    .or_insert((digest, previous_term, node));
             if (seen.0, seen.1) != (digest, previous_term) {
                 self.fail(format!(
                     "log matching: n{node} holds entry {index} of term {} after an entry of term \

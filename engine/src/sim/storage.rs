@@ -50,7 +50,9 @@ pub struct Disk {
 impl DurableStorage {
     /// The index the durable log starts after (the snapshot's, or 0).
     pub fn base_index(&self) -> LogIndex {
-        self.snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.index)
+        self.snapshot
+            .as_ref()
+            .map_or(0, |snapshot| snapshot.meta.index)
     }
 
     /// The index of the last durable entry (or of the snapshot when the log after it is empty).

@@ -8,18 +8,18 @@
 //! Committed entries are applied at once, reads answered after that.
 
 use super::client::{Client, ClientReply, KeyedOp};
+use super::invariants::DurableView;
 use super::invariants::SafetyChecker;
 use super::kv::{KvCommand, KvStateMachine};
 use super::linearizability::RegisterAnswer;
 use super::network::{Fate, Network};
 use super::params::{bounds, SimParams, TICK_TIME};
-use super::invariants::DurableView;
 use super::storage::{Disk, PendingPersist, SimSnapshot};
 use super::trace::{describe_message, Trace};
 use crate::raft::rng::SeededRng;
 use crate::raft::{
-    LogIndex, Membership, Message, MessageBody, NodeId, Payload, Raft, ReadId, ReadOutcome,
-    Ready, Role, SnapshotMeta, Status, Term,
+    LogIndex, Membership, Message, MessageBody, NodeId, Payload, Raft, ReadId, ReadOutcome, Ready,
+    Role, SnapshotMeta, Status, Term,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -699,8 +699,9 @@ impl World {
         };
         let (id, kv) = (node.id, node.kv.clone());
         self.checker.check_snapshot(id, &meta, &kv);
-        self.trace
-            .record(self.now, || format!("n{id} SNAPSHOT at ({},{})", meta.index, meta.term));
+        self.trace.record(self.now, || {
+            format!("n{id} SNAPSHOT at ({},{})", meta.index, meta.term)
+        });
         let (low, high) = self.params.disk_time[index];
         let delay = self.rng.range(low, high + 1);
         let node = &mut self.nodes[index];
@@ -1016,7 +1017,9 @@ impl World {
             let mut refused = None;
             self.input(index, |raft| refused = raft.compact(through).err());
             if let Some(error) = refused {
-                self.fail(format!("n{id}: its durable snapshot could not compact: {error}"));
+                self.fail(format!(
+                    "n{id}: its durable snapshot could not compact: {error}"
+                ));
                 return;
             }
         }

@@ -67,6 +67,11 @@ impl SideBySide {
         Ok(SideBySide { running, _dir: dir })
     }
 
+    /// The directory holding `system`'s data directories, logs and certificates.
+    pub fn system_dir(&self, system: System) -> std::path::PathBuf {
+        self._dir.path().join(system.name())
+    }
+
     /// The running cluster of `system`.
     pub fn get(&mut self, system: System) -> Option<&mut Running> {
         self.running

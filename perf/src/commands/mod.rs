@@ -11,5 +11,6 @@ pub mod output;
 pub mod points;
 pub mod runner;
 pub mod scale;
+pub mod soak;
 pub mod specs;
 pub mod stragglers;

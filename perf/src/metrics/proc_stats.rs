@@ -43,19 +43,27 @@ pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
 
 /// The peak resident set size of process `pid` (VmHWM), in bytes.
 pub fn peak_rss_bytes(pid: u32) -> Result<u64, String> {
+    status_kib(pid, "VmHWM").map(|kib| kib * 1024)
+}
+
+/// The current resident set size of process `pid` (VmRSS), in bytes.
+pub fn rss_bytes(pid: u32) -> Result<u64, String> {
+    status_kib(pid, "VmRSS").map(|kib| kib * 1024)
+}
+
+/// A "<field>:     12345 kB" line of /proc/<pid>/status, in KiB.
+fn status_kib(pid: u32, field: &str) -> Result<u64, String> {
     let path = format!("/proc/{pid}/status");
     let status = read_proc(&path)?;
+    let prefix = format!("{field}:");
     let line = status
         .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .ok_or_else(|| format!("{path} of process {pid} has no VmHWM line (a kernel thread?)"))?;
-    // "VmHWM:     12345 kB"
-    let kib = line
-        .split_whitespace()
+        .find(|line| line.starts_with(&prefix))
+        .ok_or_else(|| format!("{path} of process {pid} has no {field} line (a kernel thread?)"))?;
+    line.split_whitespace()
         .nth(1)
         .and_then(|text| text.parse::<u64>().ok())
-        .ok_or_else(|| format!("{path} of process {pid}: unreadable VmHWM line {line:?}"))?;
-    Ok(kib * 1024)
+        .ok_or_else(|| format!("{path} of process {pid}: unreadable {field} line {line:?}"))
 }
 
 /// The machine's cumulative CPU time, all processes and all cores (the first line of

@@ -61,6 +61,7 @@ pub struct ConfigFile {
     pub pending_reads_max: Option<usize>,
     pub wal_segment_bytes: Option<usize>,
     pub snapshot_entries: Option<u64>,
+    pub join: Option<bool>,
     pub client_executors: Option<usize>,
     pub pin_cores: Option<bool>,
     pub key_bytes_max: Option<usize>,

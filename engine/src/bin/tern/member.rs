@@ -159,12 +159,16 @@ pub fn run_leader(args: LeaderArgs) -> ExitCode {
     };
     let outcome = on_client_thread(move || async move {
         let deadline = Instant::now() + timeout;
-        send_to_leader(&endpoints, &security, AdminOp::TransferLeader { to: id }, deadline)
-            .await?;
+        send_to_leader(
+            &endpoints,
+            &security,
+            AdminOp::TransferLeader { to: id },
+            deadline,
+        )
+        .await?;
         // Done when the target says it leads.
         loop {
-            let view =
-                send_anywhere(&endpoints, &security, AdminOp::ListMembers, deadline).await?;
+            let view = send_anywhere(&endpoints, &security, AdminOp::ListMembers, deadline).await?;
             if view.leader_id == Some(id) {
                 return Ok(view);
             }
@@ -243,7 +247,11 @@ fn execute(
     .map_err(|message| (EXIT_CLUSTER, message))
 }
 
-async fn ask(endpoint: SocketAddr, security: &Security, op: AdminOp) -> Result<AdminResponse, String> {
+async fn ask(
+    endpoint: SocketAddr,
+    security: &Security,
+    op: AdminOp,
+) -> Result<AdminResponse, String> {
     tern_net::kv_client::admin_request(endpoint, security, op, REQUEST_TIMEOUT)
         .await
         .map_err(|error| error.to_string())

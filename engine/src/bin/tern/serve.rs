@@ -535,7 +535,7 @@ pub fn build(args: &ServeArgs) -> Result<(NodeConfig, Option<LogLevel>), String>
     set!(snapshot_entries = snapshot_entries);
     set!(client_executors = client_executors);
     set!(pin_cores = pin_cores);
-    config.join = args.join;
+    config.join = args.join || file.join.unwrap_or(false);
     set!(kv_limits.key_bytes_max = key_bytes_max);
     set!(kv_limits.value_bytes_max = value_bytes_max);
     set!(kv_limits.batch_commands_max = batch_commands_max);
