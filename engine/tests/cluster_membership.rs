@@ -192,3 +192,97 @@ fn a_member_joins_is_promoted_the_leader_leaves_and_leadership_moves() {
     to_removed.expect_code(3, "transfer to a removed member");
     assert_keys(&cluster, "after/");
 }
+
+/// Grows 3 members to 5 (learners, then promoted) and removes two of the originals, the
+/// leader last, while a writer keeps putting: no acknowledged write is lost and the writes go
+/// on. Prints the longest gap between two successful writes.
+#[test]
+fn grow_to_five_and_remove_two_originals_under_a_running_workload() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let mut options = ClusterOptions::new(3);
+    options.spares = 2;
+    let mut cluster = Cluster::start_with(options);
+    let leader = cluster.wait_for_leader();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, config) = (stop.clone(), cluster.client_config());
+        std::thread::spawn(move || {
+            block_on("writer", move || async move {
+                let client = KvClient::connect(config).await.expect("connect");
+                let mut acknowledged = Vec::new();
+                let mut last_success = Instant::now();
+                let mut longest_gap = Duration::ZERO;
+                let mut number = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("load/{number:06}");
+                    number += 1;
+                    if client.put(key.clone(), key.clone()).await.is_ok() {
+                        longest_gap = longest_gap.max(last_success.elapsed());
+                        last_success = Instant::now();
+                        acknowledged.push(key);
+                    }
+                }
+                client.close();
+                (acknowledged, longest_gap)
+            })
+        })
+    };
+
+    for id in [4u64, 5] {
+        let (peer, client) = (cluster.peer_addr(id).to_string(), cluster.client_addr(id).to_string());
+        let id_text = id.to_string();
+        let added = cluster.cli(
+            &["member", "add", &id_text, "--peer-addr", &peer, "--client-addr", &client],
+            CHANGE_TIMEOUT_MS,
+        );
+        added.expect_code(0, "member add");
+        cluster.start_joining(id);
+    }
+    for id in [4u64, 5] {
+        let applied = cluster.status(leader).expect("leader status").applied_index;
+        cluster.wait_until_applied(id, applied);
+        cluster
+            .cli(&["member", "promote", &id.to_string()], CHANGE_TIMEOUT_MS)
+            .expect_code(0, "member promote");
+    }
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    for removed in [follower, leader] {
+        let out = cluster.cli(&["member", "remove", &removed.to_string()], CHANGE_TIMEOUT_MS);
+        out.expect_code(0, "member remove");
+        assert!(
+            !members(&out.stdout).iter().any(|(id, _)| *id == removed),
+            "{}",
+            out.stdout
+        );
+        cluster.terminate(removed);
+    }
+    let new_leader = cluster.wait_for_leader();
+    assert!(new_leader != leader && new_leader != follower);
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let (acknowledged, longest_gap) = writer.join().expect("writer thread");
+    println!(
+        "{} writes acknowledged; longest gap between successful writes {:?}",
+        acknowledged.len(),
+        longest_gap
+    );
+    assert!(acknowledged.len() > 100, "the workload stalled: {}", acknowledged.len());
+
+    let config = cluster.client_config();
+    let missing = block_on("verify", move || async move {
+        let client = KvClient::connect(config).await.expect("connect");
+        let mut missing = Vec::new();
+        for key in acknowledged {
+            if client.get(key.clone()).await.expect("get").as_deref() != Some(key.as_bytes()) {
+                missing.push(key);
+            }
+        }
+        client.close();
+        missing
+    });
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+}

@@ -1477,7 +1477,8 @@ fn heartbeats_tell_a_follower_only_a_commit_index_it_is_known_to_match() {
         commits_to_3.iter().all(|commit| *commit <= 1),
         "{commits_to_3:?}"
     );
-    assert!(cluster.commit(3) <= 1);
+    // (Follower 3 may still learn commit 3: the heartbeat answers draw an AppendRequest whose
+    // consistency check proves its log matches through 3, so the paper's rule lets it.)
 }
 
 #[test]
