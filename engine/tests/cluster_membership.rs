@@ -233,10 +233,21 @@ fn grow_to_five_and_remove_two_originals_under_a_running_workload() {
     };
 
     for id in [4u64, 5] {
-        let (peer, client) = (cluster.peer_addr(id).to_string(), cluster.client_addr(id).to_string());
+        let (peer, client) = (
+            cluster.peer_addr(id).to_string(),
+            cluster.client_addr(id).to_string(),
+        );
         let id_text = id.to_string();
         let added = cluster.cli(
-            &["member", "add", &id_text, "--peer-addr", &peer, "--client-addr", &client],
+            &[
+                "member",
+                "add",
+                &id_text,
+                "--peer-addr",
+                &peer,
+                "--client-addr",
+                &client,
+            ],
             CHANGE_TIMEOUT_MS,
         );
         added.expect_code(0, "member add");
@@ -251,7 +262,10 @@ fn grow_to_five_and_remove_two_originals_under_a_running_workload() {
     }
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     for removed in [follower, leader] {
-        let out = cluster.cli(&["member", "remove", &removed.to_string()], CHANGE_TIMEOUT_MS);
+        let out = cluster.cli(
+            &["member", "remove", &removed.to_string()],
+            CHANGE_TIMEOUT_MS,
+        );
         out.expect_code(0, "member remove");
         assert!(
             !members(&out.stdout).iter().any(|(id, _)| *id == removed),
@@ -270,7 +284,11 @@ fn grow_to_five_and_remove_two_originals_under_a_running_workload() {
         acknowledged.len(),
         longest_gap
     );
-    assert!(acknowledged.len() > 100, "the workload stalled: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "the workload stalled: {}",
+        acknowledged.len()
+    );
 
     let config = cluster.client_config();
     let missing = block_on("verify", move || async move {

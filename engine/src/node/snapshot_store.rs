@@ -147,7 +147,7 @@ impl SnapshotStore {
                 Some((index, path))
             })
             .collect();
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|file| std::cmp::Reverse(file.0));
         Ok(files)
     }
 

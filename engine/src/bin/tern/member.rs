@@ -222,7 +222,7 @@ fn execute(
         let (leader, accepted) = send_to_leader(&endpoints, &security, op, deadline).await?;
         let mut view = accepted;
         let mut reported = false;
-        while !(view.membership_committed && !view.joint) {
+        while !view.membership_committed || view.joint {
             if Instant::now() > deadline {
                 return Err(format!(
                     "the change is in the log at index {} but did not complete within {} ms \
