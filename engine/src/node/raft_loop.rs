@@ -277,8 +277,8 @@ pub(crate) async fn run(setup: RaftSetup) {
                 rounds += 1;
             }
             watch.phase_done("readies");
-            if let Some(index) = core.snapshots.take_finished() {
-                core.compact_through(index, &wal);
+            if let Some((index, previous)) = core.snapshots.take_finished() {
+                core.compact_through(index, previous, &wal);
             }
             transfers = core.snapshots.transfers_to_start();
             core.sync_addresses(&transport);
@@ -582,15 +582,19 @@ impl Core {
         self.board.set_peer_client_addrs(client_addrs);
     }
 
-    /// A snapshot through `index` is durable: the core's log and the WAL drop what it covers.
-    fn compact_through(&mut self, index: LogIndex, wal: &Wal) {
+    /// A snapshot through `index` is durable: the core's log drops what it covers, the WAL
+    /// what the `previous` snapshot covers (the fallback if the newest file is damaged).
+    fn compact_through(&mut self, index: LogIndex, previous: LogIndex, wal: &Wal) {
         if let Err(error) = self.raft.compact(index) {
             tracing::warn!(%error, "the core refused to compact after a snapshot");
             return;
         }
         let base = self.raft.log_snapshot();
         self.log_base = (base.index, base.term);
-        let removal = wal.compact_through(index);
+        if previous == 0 {
+            return;
+        }
+        let removal = wal.compact_through(previous);
         runtime::spawn(async move {
             if let Err(error) = removal.await {
                 tracing::warn!(%error, "removing WAL segments after a snapshot failed");

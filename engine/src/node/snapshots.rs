@@ -113,15 +113,19 @@ impl Snapshots {
         }
     }
 
-    /// A snapshot the writer finished: `Some(index)` once it is durable (compact through it).
-    pub(crate) fn take_finished(&mut self) -> Option<LogIndex> {
+    /// A snapshot the writer finished, once it is durable: `(index, previous)`, the new
+    /// snapshot's index and the one before it (0 for none). The core compacts through the new
+    /// one; the WAL only through the previous one, so that if the newest file is ever found
+    /// damaged, the older kept file plus the WAL still hold everything.
+    pub(crate) fn take_finished(&mut self) -> Option<(LogIndex, LogIndex)> {
         let result = self.done.try_recv().ok()?;
         self.writing = false;
         match result {
             Ok(index) => {
                 tracing::info!(index, "snapshot written");
+                let previous = self.newest_index;
                 self.newest_index = self.newest_index.max(index);
-                Some(index)
+                Some((index, previous))
             }
             Err(error) => {
                 tracing::warn!(%error, "writing a snapshot failed; the log is kept and the next snapshot is tried later");
