@@ -50,6 +50,24 @@ pub trait Driver: Send {
         key: &[u8],
         timeout: Duration,
     ) -> Result<(), String>;
+
+    /// Every pair whose key starts with `prefix`, in key order, read linearizably in pages of
+    /// [`READ_PREFIX_PAGE_KEYS`], the whole read bounded by `timeout`.
+    fn read_prefix(&mut self, prefix: &[u8], timeout: Duration) -> Result<Vec<KeyValue>, String>;
+}
+
+/// One stored pair, as [`Driver::read_prefix`] returns it.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// Keys one page of [`Driver::read_prefix`] asks for: ~300 KB of 256-byte values, well
+/// inside either system's response limits.
+pub const READ_PREFIX_PAGE_KEYS: u32 = 1000;
+
+/// The first key after `key` in byte order: where the next page of a range starts.
+pub fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
 }
 
 /// How to reach a tern cluster.

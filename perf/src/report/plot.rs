@@ -1049,6 +1049,74 @@ pub fn election_times(trials: &[ElectionTrial], stem: &Path) -> Result<(), Strin
     write_plot(stem, &svg)
 }
 
+/// One line of a [`TimePanel`]: its system, its name, its (minute, value) points.
+pub type TimeLine = (System, String, Vec<(f64, f64)>);
+
+/// One panel of [`over_time`]: its title, the y axis' description and one line per system
+/// (name, then (minute, value) points).
+pub struct TimePanel {
+    pub title: String,
+    pub y_label: String,
+    pub lines: Vec<TimeLine>,
+}
+
+/// Side-by-side panels of values against minutes since a run started (a soak's memory and
+/// disk curves), one line per system.
+pub fn over_time(panels: &[TimePanel], stem: &Path, title: &str) -> Result<(), String> {
+    let last_minute = panels
+        .iter()
+        .flat_map(|panel| panel.lines.iter())
+        .flat_map(|(_, _, points)| points.iter().map(|(minute, _)| *minute))
+        .fold(0.0, f64::max);
+    if panels.is_empty() || last_minute <= 0.0 {
+        return Err(format!("{}: nothing to plot: no samples", stem.display()));
+    }
+    let step = (last_minute / 10.0).ceil().max(1.0);
+    let ticks: Vec<f64> = (0..=((last_minute / step).ceil() as usize))
+        .map(|tick| tick as f64 * step)
+        .collect();
+    let x_range = 0.0..(ticks[ticks.len() - 1]).max(last_minute);
+    let size = (PLOT_SIZE.0.max(700 * panels.len() as u32), PLOT_SIZE.1);
+    let svg = svg_of(size, |root| {
+        let root = root.titled(title, (FONT, 26)).map_err(drawing_error)?;
+        let areas = root.split_evenly((1, panels.len()));
+        for (area, panel) in areas.iter().zip(panels) {
+            let series = number_series(
+                panel
+                    .lines
+                    .iter()
+                    .map(|(system, name, points)| {
+                        (*system, name.clone(), points.clone(), Vec::new())
+                    })
+                    .collect(),
+            );
+            let top = panel
+                .lines
+                .iter()
+                .flat_map(|(_, _, points)| points.iter().map(|(_, value)| *value))
+                .fold(0.0, f64::max);
+            let mut chart = chart_on(
+                area,
+                &panel.title,
+                ticked(x_range.clone(), ticks.clone()),
+                zero_based(top),
+            )?;
+            configure_mesh(
+                &mut chart,
+                "minutes",
+                &panel.y_label,
+                &|x| format!("{x:.0}"),
+                &|y| format_tick(*y),
+            )?;
+            draw_lines(&mut chart, &series)?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        }
+        Ok(())
+    })
+    .map_err(|error| format!("{}: {error}", stem.display()))?;
+    write_plot(stem, &svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,10 @@ use std::time::Duration;
 use etcd_client::Client;
 use tokio::runtime::Runtime;
 
-use super::{Driver, EtcdEndpoints, MemberStatus, Progress, RunStats};
+use super::{
+    key_after, Driver, EtcdEndpoints, KeyValue, MemberStatus, Progress, RunStats,
+    READ_PREFIX_PAGE_KEYS,
+};
 use crate::workload::WorkloadSpec;
 
 pub use load::LOAD_INFLIGHT_MAX;
@@ -156,4 +159,47 @@ impl Driver for EtcdDriver {
         self.runtime
             .block_on(members.probe_write(member_indices, key, timeout))
     }
+
+    fn read_prefix(&mut self, prefix: &[u8], timeout: Duration) -> Result<Vec<KeyValue>, String> {
+        let mut client = self.client.clone();
+        let read = async move {
+            let mut pairs = Vec::new();
+            let mut start = prefix.to_vec();
+            loop {
+                // Every page ends at the prefix's end; later pages start after the last key.
+                let options = etcd_client::GetOptions::new()
+                    .with_range(prefix_end(prefix))
+                    .with_limit(i64::from(READ_PREFIX_PAGE_KEYS));
+                let response = client
+                    .get(start.clone(), Some(options))
+                    .await
+                    .map_err(|error| format!("etcd driver: range read failed: {error}"))?;
+                for kv in response.kvs() {
+                    pairs.push((kv.key().to_vec(), kv.value().to_vec()));
+                }
+                match pairs.last() {
+                    Some((last, _)) if response.more() => start = key_after(last),
+                    _ => return Ok(pairs),
+                }
+            }
+        };
+        self.runtime.block_on(async {
+            tokio::time::timeout(timeout, read).await.map_err(|_| {
+                format!("etcd driver: reading the keys under a prefix took over {timeout:?}")
+            })?
+        })
+    }
+}
+
+/// The smallest key above every key starting with `prefix` (etcd's range end for a prefix;
+/// "\0" when every byte is 0xff, meaning no end).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
 }

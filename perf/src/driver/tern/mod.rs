@@ -28,7 +28,7 @@ use tern_net::tls::{Identity, Security};
 pub use load::{LOAD_ATTEMPTS_PER_KEY, LOAD_INFLIGHT_MAX};
 pub use ops::KIND_NOT_FOUND;
 
-use super::{Driver, MemberStatus, Progress, RunStats, TernEndpoints};
+use super::{Driver, KeyValue, MemberStatus, Progress, RunStats, TernEndpoints};
 use crate::workload::WorkloadSpec;
 use worker::Job;
 
@@ -213,6 +213,16 @@ impl Driver for TernDriver {
                 reply,
             },
             timeout.saturating_mul(2).saturating_add(JOB_WAIT_MARGIN),
+            None,
+        )?
+    }
+
+    fn read_prefix(&mut self, prefix: &[u8], timeout: Duration) -> Result<Vec<KeyValue>, String> {
+        let prefix = prefix.to_vec();
+        // Each page is one client operation with its own timeout; `timeout` bounds the wait.
+        self.call(
+            move |reply| Job::ReadPrefix { prefix, reply },
+            timeout,
             None,
         )?
     }

@@ -6,6 +6,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use tern_net::message::ReadConsistency as TernReadConsistency;
 use tern_net::tls::Security;
 use tern_net::{KvClient, KvClientConfig};
@@ -14,7 +16,7 @@ use super::load::{load, LOAD_INFLIGHT_MAX};
 use super::probe::ProbeClients;
 use super::run::{closed_loop, open_loop};
 use super::status::StatusClients;
-use crate::driver::{MemberStatus, Progress, RunStats};
+use crate::driver::{key_after, KeyValue, MemberStatus, Progress, RunStats, READ_PREFIX_PAGE_KEYS};
 use crate::workload::{LoopKind, ReadConsistency, WorkloadSpec};
 
 /// Requests one tern client keeps in flight by default (`KvClientConfig::new`'s 1024).
@@ -53,6 +55,11 @@ pub enum Job {
         key: Vec<u8>,
         timeout: Duration,
         reply: Reply<Result<(), String>>,
+    },
+    /// `Driver::read_prefix` (the caller bounds the wait).
+    ReadPrefix {
+        prefix: Vec<u8>,
+        reply: Reply<Result<Vec<KeyValue>, String>>,
     },
 }
 
@@ -99,6 +106,10 @@ pub async fn serve(jobs: flume::Receiver<Job>, addrs: Vec<SocketAddr>, security:
                     .await;
                 let _ = reply.try_send(result);
             }
+            Job::ReadPrefix { prefix, reply } => {
+                let result = read_prefix(&addrs, &security, &prefix).await;
+                let _ = reply.try_send(result);
+            }
         }
     }
     probes.close_all();
@@ -119,6 +130,48 @@ async fn connect(
         .await
         .map(Rc::new)
         .map_err(|error| format!("cannot connect to the tern cluster at {addrs:?}: {error}"))
+}
+
+/// Every pair under `prefix`, page by page, linearizable.
+async fn read_prefix(
+    addrs: &[SocketAddr],
+    security: &Security,
+    prefix: &[u8],
+) -> Result<Vec<KeyValue>, String> {
+    let client = connect(
+        addrs,
+        security,
+        TernReadConsistency::Linearizable,
+        CLIENT_INFLIGHT_DEFAULT,
+    )
+    .await?;
+    let end = tern_kv::prefix_end(prefix);
+    let mut pairs = Vec::new();
+    let mut start = prefix.to_vec();
+    let result = loop {
+        match client
+            .range(
+                Bytes::from(start.clone()),
+                end.clone(),
+                READ_PREFIX_PAGE_KEYS,
+            )
+            .await
+        {
+            Err(error) => break Err(format!("tern driver: range read failed: {error}")),
+            Ok((page, more)) => {
+                pairs.extend(
+                    page.into_iter()
+                        .map(|(key, value)| (key.to_vec(), value.to_vec())),
+                );
+                match pairs.last() {
+                    Some((last, _)) if more => start = key_after(last),
+                    _ => break Ok(pairs),
+                }
+            }
+        }
+    };
+    client.close();
+    result
 }
 
 async fn run_load(
