@@ -30,4 +30,4 @@ pub use proposal::{
 pub use result::{CommandError, CommandResult};
 pub use session::SessionLimits;
 pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC};
-pub use state_machine::{Applied, StateMachine};
+pub use state_machine::{Applied, SnapshotCapture, StateMachine};

@@ -220,13 +220,23 @@ impl StateMachine {
     /// The encoding is deterministic: replicas at the same applied index produce the same
     /// bytes. Layout: see [`crate::snapshot`].
     pub fn snapshot(&self) -> Vec<u8> {
-        snapshot::encode(
-            self.applied_index,
-            self.map
+        self.capture().encode()
+    }
+
+    /// The whole state at the applied index, by reference: each key and value shares its
+    /// bytes with the map, so taking it costs a reference count per key and no byte copies.
+    /// Later applies do not change it; [`SnapshotCapture::encode`] (the byte copies and the
+    /// checksum) can then run on another thread while this state machine goes on.
+    pub fn capture(&self) -> SnapshotCapture {
+        SnapshotCapture {
+            applied_index: self.applied_index,
+            pairs: self
+                .map
                 .iter()
-                .map(|entry| (entry.key().clone(), entry.value().load())),
-            &self.sessions,
-        )
+                .map(|entry| (entry.key().clone(), entry.value().load()))
+                .collect(),
+            sessions: self.sessions.clone(),
+        }
     }
 
     /// Rebuilds a state machine from [`StateMachine::snapshot`] output.
@@ -299,5 +309,30 @@ impl StateMachine {
     /// The session bounds.
     pub fn session_limits(&self) -> &SessionLimits {
         &self.session_limits
+    }
+}
+
+/// A state machine's state at one applied index ([`StateMachine::capture`]); `Send`, to be
+/// encoded off the apply thread.
+pub struct SnapshotCapture {
+    applied_index: u64,
+    /// In key order, as the map iterates.
+    pairs: Vec<(Bytes, Bytes)>,
+    sessions: Sessions,
+}
+
+impl SnapshotCapture {
+    /// The applied index the state is at.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// The same bytes [`StateMachine::snapshot`] gives at that index.
+    pub fn encode(&self) -> Vec<u8> {
+        snapshot::encode(
+            self.applied_index,
+            self.pairs.iter().cloned(),
+            &self.sessions,
+        )
     }
 }

@@ -248,3 +248,40 @@ fn install_replaces_the_state_in_place_for_existing_readers() {
         "a bad snapshot changes nothing"
     );
 }
+
+#[test]
+fn a_capture_keeps_the_state_of_its_index_while_the_machine_goes_on() {
+    let (mut machine, _) = populated();
+    let at_capture = machine.snapshot();
+    let capture = machine.capture();
+    assert_eq!(capture.applied_index(), machine.applied_index());
+    // Overwrite one key, delete another, add a third, from a new session.
+    let later = [
+        Command::Put {
+            key: b("a"),
+            value: b("changed"),
+        },
+        Command::Delete { key: b("b") },
+        Command::Put {
+            key: b("c"),
+            value: b("new"),
+        },
+    ];
+    for (sequence, later_command) in later.iter().enumerate() {
+        let index = machine.applied_index() + 1;
+        machine.apply(index, &proposal(9, sequence as u64 + 1, 0, later_command));
+    }
+    assert_ne!(
+        machine.snapshot(),
+        at_capture,
+        "the later applies changed nothing"
+    );
+    let encoded = capture.encode();
+    assert_eq!(encoded, at_capture);
+    let restored = StateMachine::restore(&encoded, Limits::default(), SessionLimits::default())
+        .expect("restore the capture");
+    assert_eq!(
+        all_pairs(&restored),
+        vec![(b("a"), b("3")), (b("b"), b("2"))]
+    );
+}

@@ -196,6 +196,13 @@ pub enum TransportError {
     BadPeer { node_id: NodeId },
     #[error("connecting to {addr}: {detail}")]
     Connect { addr: SocketAddr, detail: String },
+    /// The TLS handshake failed on a certificate: the two sides do not trust each other.
+    #[error(
+        "connecting to {addr}: the TLS handshake was refused ({detail}); the two sides' \
+         certificates do not come from the same CA: every member and client needs certificates \
+         from one `tern certs` run (check --tls-dir)"
+    )]
+    HandshakeRefused { addr: SocketAddr, detail: String },
     #[error("{addr} answered as {found}, but we dialed {expected}")]
     IdentityMismatch {
         addr: SocketAddr,
@@ -452,9 +459,24 @@ struct Shared {
     stats: Cell<TransportStats>,
     /// Client connections being served now; at most `limits.client_connections_max`.
     client_connections: Cell<usize>,
+    /// When an accepted handshake's refusal was last logged as a warning (the rest go to
+    /// debug: a misconfigured peer redials many times a second).
+    last_accept_refusal_warning: Cell<Option<std::time::Instant>>,
 }
 
 impl Shared {
+    /// True at most once per `DIAL_REFUSAL_WARN_INTERVAL`: whether to warn now.
+    fn accept_refusal_warning_due(&self) -> bool {
+        let due = self
+            .last_accept_refusal_warning
+            .get()
+            .is_none_or(|at| at.elapsed() >= DIAL_REFUSAL_WARN_INTERVAL);
+        if due {
+            self.last_accept_refusal_warning
+                .set(Some(std::time::Instant::now()));
+        }
+        due
+    }
     fn count(&self, update: impl FnOnce(&mut TransportStats)) {
         let mut stats = self.stats.get();
         update(&mut stats);
@@ -539,7 +561,7 @@ async fn connect(
         .map_err(|error| connect_error(error.to_string()))?;
     let connection = connecting
         .await
-        .map_err(|error| connect_error(error.to_string()))?;
+        .map_err(|error| handshake_error(addr, &error))?;
     // In secure mode webpki already matched the name; this also covers insecure mode.
     let found = tls::peer_identity(&connection)?;
     if found != expected {
@@ -616,7 +638,7 @@ async fn dial_any_node(
         .map_err(|error| connect_error(error.to_string()))?;
     let connection = connecting
         .await
-        .map_err(|error| connect_error(error.to_string()))?;
+        .map_err(|error| handshake_error(addr, &error))?;
     // Secure mode already refused non-members in the handshake; this also covers insecure mode.
     match tls::peer_identity(&connection)? {
         Identity::Node(node) if node != 0 => Ok((endpoint, connection, node)),
@@ -665,6 +687,7 @@ impl Transport {
             closed: Cell::new(false),
             stats: Cell::new(TransportStats::default()),
             client_connections: Cell::new(0),
+            last_accept_refusal_warning: Cell::new(None),
         });
         let transport = Transport { shared };
         for &(peer, addr) in &config.peers {
@@ -794,6 +817,9 @@ impl Drop for Transport {
     }
 }
 
+/// Least time between two warnings of refused handshakes on one peer link.
+const DIAL_REFUSAL_WARN_INTERVAL: Duration = Duration::from_secs(10);
+
 fn jittered(backoff_ms: u64) -> Duration {
     // Full range 50%-100% of the backoff, so peers that lost each other at once spread out.
     Duration::from_millis(backoff_ms / 2 + fastrand::u64(0..=backoff_ms / 2))
@@ -803,6 +829,7 @@ fn jittered(backoff_ms: u64) -> Duration {
 async fn dial_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
     let limits = &shared.limits;
     let mut backoff_ms = limits.reconnect_backoff_ms_min.max(1);
+    let mut last_refusal_warning = None;
     while !shared.closed.get() {
         match connect(
             &shared.endpoint,
@@ -822,6 +849,17 @@ async fn dial_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
                 install_connection(&shared, &link, connection.clone());
                 let reason = connection.closed().await;
                 tracing::info!(node = shared.node_id, peer = link.peer, %reason, "link lost; redialing");
+            }
+            Err(error @ TransportError::HandshakeRefused { .. }) => {
+                // A misconfiguration, not a passing fault: say it where operators look, but
+                // not on every redial.
+                let due = last_refusal_warning.is_none_or(|at: std::time::Instant| {
+                    at.elapsed() >= DIAL_REFUSAL_WARN_INTERVAL
+                });
+                if due {
+                    last_refusal_warning = Some(std::time::Instant::now());
+                    tracing::warn!(node = shared.node_id, peer = link.peer, %error, "cannot link to a peer");
+                }
             }
             Err(error) => {
                 tracing::debug!(node = shared.node_id, peer = link.peer, %error, backoff_ms, "dial failed");
@@ -984,8 +1022,10 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
         Ok(connection) => connection,
         Err(error) => {
             // This is where a certificate from another CA ends: nothing was read from it.
-            if is_refusal(&error) {
-                tracing::warn!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed");
+            if is_refusal(&error) && shared.accept_refusal_warning_due() {
+                tracing::warn!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed (the peer's certificate is not from this cluster's CA; further refusals for 10 s are logged at debug)");
+            } else if is_refusal(&error) {
+                tracing::debug!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed");
             } else {
                 tracing::debug!(node = shared.node_id, %remote, %error, "connection closed during the handshake");
             }
@@ -1036,6 +1076,16 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
 /// (unknown CA, bad certificate) raised here or sent by the peer, or a protocol mismatch. A
 /// peer that just closed or went away mid-handshake (a client that quit, `tern status`
 /// closing early) is not.
+/// A failed handshake as an error: a certificate refusal (either side's) says so.
+fn handshake_error(addr: SocketAddr, error: &quinn::ConnectionError) -> TransportError {
+    let detail = error.to_string();
+    if is_refusal(error) {
+        TransportError::HandshakeRefused { addr, detail }
+    } else {
+        TransportError::Connect { addr, detail }
+    }
+}
+
 fn is_refusal(error: &quinn::ConnectionError) -> bool {
     use quinn::ConnectionError;
     match error {

@@ -66,7 +66,7 @@ fn peer_with_wrong_ca_is_refused() {
         )
         .await;
         assert!(
-            matches!(result, Err(TransportError::Connect { .. })),
+            matches!(result, Err(TransportError::HandshakeRefused { .. })),
             "{:?}",
             result.err()
         );

@@ -209,6 +209,8 @@ struct Node {
     /// A spare: started with `--join` and every member in `--peers`.
     joiner: bool,
     started_once: bool,
+    /// Certificates other than the cluster's (a test's misconfigured member), if set.
+    tls_dir: Option<PathBuf>,
 }
 
 /// What a CLI run printed and how it exited.
@@ -282,6 +284,7 @@ impl Cluster {
                     child: None,
                     joiner: id > options.nodes as u64,
                     started_once: false,
+                    tls_dir: None,
                 }
             })
             .collect();
@@ -304,6 +307,12 @@ impl Cluster {
     pub fn start_joining(&mut self, id: u64) {
         assert!(self.node(id).joiner, "member {id} is not a spare");
         self.spawn(id);
+    }
+
+    /// Starts member `id` (from its next start on) with the certificates in `dir` instead of
+    /// the cluster's.
+    pub fn use_tls_dir(&mut self, id: u64, dir: &Path) {
+        self.node_mut(id).tls_dir = Some(dir.to_path_buf());
     }
 
     /// Member `id`'s peer address.
@@ -433,7 +442,10 @@ impl Cluster {
             args.push("--peer-client-addrs".into());
             args.push(peer_client_addrs);
         }
-        args.extend(self.security_args());
+        match &node.tls_dir {
+            Some(dir) => args.extend(["--tls-dir".to_string(), dir.display().to_string()]),
+            None => args.extend(self.security_args()),
+        }
         args.extend(self.extra_serve_args.iter().cloned());
         if node.joiner {
             args.push("--join".into());

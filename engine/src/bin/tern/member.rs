@@ -33,7 +33,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Examples:
 ///
 ///   tern member list --insecure
-///   tern member add 4 --peer-addr 10.0.0.4:7001 --client-addr 10.0.0.4:7101 --tls-dir certs
+///   tern member list -w json --insecure
+///   tern member add 4=10.0.0.4:7001 --client-addr 10.0.0.4:7101 --tls-dir certs
 ///   tern member promote 4 --tls-dir certs
 ///   tern member remove 2 --tls-dir certs
 #[derive(Args, Debug)]
@@ -48,18 +49,24 @@ enum MemberAction {
     /// Print the members: id, role (voter, learner, leaving voter) and addresses.
     List {
         #[command(flatten)]
+        output: OutputFlags,
+        #[command(flatten)]
         flags: ClientFlags,
     },
     /// Add a learner: it receives the log without voting (start it with `tern serve --join`).
     Add {
-        /// The new member's node id (unused in this cluster).
-        id: u64,
-        /// Where the other members reach it (its `tern serve --peers` entry).
+        /// The new member: ID=PEER_ADDR (its node id, unused in this cluster, and where the
+        /// other members reach it, its `tern serve --peers` entry), or ID with --peer-addr.
+        #[arg(value_name = "ID=PEER_ADDR")]
+        member: String,
+        /// Where the other members reach it, when the member is given as a bare ID.
         #[arg(long, value_name = "HOST:PORT")]
-        peer_addr: String,
+        peer_addr: Option<String>,
         /// Where clients reach it (its `tern serve --client-addr`).
         #[arg(long, value_name = "HOST:PORT")]
         client_addr: String,
+        #[command(flatten)]
+        output: OutputFlags,
         #[command(flatten)]
         flags: ClientFlags,
     },
@@ -67,14 +74,66 @@ enum MemberAction {
     Promote {
         id: u64,
         #[command(flatten)]
+        output: OutputFlags,
+        #[command(flatten)]
         flags: ClientFlags,
     },
     /// Take a learner or a voter out of the membership (then stop its process).
     Remove {
         id: u64,
         #[command(flatten)]
+        output: OutputFlags,
+        #[command(flatten)]
         flags: ClientFlags,
     },
+}
+
+/// How the members are printed.
+#[derive(Args, Debug)]
+struct OutputFlags {
+    /// Output format: table (aligned columns) or json (one object: members, leader_id,
+    /// membership_index, committed, joint).
+    #[arg(short = 'w', long = "write-out", value_enum, default_value_t = WriteOut::Table)]
+    write_out: WriteOut,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteOut {
+    Table,
+    Json,
+}
+
+/// The id and peer address of `tern member add ID=PEER_ADDR` (or `ID --peer-addr ADDR`),
+/// each checked; the error says what was wrong.
+fn parse_new_member(member: &str, peer_addr: Option<&str>) -> Result<(u64, String), String> {
+    let (id_text, peer) = match (member.split_once('='), peer_addr) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{member:?} names a peer address and --peer-addr gives another: give one"
+            ))
+        }
+        (Some((id, addr)), None) => (id, addr.to_string()),
+        (None, Some(addr)) => (member, addr.to_string()),
+        (None, None) => {
+            return Err(format!(
+                "{member:?} has no peer address: give ID=PEER_ADDR, e.g. 4=10.0.0.4:7001"
+            ))
+        }
+    };
+    let id = id_text.trim().parse::<u64>().map_err(|error| {
+        format!("member id {id_text:?}: {error}; give a positive integer, e.g. 4=10.0.0.4:7001")
+    })?;
+    if id == 0 {
+        return Err("member id 0 is not allowed: node ids start at 1".to_string());
+    }
+    check_addr("peer address", &peer)?;
+    Ok((id, peer))
+}
+
+fn check_addr(what: &str, text: &str) -> Result<(), String> {
+    text.parse::<SocketAddr>()
+        .map(|_| ())
+        .map_err(|error| format!("{what} {text:?}: {error}; give HOST:PORT, e.g. 10.0.0.4:7001"))
 }
 
 /// Hand leadership to another voter.
@@ -105,32 +164,32 @@ enum LeaderAction {
 
 /// Runs `tern member ...`.
 pub fn run_member(args: MemberArgs) -> ExitCode {
-    let (op, flags, change) = match args.action {
-        MemberAction::List { flags } => (AdminOp::ListMembers, flags, false),
+    let (op, output, flags, change) = match args.action {
+        MemberAction::List { output, flags } => (AdminOp::ListMembers, output, flags, false),
         MemberAction::Add {
-            id,
+            member,
             peer_addr,
             client_addr,
+            output,
             flags,
         } => {
-            for (flag, text) in [("--peer-addr", &peer_addr), ("--client-addr", &client_addr)] {
-                if let Err(error) = text.parse::<SocketAddr>() {
-                    return fail(
-                        "member add",
-                        EXIT_USAGE,
-                        format!("{flag} {text:?}: {error}; give HOST:PORT, e.g. 10.0.0.4:7001"),
-                    );
-                }
-            }
+            let parsed = parse_new_member(&member, peer_addr.as_deref())
+                .and_then(|new| check_addr("--client-addr", &client_addr).map(|()| new));
+            let (id, peer_addr) = match parsed {
+                Ok(new) => new,
+                Err(message) => return fail("member add", EXIT_USAGE, message),
+            };
             let op = AdminOp::AddLearner {
                 id,
                 peer_addr,
                 client_addr,
             };
-            (op, flags, true)
+            (op, output, flags, true)
         }
-        MemberAction::Promote { id, flags } => (AdminOp::Promote { id }, flags, true),
-        MemberAction::Remove { id, flags } => (AdminOp::Remove { id }, flags, true),
+        MemberAction::Promote { id, output, flags } => {
+            (AdminOp::Promote { id }, output, flags, true)
+        }
+        MemberAction::Remove { id, output, flags } => (AdminOp::Remove { id }, output, flags, true),
     };
     let name = match op {
         AdminOp::ListMembers => "member list",
@@ -141,7 +200,10 @@ pub fn run_member(args: MemberArgs) -> ExitCode {
     };
     match execute(name, op, &flags, change) {
         Ok(response) => {
-            print!("{}", format_members(&response));
+            match output.write_out {
+                WriteOut::Table => print!("{}", format_members(&response)),
+                WriteOut::Json => println!("{}", members_json(&response)),
+            }
             ExitCode::SUCCESS
         }
         Err((code, message)) => fail(name, code, message),
@@ -339,6 +401,30 @@ where
     }
 }
 
+/// The members as one JSON object (for scripts): the same facts as the table.
+fn members_json(response: &AdminResponse) -> serde_json::Value {
+    let members: Vec<serde_json::Value> = response
+        .members
+        .iter()
+        .map(|member| {
+            serde_json::json!({
+                "id": member.id,
+                "role": member.role.to_string(),
+                "is_leader": response.leader_id == Some(member.id),
+                "peer_addr": member.peer_addr,
+                "client_addr": member.client_addr,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "members": members,
+        "leader_id": response.leader_id,
+        "membership_index": response.membership_index,
+        "committed": response.membership_committed,
+        "joint": response.joint,
+    })
+}
+
 /// The members as a table, and where the membership stands.
 fn format_members(response: &AdminResponse) -> String {
     let mut rows = vec![[
@@ -391,4 +477,31 @@ fn format_members(response: &AdminResponse) -> String {
         response.membership_index
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_member_is_given_as_id_equals_peer_address_or_with_the_flag() {
+        assert_eq!(
+            parse_new_member("4=127.0.0.1:7004", None),
+            Ok((4, "127.0.0.1:7004".to_string()))
+        );
+        assert_eq!(
+            parse_new_member("4", Some("127.0.0.1:7004")),
+            Ok((4, "127.0.0.1:7004".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_bad_new_member_says_what_is_wrong() {
+        let error = |member: &str, flag: Option<&str>| parse_new_member(member, flag).unwrap_err();
+        assert!(error("4", None).contains("no peer address"));
+        assert!(error("4=127.0.0.1:1", Some("127.0.0.1:2")).contains("give one"));
+        assert!(error("x=127.0.0.1:1", None).contains("member id \"x\""));
+        assert!(error("0=127.0.0.1:1", None).contains("id 0"));
+        assert!(error("4=nowhere", None).contains("peer address \"nowhere\""));
+    }
 }

@@ -213,7 +213,7 @@ pub struct ServeArgs {
     /// Join a running cluster: start outside the membership and wait for the leader to add
     /// this node.
     ///
-    /// First run `tern member add <id> --peer-addr .. --client-addr ..` against the cluster;
+    /// First run `tern member add ID=PEER_ADDR --client-addr ..` against the cluster;
     /// give --peers with every current member and this node. The node receives the log (or
     /// a snapshot) as a learner; `tern member promote <id>` makes it a voter. Only needed on
     /// the first start: a restarted member finds its membership in its data directory.
