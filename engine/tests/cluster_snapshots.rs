@@ -128,6 +128,23 @@ fn snapshots_compact_the_log_catch_up_a_member_and_survive_kill_9() {
         &expected,
         "after the catch-up",
     );
+    // The transfer went through a temporary file, renamed into place on install: the
+    // follower's snapshot directory holds snapshot files and no leftover piece.
+    let names: Vec<String> = std::fs::read_dir(cluster.data_dir(behind).join("snapshots"))
+        .expect("list the follower's snapshots")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert!(
+        names.iter().any(|name| name.ends_with(".tsnap"))
+            && !names.iter().any(|name| name.ends_with(".tmp")),
+        "{names:?}"
+    );
 
     for id in cluster.ids() {
         cluster.kill_9(id);

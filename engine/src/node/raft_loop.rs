@@ -525,9 +525,9 @@ impl Core {
         })?;
         self.snapshots
             .store
-            .save_encoded(meta.index, meta.term, &received.encoded)?;
+            .adopt(&received.path, meta.index, meta.term)?;
         self.state_machine
-            .install(&received.file.state)
+            .install(received.file.state())
             .map_err(|error| format!("the received snapshot's state is invalid: {error}"))?;
         if self.state_machine.applied_index() != meta.index {
             return Err(format!(
@@ -819,7 +819,7 @@ fn load_snapshot(
     let Some(file) = newest else {
         return Ok((store, None));
     };
-    state_machine.install(&file.state).map_err(|error| {
+    state_machine.install(file.state()).map_err(|error| {
         wal_error(
             dir,
             format!(

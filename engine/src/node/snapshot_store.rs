@@ -5,7 +5,7 @@
 //! synced, so a crash leaves either the old set of files or the new one, never a half file
 //! under a snapshot's name. Every file carries a CRC32 over all of it: a damaged newest file is
 //! reported and the next older one is used (the WAL still holds what came after it, because
-//! the log is compacted only through the newest snapshot and `SNAPSHOTS_KEPT` are kept).
+//! the WAL is compacted only through the older of the `SNAPSHOTS_KEPT` files it keeps).
 //!
 //! Layout: `SNAPSHOT_FILE_MAGIC` (8 bytes), index (`u64` LE), term (`u64` LE), the membership
 //! (`membership_codec`), the state machine's own snapshot (`u64` LE length, then its bytes),
@@ -13,6 +13,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::membership_codec::{decode_membership, encode_membership};
@@ -31,30 +32,72 @@ pub(crate) const SNAPSHOT_FILE_BYTES_MAX: u64 = 4 << 30;
 const FILE_PREFIX: &str = "snapshot-";
 const FILE_SUFFIX: &str = ".tsnap";
 
-/// One decoded snapshot file.
-#[derive(Debug)]
-pub(crate) struct SnapshotFile {
-    pub(crate) meta: SnapshotMeta,
-    /// The state machine's snapshot (`tern_kv::StateMachine::snapshot`).
-    pub(crate) state: Vec<u8>,
+/// The bytes of a snapshot file: mapped from disk (restores, received transfers: the page
+/// cache holds them, not the heap) or owned (tests).
+enum FileBytes {
+    Mapped(memmap2::Mmap),
+    #[cfg(test)]
+    Owned(Vec<u8>),
 }
 
-/// Encodes a snapshot file's bytes.
-pub(crate) fn encode(meta: &SnapshotMeta, state: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(state.len() + 64);
+impl FileBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(map) => map,
+            #[cfg(test)]
+            FileBytes::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// One checked snapshot file.
+pub(crate) struct SnapshotFile {
+    pub(crate) meta: SnapshotMeta,
+    bytes: FileBytes,
+    /// Where the state machine's snapshot lies in `bytes`.
+    state: Range<usize>,
+}
+
+impl std::fmt::Debug for SnapshotFile {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SnapshotFile")
+            .field("meta", &self.meta)
+            .field("state_bytes", &self.state.len())
+            .finish()
+    }
+}
+
+impl SnapshotFile {
+    /// The state machine's snapshot (`tern_kv::StateMachine::snapshot`).
+    pub(crate) fn state(&self) -> &[u8] {
+        &self.bytes.as_slice()[self.state.clone()]
+    }
+}
+
+/// Everything before the state: magic, index, term, membership, the state's length.
+fn header(meta: &SnapshotMeta, state_bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&SNAPSHOT_FILE_MAGIC);
     out.extend_from_slice(&meta.index.to_le_bytes());
     out.extend_from_slice(&meta.term.to_le_bytes());
     encode_membership(&meta.membership, &mut out);
-    out.extend_from_slice(&(state.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(state_bytes as u64).to_le_bytes());
+    out
+}
+
+/// Encodes a snapshot file's bytes.
+#[cfg(test)]
+pub(crate) fn encode(meta: &SnapshotMeta, state: &[u8]) -> Vec<u8> {
+    let mut out = header(meta, state.len());
     out.extend_from_slice(state);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// Decodes and checks a snapshot file's bytes; the error says what is wrong.
-pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotFile, String> {
+/// Checks a snapshot file's bytes: its metadata and where the state lies, or what is wrong.
+fn check(bytes: &[u8]) -> Result<(SnapshotMeta, Range<usize>), String> {
     let header = SNAPSHOT_FILE_MAGIC.len() + 16;
     if bytes.len() < header + 4 {
         return Err(format!(
@@ -91,13 +134,52 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotFile, String> {
             body.len().saturating_sub(state_at)
         ));
     }
+    let meta = SnapshotMeta {
+        index,
+        term,
+        membership,
+    };
+    Ok((meta, state_at..body.len()))
+}
+
+/// Decodes and checks a snapshot file's bytes; the error says what is wrong.
+#[cfg(test)]
+pub(crate) fn decode(bytes: Vec<u8>) -> Result<SnapshotFile, String> {
+    let (meta, state) = check(&bytes)?;
     Ok(SnapshotFile {
-        meta: SnapshotMeta {
-            index,
-            term,
-            membership,
-        },
-        state: body[state_at..].to_vec(),
+        meta,
+        bytes: FileBytes::Owned(bytes),
+        state,
+    })
+}
+
+/// Maps the snapshot file at `path` and checks it whole (bounded by
+/// `SNAPSHOT_FILE_BYTES_MAX`).
+pub(crate) fn map_file(path: &Path) -> Result<SnapshotFile, String> {
+    let file = fs::File::open(path).map_err(|error| format!("cannot open: {error}"))?;
+    let size = file
+        .metadata()
+        .map_err(|error| format!("cannot stat: {error}"))?
+        .len();
+    if size > SNAPSHOT_FILE_BYTES_MAX {
+        return Err(format!(
+            "{size} bytes is over the {SNAPSHOT_FILE_BYTES_MAX}-byte limit"
+        ));
+    }
+    if size == 0 {
+        return Err("the file is empty".into());
+    }
+    // SAFETY: snapshot files are this node's own: written whole under a temporary name and
+    // never modified or truncated after (only renamed and, once superseded, unlinked, which
+    // keeps a mapping valid). A file changed by someone else could fault the mapping, as it
+    // could corrupt any file the node owns.
+    let map =
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|error| format!("cannot map: {error}"))?;
+    let (meta, state) = check(&map)?;
+    Ok(SnapshotFile {
+        meta,
+        bytes: FileBytes::Mapped(map),
+        state,
     })
 }
 
@@ -154,25 +236,54 @@ impl SnapshotStore {
     /// Writes a snapshot durably, then removes all but the newest `SNAPSHOTS_KEPT`.
     #[cfg(test)]
     pub(crate) fn save(&self, meta: &SnapshotMeta, state: &[u8]) -> Result<PathBuf, String> {
-        self.save_encoded(meta.index, meta.term, &encode(meta, state))
+        self.save_state(meta, state)
     }
 
-    /// Writes an encoded snapshot file (as received from a leader) durably.
-    pub(crate) fn save_encoded(
-        &self,
-        index: LogIndex,
-        term: Term,
-        bytes: &[u8],
-    ) -> Result<PathBuf, String> {
-        let path = self.path_for(index, term);
-        let temporary = path.with_extension("tmp");
+    /// Writes the snapshot file of `state` (the state machine's snapshot) at `meta` durably:
+    /// header, state and checksum streamed to a temporary file, then as `adopt`. Runs on the
+    /// snapshot writer thread.
+    pub(crate) fn save_state(&self, meta: &SnapshotMeta, state: &[u8]) -> Result<PathBuf, String> {
+        let temporary = self.path_for(meta.index, meta.term).with_extension("tmp");
         let fail =
             |what: &str, error: std::io::Error| format!("{what} {}: {error}", temporary.display());
-        let mut file = fs::File::create(&temporary).map_err(|e| fail("cannot create", e))?;
-        file.write_all(bytes).map_err(|e| fail("cannot write", e))?;
-        file.sync_all().map_err(|e| fail("cannot sync", e))?;
-        drop(file);
-        fs::rename(&temporary, &path).map_err(|e| fail("cannot rename", e))?;
+        let file = fs::File::create(&temporary).map_err(|e| fail("cannot create", e))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let header = header(meta, state.len());
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&header);
+        hasher.update(state);
+        writer
+            .write_all(&header)
+            .and_then(|()| writer.write_all(state))
+            .and_then(|()| writer.write_all(&hasher.finalize().to_le_bytes()))
+            .and_then(|()| writer.flush())
+            .map_err(|e| fail("cannot write", e))?;
+        drop(writer);
+        self.adopt(&temporary, meta.index, meta.term)
+    }
+
+    /// A temporary file's name for transfer number `number` being received (removed at the
+    /// next open if a crash leaves it).
+    pub(crate) fn incoming_path(&self, number: u64) -> PathBuf {
+        self.dir.join(format!("incoming-{number}.tmp"))
+    }
+
+    /// Makes the complete snapshot file at `temporary` (in this directory) the snapshot at
+    /// (`index`, `term`): synced, renamed into place, the directory synced; then removes all
+    /// but the newest `SNAPSHOTS_KEPT`.
+    pub(crate) fn adopt(
+        &self,
+        temporary: &Path,
+        index: LogIndex,
+        term: Term,
+    ) -> Result<PathBuf, String> {
+        let path = self.path_for(index, term);
+        let fail =
+            |what: &str, error: std::io::Error| format!("{what} {}: {error}", temporary.display());
+        fs::File::open(temporary)
+            .and_then(|file| file.sync_all())
+            .map_err(|e| fail("cannot sync", e))?;
+        fs::rename(temporary, &path).map_err(|e| fail("cannot rename", e))?;
         fs::File::open(&self.dir)
             .and_then(|dir| dir.sync_all())
             .map_err(|error| format!("cannot sync {}: {error}", self.dir.display()))?;
@@ -182,14 +293,14 @@ impl SnapshotStore {
         Ok(path)
     }
 
-    /// The bytes of the newest snapshot file at `index`, if there is one (for a transfer).
-    pub(crate) fn encoded_at(&self, index: LogIndex) -> Option<Vec<u8>> {
+    /// The newest snapshot file at `index`, if there is one (for a transfer).
+    pub(crate) fn path_at(&self, index: LogIndex) -> Option<PathBuf> {
         let (_, path) = self
             .files_newest_first()
             .ok()?
             .into_iter()
             .find(|(file_index, _)| *file_index == index)?;
-        fs::read(path).ok()
+        Some(path)
     }
 
     /// The newest snapshot that reads back whole. Damaged files are reported (`warnings`) and
@@ -197,18 +308,7 @@ impl SnapshotStore {
     pub(crate) fn load_newest(&self) -> Result<(Option<SnapshotFile>, Vec<String>), String> {
         let mut warnings = Vec::new();
         for (_, path) in self.files_newest_first()? {
-            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if size > SNAPSHOT_FILE_BYTES_MAX {
-                warnings.push(format!(
-                    "{}: {size} bytes is over the {SNAPSHOT_FILE_BYTES_MAX}-byte limit; skipped",
-                    path.display()
-                ));
-                continue;
-            }
-            match fs::read(&path)
-                .map_err(|error| error.to_string())
-                .and_then(|bytes| decode(&bytes))
-            {
+            match map_file(&path) {
                 Ok(file) => return Ok((Some(file), warnings)),
                 Err(error) => warnings.push(format!("{}: {error}; skipped", path.display())),
             }
@@ -233,16 +333,16 @@ mod tests {
     #[test]
     fn files_round_trip_and_every_damage_is_refused() {
         let bytes = encode(&meta(7), b"state bytes");
-        let file = decode(&bytes).unwrap();
+        let file = decode(bytes.clone()).unwrap();
         assert_eq!(file.meta, meta(7));
-        assert_eq!(file.state, b"state bytes");
+        assert_eq!(file.state(), b"state bytes");
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+            assert!(decode(bytes[..cut].to_vec()).is_err(), "truncated at {cut}");
         }
         for position in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[position] ^= 0x40;
-            assert!(decode(&damaged).is_err(), "flipped byte {position}");
+            assert!(decode(damaged).is_err(), "flipped byte {position}");
         }
     }
 
@@ -270,12 +370,16 @@ mod tests {
         bytes[middle] ^= 1;
         fs::write(&names[0].1, bytes).unwrap();
         let (fallback, warnings) = store.load_newest().unwrap();
-        assert_eq!(fallback.unwrap().state, b"at 9");
+        assert_eq!(fallback.unwrap().state(), b"at 9");
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("checksum"), "{warnings:?}");
         assert_eq!(
-            store.encoded_at(9).map(|b| decode(&b).unwrap().meta.index),
+            store
+                .path_at(9)
+                .map(|path| map_file(&path).unwrap().meta.index),
             Some(9)
         );
+        // What save_state streams is what encode builds.
+        assert_eq!(fs::read(&names[1].1).unwrap(), encode(&meta(9), b"at 9"));
     }
 }

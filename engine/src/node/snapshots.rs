@@ -1,16 +1,23 @@
 //! The node's side of snapshots (the core handles only their metadata, raft/snapshot.rs):
-//! - taking one every `snapshot_entries` applied entries: the state machine is encoded on the
-//!   Raft executor (it must be the state at exactly one applied index), and the file is written
-//!   and synced on a helper thread so the loop never waits for the disk; once it is durable the
-//!   core's log and the WAL are compacted through it;
-//! - sending the newest file to a follower the core asks to (`InstallSnapshot`): in
-//!   `SNAPSHOT_CHUNK_BYTES` pieces over the peer link, waiting for room in its bounded send
-//!   queue, then the `InstallSnapshot` message itself on the same ordered link;
-//! - receiving one: the pieces are assembled per sender (bounded by `SNAPSHOT_FILE_BYTES_MAX`)
-//!   and checked whole (CRC) before the core is shown the `InstallSnapshot`, so the core
-//!   never adopts a snapshot the node does not hold.
+//! - taking one every `snapshot_entries` applied entries: the Raft executor captures the state
+//!   at exactly one applied index by reference (`StateMachine::capture`: a reference count per
+//!   key, no byte copies); a helper thread encodes it, writes the file and syncs it, so the
+//!   loop neither copies the state nor waits for the disk; once it is durable the core's log
+//!   and the WAL are compacted through it;
+//! - sending the newest file to a follower the core asks to (`InstallSnapshot`): read from the
+//!   file in `SNAPSHOT_CHUNK_BYTES` pieces (one piece in memory at a time) and sent over the
+//!   peer link, waiting for room in its bounded send queue, then the `InstallSnapshot` message
+//!   itself on the same ordered link;
+//! - receiving one: the pieces are appended per sender to a temporary file (bounded by
+//!   `SNAPSHOT_FILE_BYTES_MAX`), which is mapped and checked whole (CRC) before the core is
+//!   shown the `InstallSnapshot`, so the core never adopts a snapshot the node does not hold;
+//!   installing renames that file into place.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tern_net::message::{RaftBody, RaftMessage};
@@ -29,19 +36,41 @@ pub(crate) const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 /// InstallSnapshot); older ones are dropped first.
 const RECEIVED_SNAPSHOTS_MAX: usize = 2;
 
-/// A transfer being assembled from one sender.
+/// A transfer being written, piece by piece, to a temporary file.
 struct Incoming {
     index: LogIndex,
     term: Term,
-    bytes: Vec<u8>,
+    path: PathBuf,
+    file: File,
+    written: u64,
     complete: bool,
+    /// Its file now belongs to a `Received` (or was checked and removed).
+    handed_over: bool,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        // A transfer dropped before the core saw it (out of order, replaced by a newer one,
+        // never followed by its InstallSnapshot) leaves nothing behind.
+        if !self.handed_over {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// A whole snapshot from the leader, checked, waiting for the core to install it.
 pub(crate) struct Received {
     pub(crate) file: SnapshotFile,
-    /// The file's bytes as received, written as they are.
-    pub(crate) encoded: Vec<u8>,
+    /// The temporary file it was received into (mapped by `file`); installing renames it.
+    pub(crate) path: PathBuf,
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        // Once installed the file has moved to its snapshot name and this path is gone; a
+        // received snapshot the core never took is removed (its mapping stays valid).
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// What the node knows about snapshots.
@@ -62,6 +91,8 @@ pub(crate) struct Snapshots {
     sending: HashSet<NodeId>,
     /// `InstallSnapshot` messages the core produced, waiting to be started as transfers.
     to_send: Vec<raft::Message>,
+    /// Numbers the temporary files of incoming transfers.
+    incoming_count: u64,
 }
 
 impl Snapshots {
@@ -79,6 +110,7 @@ impl Snapshots {
             received: Vec::new(),
             sending: HashSet::new(),
             to_send: Vec::new(),
+            incoming_count: 0,
         }
     }
 
@@ -96,14 +128,20 @@ impl Snapshots {
         };
         self.attempted_index = applied;
         self.writing = true;
-        let encoded = snapshot_store::encode(&meta, &state_machine.snapshot());
+        let captured_at = std::time::Instant::now();
+        let capture = state_machine.capture();
+        tracing::debug!(
+            index = meta.index,
+            capture_us = captured_at.elapsed().as_micros() as u64,
+            "captured the state for a snapshot"
+        );
         let store = self.store.clone();
         let done = self.done_sender.clone();
         let spawned = std::thread::Builder::new()
             .name("tern-snapshot-writer".into())
             .spawn(move || {
                 let result = store
-                    .save_encoded(meta.index, meta.term, &encoded)
+                    .save_state(&meta, &capture.encode())
                     .map(|_| meta.index);
                 let _ = done.send(result);
             });
@@ -134,8 +172,9 @@ impl Snapshots {
         }
     }
 
-    /// One piece of a transfer from `from`; out-of-order or oversized transfers are dropped
-    /// (the leader sends again when the follower still needs it).
+    /// One piece of a transfer from `from`, appended to its temporary file; out-of-order or
+    /// oversized transfers, and ones the disk refuses, are dropped (the leader sends again
+    /// when the follower still needs it).
     pub(crate) fn on_chunk(
         &mut self,
         from: NodeId,
@@ -145,15 +184,29 @@ impl Snapshots {
         last: bool,
     ) {
         if offset == 0 {
-            self.incoming.insert(
-                from,
-                Incoming {
-                    index,
-                    term,
-                    bytes: Vec::new(),
-                    complete: false,
-                },
-            );
+            self.incoming.remove(&from);
+            self.incoming_count += 1;
+            let path = self.store.incoming_path(self.incoming_count);
+            match File::create(&path) {
+                Ok(file) => {
+                    self.incoming.insert(
+                        from,
+                        Incoming {
+                            index,
+                            term,
+                            path,
+                            file,
+                            written: 0,
+                            complete: false,
+                            handed_over: false,
+                        },
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(from, index, path = %path.display(), %error, "cannot create a file for an incoming snapshot; dropped");
+                    return;
+                }
+            }
         }
         let Some(transfer) = self.incoming.get_mut(&from) else {
             return;
@@ -161,7 +214,7 @@ impl Snapshots {
         let in_order = transfer.index == index
             && transfer.term == term
             && !transfer.complete
-            && transfer.bytes.len() as u64 == offset;
+            && transfer.written == offset;
         let size = offset.saturating_add(data.len() as u64);
         if !in_order || size > SNAPSHOT_FILE_BYTES_MAX {
             tracing::warn!(
@@ -174,14 +227,21 @@ impl Snapshots {
             self.incoming.remove(&from);
             return;
         }
-        transfer.bytes.extend_from_slice(data);
+        // One piece (SNAPSHOT_CHUNK_BYTES) into the page cache; the sync comes once, when the
+        // snapshot is installed.
+        if let Err(error) = transfer.file.write_all(data) {
+            tracing::warn!(from, index, %error, "cannot write an incoming snapshot; dropped");
+            self.incoming.remove(&from);
+            return;
+        }
+        transfer.written = size;
         transfer.complete = last;
     }
 
     /// The leader's `InstallSnapshot` arrived: true when the whole file came before it and
     /// checks out (then the core may see the message); false drops the message.
     pub(crate) fn accept_install(&mut self, from: NodeId, meta: &SnapshotMeta) -> bool {
-        let Some(transfer) = self.incoming.remove(&from) else {
+        let Some(mut transfer) = self.incoming.remove(&from) else {
             tracing::debug!(
                 from,
                 index = meta.index,
@@ -197,23 +257,30 @@ impl Snapshots {
             );
             return false;
         }
-        match snapshot_store::decode(&transfer.bytes) {
+        let path = transfer.path.clone();
+        transfer.handed_over = true;
+        drop(transfer);
+        let checked = snapshot_store::map_file(&path);
+        let received = |file: SnapshotFile| Received {
+            file,
+            path: path.clone(),
+        };
+        match checked {
             Ok(file) if file.meta == *meta => {
                 if self.received.len() >= RECEIVED_SNAPSHOTS_MAX {
                     self.received.remove(0);
                 }
-                self.received.push(Received {
-                    file,
-                    encoded: transfer.bytes,
-                });
+                self.received.push(received(file));
                 true
             }
             Ok(file) => {
                 tracing::warn!(from, sent = ?meta, found = ?file.meta, "snapshot file does not match its InstallSnapshot; dropped");
+                drop(received(file));
                 false
             }
             Err(error) => {
                 tracing::warn!(from, index = meta.index, %error, "received snapshot file is damaged; dropped");
+                let _ = std::fs::remove_file(&path);
                 false
             }
         }
@@ -250,7 +317,8 @@ impl Snapshots {
     }
 }
 
-/// Sends the snapshot file `message` names, then the message; true when all of it was queued.
+/// Sends the snapshot file `message` names, piece by piece as read from disk, then the
+/// message; true when all of it was queued.
 pub(crate) async fn transfer(
     store: &SnapshotStore,
     transport: &Transport,
@@ -259,22 +327,46 @@ pub(crate) async fn transfer(
     let raft::MessageBody::InstallSnapshot { snapshot } = &message.body else {
         return false;
     };
-    let Some(bytes) = store.encoded_at(snapshot.index) else {
-        tracing::warn!(
-            to = message.to,
-            index = snapshot.index,
-            "no snapshot file for the follower's InstallSnapshot; retried at the next heartbeat"
-        );
-        return false;
+    let opened = store
+        .path_at(snapshot.index)
+        .ok_or_else(|| "no snapshot file at that index".to_string())
+        .and_then(|path| {
+            let file = File::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+            let size = file
+                .metadata()
+                .map_err(|error| format!("{}: {error}", path.display()))?
+                .len();
+            Ok((file, size))
+        });
+    let (file, size) = match opened {
+        Ok(opened) => opened,
+        Err(error) => {
+            tracing::warn!(
+                to = message.to,
+                index = snapshot.index,
+                %error,
+                "cannot read the snapshot for the follower's InstallSnapshot; retried at the next heartbeat"
+            );
+            return false;
+        }
     };
     tracing::info!(
         to = message.to,
         index = snapshot.index,
-        bytes = bytes.len(),
+        bytes = size,
         "sending a snapshot"
     );
-    let pieces = bytes.chunks(SNAPSHOT_CHUNK_BYTES).count().max(1);
-    for (number, piece) in bytes.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
+    let mut offset = 0u64;
+    let mut piece = vec![0u8; SNAPSHOT_CHUNK_BYTES];
+    loop {
+        let length = (size - offset).min(SNAPSHOT_CHUNK_BYTES as u64) as usize;
+        // A positioned read of one piece: the file was written moments ago and is usually in
+        // the page cache; a cold one costs one disk read per piece on this executor.
+        if let Err(error) = file.read_exact_at(&mut piece[..length], offset) {
+            tracing::warn!(to = message.to, %error, "reading the snapshot file failed; transfer stopped");
+            return false;
+        }
+        let last = offset + length as u64 >= size;
         let chunk = RaftMessage {
             from: message.from,
             to: message.to,
@@ -282,14 +374,18 @@ pub(crate) async fn transfer(
             body: RaftBody::SnapshotChunk {
                 index: snapshot.index,
                 term: snapshot.term,
-                offset: (number * SNAPSHOT_CHUNK_BYTES) as u64,
-                data: piece.to_vec(),
-                last: number + 1 == pieces,
+                offset,
+                data: piece[..length].to_vec(),
+                last,
             },
         };
         if let Err(error) = transport.send_wait(message.to, &chunk).await {
             tracing::warn!(to = message.to, %error, "snapshot transfer stopped");
             return false;
+        }
+        offset += length as u64;
+        if last {
+            break;
         }
     }
     let install = convert::message_to_wire(message);
