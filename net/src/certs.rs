@@ -41,6 +41,11 @@ pub enum CertError {
     Key(String),
     #[error("node id 0 is invalid")]
     InvalidNodeId,
+    #[error(
+        "{path}: {detail}; issuing certificates for new members needs the directory `tern certs` \
+         wrote for the cluster, with its ca.pem and ca.key"
+    )]
+    BadCa { path: PathBuf, detail: String },
 }
 
 /// What an endpoint presents and trusts: the cluster CA, its own certificate and key.
@@ -93,6 +98,42 @@ impl ClusterCa {
         Ok(ClusterCa { certificate, key })
     }
 
+    /// The CA `tern certs` wrote into `directory` (ca.pem, ca.key), to issue certificates for
+    /// members added later. The issued certificates chain to the original ca.pem (same name,
+    /// same key), so the running members accept them.
+    pub fn load(directory: &Path) -> Result<ClusterCa, CertError> {
+        let read = |name: &str| {
+            let path = directory.join(name);
+            fs::read_to_string(&path).map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => CertError::BadCa {
+                    path,
+                    detail: "not found".into(),
+                },
+                _ => CertError::Io { path, source },
+            })
+        };
+        let (certificate_pem, key_pem) = (read("ca.pem")?, read("ca.key")?);
+        let bad = |name: &str, detail: String| CertError::BadCa {
+            path: directory.join(name),
+            detail,
+        };
+        let key = KeyPair::from_pem(&key_pem).map_err(|error| bad("ca.key", error.to_string()))?;
+        let params = CertificateParams::from_ca_cert_pem(&certificate_pem)
+            .map_err(|error| bad("ca.pem", error.to_string()))?;
+        if !matches!(params.is_ca, IsCa::Ca(_)) {
+            return Err(bad("ca.pem", "not a CA certificate".into()));
+        }
+        // Re-signing the same name with the same key gives an issuer whose signatures verify
+        // against the ca.pem the members hold.
+        let certificate = params.self_signed(&key)?;
+        let original =
+            pem_der(&certificate_pem).ok_or_else(|| bad("ca.pem", "no PEM block".into()))?;
+        if !same_public_key(&original, &key) {
+            return Err(bad("ca.pem", "ca.key is not the key of ca.pem".into()));
+        }
+        Ok(ClusterCa { certificate, key })
+    }
+
     /// The CA certificate, PEM.
     pub fn certificate_pem(&self) -> String {
         self.certificate.pem()
@@ -137,6 +178,21 @@ impl ClusterCa {
             },
         })
     }
+}
+
+/// The DER bytes of the first PEM block of `pem`.
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .ok()
+        .map(|der| der.to_vec())
+}
+
+/// Whether the certificate `der` carries `key`'s public key.
+fn same_public_key(der: &[u8], key: &KeyPair) -> bool {
+    let public = key.public_key_der();
+    // The SubjectPublicKeyInfo appears verbatim inside the certificate.
+    der.windows(public.len())
+        .any(|window| window == public.as_slice())
 }
 
 /// Credentials for local development only: a throwaway CA made in memory, issuing `identity`.
@@ -196,6 +252,45 @@ pub fn write_cluster_certificates(
         path: directory.to_path_buf(),
         source,
     })?;
+    for (path, contents, secret) in &files {
+        write_file(path, contents, *secret)?;
+    }
+    Ok(files.into_iter().map(|(path, _, _)| path).collect())
+}
+
+/// Issues `node-<id>.pem`/`.key` for each id with the CA already in `directory` (a member
+/// added to a running cluster), leaving every other file as it is. Refuses to overwrite an
+/// existing node certificate unless `force`. Returns the paths written.
+pub fn add_node_certificates(
+    directory: &Path,
+    node_ids: &[NodeId],
+    force: bool,
+) -> Result<Vec<PathBuf>, CertError> {
+    if node_ids.contains(&0) {
+        return Err(CertError::InvalidNodeId);
+    }
+    let ca = ClusterCa::load(directory)?;
+    let mut files: Vec<(PathBuf, String, bool)> = Vec::new();
+    for &id in node_ids {
+        let identity = Identity::Node(id);
+        let issued = ca.issue(identity)?;
+        let stem = file_stem(identity);
+        files.push((
+            directory.join(format!("{stem}.pem")),
+            issued.certificate_pem,
+            false,
+        ));
+        files.push((
+            directory.join(format!("{stem}.key")),
+            issued.private_key_pem,
+            true,
+        ));
+    }
+    if !force {
+        if let Some((path, _, _)) = files.iter().find(|(path, _, _)| path.exists()) {
+            return Err(CertError::Exists { path: path.clone() });
+        }
+    }
     for (path, contents, secret) in &files {
         write_file(path, contents, *secret)?;
     }

@@ -215,3 +215,48 @@ fn dead_peer_does_not_block_the_others() {
         assert_eq!(node1.queue_stats(3).unwrap().frames, 32);
     });
 }
+
+/// Proves a node certificate issued later from the CA files in a certificate directory
+/// (`tern certs --add`) is trusted by members holding the original certificates.
+#[test]
+fn a_node_certificate_added_later_is_trusted_by_the_original_members() {
+    use tern_net::certs::{add_node_certificates, load_credentials, write_cluster_certificates};
+    let directory = tempfile::tempdir().unwrap();
+    write_cluster_certificates(directory.path(), &[1], false).unwrap();
+    let ca_before = std::fs::read(directory.path().join("ca.pem")).unwrap();
+    add_node_certificates(directory.path(), &[2], false).unwrap();
+    assert_eq!(
+        std::fs::read(directory.path().join("ca.pem")).unwrap(),
+        ca_before,
+        "adding a node must not replace the CA"
+    );
+    // A second add of the same id is refused; a CA-less directory says what it needs.
+    assert!(add_node_certificates(directory.path(), &[2], false).is_err());
+    let empty = tempfile::tempdir().unwrap();
+    let missing = add_node_certificates(empty.path(), &[2], false).unwrap_err();
+    assert!(missing.to_string().contains("ca.pem"), "{missing}");
+    let dir = directory.path().to_path_buf();
+    run(move || async move {
+        let addrs = free_addrs(2);
+        let recorders = [Recorder::default(), Recorder::default()];
+        let nodes: Vec<Transport> = (1..=2)
+            .map(|id| {
+                let credentials = load_credentials(&dir, Identity::Node(id)).unwrap();
+                let config = config(id, &addrs, Security::MutualTls(credentials), test_limits());
+                Transport::start(config, Rc::new(recorders[id as usize - 1].clone())).unwrap()
+            })
+            .collect();
+        for message in every_raft_message(1, 2) {
+            nodes[0].send_wait(2, &message).await.unwrap();
+        }
+        let expected = every_raft_message(1, 2).len();
+        wait_until("node 2 hears node 1", || {
+            recorders[1].raft_count() == expected
+        })
+        .await;
+        assert_eq!(
+            nodes[0].stats().handshakes_refused + nodes[1].stats().handshakes_refused,
+            0
+        );
+    });
+}

@@ -20,6 +20,7 @@ use crate::{fail, EXIT_NEGATIVE, EXIT_USAGE};
 ///   tern certs --dir certs --node 1,2,3
 ///   tern serve --id 1 ... --tls-dir certs
 ///   tern get mykey --tls-dir certs
+///   tern certs --dir certs --node 4 --add     # a member added later, same CA
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct CertsArgs {
@@ -38,6 +39,12 @@ pub struct CertsArgs {
     )]
     nodes: Vec<u64>,
 
+    /// Issue only node certificates, with the CA already in DIR (for members added to a
+    /// running cluster: `tern member add`); ca.pem, ca.key and the client files stay as they
+    /// are.
+    #[arg(long)]
+    add: bool,
+
     /// Overwrite existing files.
     ///
     /// Without it nothing is written if any target file exists (a new CA would lock out the
@@ -48,7 +55,12 @@ pub struct CertsArgs {
 
 /// Runs `tern certs`.
 pub fn run(args: CertsArgs) -> ExitCode {
-    match tern_net::certs::write_cluster_certificates(&args.dir, &args.nodes, args.force) {
+    let written = if args.add {
+        tern_net::certs::add_node_certificates(&args.dir, &args.nodes, args.force)
+    } else {
+        tern_net::certs::write_cluster_certificates(&args.dir, &args.nodes, args.force)
+    };
+    match written {
         Ok(paths) => {
             for path in paths {
                 println!("wrote {}", path.display());
@@ -56,9 +68,9 @@ pub fn run(args: CertsArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         // Refusals that a different command line fixes are usage errors; I/O failures are not.
-        Err(error @ (CertError::Exists { .. } | CertError::InvalidNodeId)) => {
-            fail("certs", EXIT_USAGE, error)
-        }
+        Err(
+            error @ (CertError::Exists { .. } | CertError::InvalidNodeId | CertError::BadCa { .. }),
+        ) => fail("certs", EXIT_USAGE, error),
         Err(error) => fail("certs", EXIT_NEGATIVE, error),
     }
 }
