@@ -175,8 +175,10 @@ mod tests {
         burn(0.2, Duration::from_secs(30));
         let after = MachineCpu::sample().unwrap();
         let busy = after.busy_cpu_seconds_since(&before);
-        // The machine was at least as busy as this process (ticks are sampled: allow 2 ticks).
-        assert!(busy >= 0.2 - 0.02, "machine busy {busy} s");
+        // The machine was at least as busy as this process. Both ends of every core's counter
+        // are sampled at 100 Hz, so each core can lose a tick at each end: on 2 cores that is
+        // 4 ticks (CI measured 0.18 s once against a 2-tick allowance); allow 5.
+        assert!(busy >= 0.2 - 0.05, "machine busy {busy} s");
         assert_eq!(before.busy_cpu_seconds_since(&after), 0.0);
         assert!(cores() >= 1);
     }
