@@ -224,38 +224,13 @@ pub fn write_cluster_certificates(
     }
     let mut identities: Vec<Identity> = node_ids.iter().map(|&id| Identity::Node(id)).collect();
     identities.push(Identity::Client);
-    let mut files: Vec<(PathBuf, String, bool)> = Vec::new();
     let ca = ClusterCa::generate(&directory.display().to_string())?;
-    files.push((directory.join("ca.pem"), ca.certificate_pem(), false));
-    files.push((directory.join("ca.key"), ca.private_key_pem(), true));
-    for identity in identities {
-        let issued = ca.issue(identity)?;
-        let stem = file_stem(identity);
-        files.push((
-            directory.join(format!("{stem}.pem")),
-            issued.certificate_pem,
-            false,
-        ));
-        files.push((
-            directory.join(format!("{stem}.key")),
-            issued.private_key_pem,
-            true,
-        ));
-    }
-    // Check every target before writing any, so a refusal leaves the directory unchanged.
-    if !force {
-        if let Some((path, _, _)) = files.iter().find(|(path, _, _)| path.exists()) {
-            return Err(CertError::Exists { path: path.clone() });
-        }
-    }
-    fs::create_dir_all(directory).map_err(|source| CertError::Io {
-        path: directory.to_path_buf(),
-        source,
-    })?;
-    for (path, contents, secret) in &files {
-        write_file(path, contents, *secret)?;
-    }
-    Ok(files.into_iter().map(|(path, _, _)| path).collect())
+    let mut files: Vec<PendingFile> = vec![
+        (directory.join("ca.pem"), ca.certificate_pem(), false),
+        (directory.join("ca.key"), ca.private_key_pem(), true),
+    ];
+    files.extend(issue_files(&ca, directory, &identities)?);
+    write_all_or_nothing(directory, files, force)
 }
 
 /// Issues `node-<id>.pem`/`.key` for each id with the CA already in `directory` (a member
@@ -270,9 +245,22 @@ pub fn add_node_certificates(
         return Err(CertError::InvalidNodeId);
     }
     let ca = ClusterCa::load(directory)?;
-    let mut files: Vec<(PathBuf, String, bool)> = Vec::new();
-    for &id in node_ids {
-        let identity = Identity::Node(id);
+    let identities: Vec<Identity> = node_ids.iter().map(|&id| Identity::Node(id)).collect();
+    let files = issue_files(&ca, directory, &identities)?;
+    write_all_or_nothing(directory, files, force)
+}
+
+/// A file to write: its path, its contents, and whether it is a private key (mode 0600).
+type PendingFile = (PathBuf, String, bool);
+
+/// The certificate and key files of each identity, issued by `ca`, named for `directory`.
+fn issue_files(
+    ca: &ClusterCa,
+    directory: &Path,
+    identities: &[Identity],
+) -> Result<Vec<PendingFile>, CertError> {
+    let mut files = Vec::new();
+    for &identity in identities {
         let issued = ca.issue(identity)?;
         let stem = file_stem(identity);
         files.push((
@@ -286,11 +274,25 @@ pub fn add_node_certificates(
             true,
         ));
     }
+    Ok(files)
+}
+
+/// Writes every file (creating `directory`), after checking every target first unless
+/// `force`, so a refusal leaves the directory unchanged. Returns the paths written.
+fn write_all_or_nothing(
+    directory: &Path,
+    files: Vec<PendingFile>,
+    force: bool,
+) -> Result<Vec<PathBuf>, CertError> {
     if !force {
         if let Some((path, _, _)) = files.iter().find(|(path, _, _)| path.exists()) {
             return Err(CertError::Exists { path: path.clone() });
         }
     }
+    fs::create_dir_all(directory).map_err(|source| CertError::Io {
+        path: directory.to_path_buf(),
+        source,
+    })?;
     for (path, contents, secret) in &files {
         write_file(path, contents, *secret)?;
     }

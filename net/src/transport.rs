@@ -464,19 +464,20 @@ struct Shared {
     last_accept_refusal_warning: Cell<Option<std::time::Instant>>,
 }
 
-impl Shared {
-    /// True at most once per `DIAL_REFUSAL_WARN_INTERVAL`: whether to warn now.
-    fn accept_refusal_warning_due(&self) -> bool {
-        let due = self
-            .last_accept_refusal_warning
-            .get()
-            .is_none_or(|at| at.elapsed() >= DIAL_REFUSAL_WARN_INTERVAL);
-        if due {
-            self.last_accept_refusal_warning
-                .set(Some(std::time::Instant::now()));
-        }
-        due
+/// True at most once per `DIAL_REFUSAL_WARN_INTERVAL` for one `last` (when it last said
+/// true): whether to warn now, for warnings a misconfigured peer would repeat many times a
+/// second.
+fn refusal_warning_due(last: &Cell<Option<std::time::Instant>>) -> bool {
+    let due = last
+        .get()
+        .is_none_or(|at| at.elapsed() >= DIAL_REFUSAL_WARN_INTERVAL);
+    if due {
+        last.set(Some(std::time::Instant::now()));
     }
+    due
+}
+
+impl Shared {
     fn count(&self, update: impl FnOnce(&mut TransportStats)) {
         let mut stats = self.stats.get();
         update(&mut stats);
@@ -829,7 +830,7 @@ fn jittered(backoff_ms: u64) -> Duration {
 async fn dial_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
     let limits = &shared.limits;
     let mut backoff_ms = limits.reconnect_backoff_ms_min.max(1);
-    let mut last_refusal_warning = None;
+    let last_refusal_warning = Cell::new(None);
     while !shared.closed.get() {
         match connect(
             &shared.endpoint,
@@ -853,11 +854,7 @@ async fn dial_link(shared: Rc<Shared>, link: Rc<PeerLink>) {
             Err(error @ TransportError::HandshakeRefused { .. }) => {
                 // A misconfiguration, not a passing fault: say it where operators look, but
                 // not on every redial.
-                let due = last_refusal_warning.is_none_or(|at: std::time::Instant| {
-                    at.elapsed() >= DIAL_REFUSAL_WARN_INTERVAL
-                });
-                if due {
-                    last_refusal_warning = Some(std::time::Instant::now());
+                if refusal_warning_due(&last_refusal_warning) {
                     tracing::warn!(node = shared.node_id, peer = link.peer, %error, "cannot link to a peer");
                 }
             }
@@ -1022,7 +1019,7 @@ async fn accept_one(shared: Rc<Shared>, incoming: quinn::Incoming) {
         Ok(connection) => connection,
         Err(error) => {
             // This is where a certificate from another CA ends: nothing was read from it.
-            if is_refusal(&error) && shared.accept_refusal_warning_due() {
+            if is_refusal(&error) && refusal_warning_due(&shared.last_accept_refusal_warning) {
                 tracing::warn!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed (the peer's certificate is not from this cluster's CA; further refusals for 10 s are logged at debug)");
             } else if is_refusal(&error) {
                 tracing::debug!(node = shared.node_id, %remote, %error, "refused connection: TLS handshake failed");

@@ -357,12 +357,13 @@ pub(crate) async fn transfer(
         "sending a snapshot"
     );
     let mut offset = 0u64;
-    let mut piece = vec![0u8; SNAPSHOT_CHUNK_BYTES];
     loop {
         let length = (size - offset).min(SNAPSHOT_CHUNK_BYTES as u64) as usize;
-        // A positioned read of one piece: the file was written moments ago and is usually in
-        // the page cache; a cold one costs one disk read per piece on this executor.
-        if let Err(error) = file.read_exact_at(&mut piece[..length], offset) {
+        // Read straight into the frame's buffer. A positioned read of one piece: the file was
+        // written moments ago and is usually in the page cache; a cold one costs one disk
+        // read per piece on this executor.
+        let mut piece = vec![0u8; length];
+        if let Err(error) = file.read_exact_at(&mut piece, offset) {
             tracing::warn!(to = message.to, %error, "reading the snapshot file failed; transfer stopped");
             return false;
         }
@@ -375,7 +376,7 @@ pub(crate) async fn transfer(
                 index: snapshot.index,
                 term: snapshot.term,
                 offset,
-                data: piece[..length].to_vec(),
+                data: piece,
                 last,
             },
         };
