@@ -535,8 +535,15 @@ fn make_endpoint(
         addr: listen_addr,
         source,
     })?;
+    // Keys that survive a restart, so a peer learns of the restart at once (see the type).
+    let keys = tls::restart_stable_keys(security, identity);
+    let mut endpoint_config = quinn::EndpointConfig::new(keys.reset_key);
+    let connection_id_key = keys.connection_id_key;
+    endpoint_config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(connection_id_key))
+    });
     let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
+        endpoint_config,
         server_config,
         socket,
         Arc::new(GlommioRuntime),
