@@ -211,6 +211,14 @@ fn file_stem(identity: Identity) -> String {
     }
 }
 
+/// The node identities for `node_ids`; 0 is not a node id.
+fn node_identities(node_ids: &[NodeId]) -> Result<Vec<Identity>, CertError> {
+    if node_ids.contains(&0) {
+        return Err(CertError::InvalidNodeId);
+    }
+    Ok(node_ids.iter().map(|&id| Identity::Node(id)).collect())
+}
+
 /// Writes `ca.pem`/`ca.key`, `node-<id>.pem`/`.key` for each id and `client.pem`/`.key` into
 /// `directory` (created if missing). Refuses to overwrite any existing file unless `force`.
 /// Returns the paths written.
@@ -219,10 +227,7 @@ pub fn write_cluster_certificates(
     node_ids: &[NodeId],
     force: bool,
 ) -> Result<Vec<PathBuf>, CertError> {
-    if node_ids.contains(&0) {
-        return Err(CertError::InvalidNodeId);
-    }
-    let mut identities: Vec<Identity> = node_ids.iter().map(|&id| Identity::Node(id)).collect();
+    let mut identities = node_identities(node_ids)?;
     identities.push(Identity::Client);
     let ca = ClusterCa::generate(&directory.display().to_string())?;
     let mut files: Vec<PendingFile> = vec![
@@ -241,11 +246,8 @@ pub fn add_node_certificates(
     node_ids: &[NodeId],
     force: bool,
 ) -> Result<Vec<PathBuf>, CertError> {
-    if node_ids.contains(&0) {
-        return Err(CertError::InvalidNodeId);
-    }
+    let identities = node_identities(node_ids)?;
     let ca = ClusterCa::load(directory)?;
-    let identities: Vec<Identity> = node_ids.iter().map(|&id| Identity::Node(id)).collect();
     let files = issue_files(&ca, directory, &identities)?;
     write_all_or_nothing(directory, files, force)
 }

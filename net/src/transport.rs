@@ -540,7 +540,9 @@ fn make_endpoint(
     let mut endpoint_config = quinn::EndpointConfig::new(keys.reset_key);
     let connection_id_key = keys.connection_id_key;
     endpoint_config.cid_generator(move || {
-        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(connection_id_key))
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(
+            connection_id_key,
+        ))
     });
     let endpoint = quinn::Endpoint::new(
         endpoint_config,
