@@ -94,6 +94,15 @@ fn limits_are_validated() {
             reconnect_backoff_ms_max: 100,
             ..Limits::default()
         },
+        Limits {
+            handshake_timeout_ms: 0,
+            ..Limits::default()
+        },
+        Limits {
+            handshake_timeout_ms: 6_000,
+            idle_timeout_ms: 5_000,
+            ..Limits::default()
+        },
     ];
     for limits in bad {
         assert!(limits.validate().is_err(), "{limits:?}");

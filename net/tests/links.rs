@@ -149,6 +149,61 @@ fn a_restarted_peer_is_reached_again_before_the_idle_timeout() {
     );
 }
 
+/// With production limits, node 1 starts dialing node 2 before node 2 is up (members of a
+/// cluster start a moment apart; a restarted one is down a moment): the link comes up soon
+/// after node 2 starts. Before dials were bounded by `handshake_timeout_ms`, the lost first
+/// handshake packet was resent only after QUIC's backoff (1 s, then 2 s more), so here node 1
+/// heard node 2 about 1.8 s after node 2 started, and elections waited for such links.
+#[test]
+fn a_peer_that_starts_late_is_linked_soon_after_it_starts() {
+    /// How long node 2 starts after node 1: past QUIC's first handshake resend (1 s).
+    const LATE_START: Duration = Duration::from_millis(1_200);
+    init_logging();
+    let limits = tern_net::transport::Limits::default();
+    let addrs = free_addrs(2);
+    let recorder1 = Recorder::default();
+    let recorder2 = Recorder::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let security = || tern_net::tls::Security::Insecure;
+    let node1 = spawn_node(
+        1,
+        2,
+        addrs.clone(),
+        security(),
+        recorder1.clone(),
+        stop.clone(),
+        1,
+        limits.clone(),
+    );
+    std::thread::sleep(LATE_START);
+    let started = std::time::Instant::now();
+    let node2 = spawn_node(
+        2,
+        1,
+        addrs,
+        security(),
+        recorder2,
+        stop.clone(),
+        1,
+        limits.clone(),
+    );
+    wait_blocking("node 1 hears node 2", || !recorder1.raft_from(2).is_empty());
+    let linked_after = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    node1.join().unwrap();
+    node2.join().unwrap();
+    // With the defaults (250 ms handshakes, redial pauses up to 200 ms): two abandoned dials
+    // and two pauses at most, plus room for a loaded machine. A fixed bound, so the test
+    // fails if the defaults grow back (the old ones took 1.8 s here).
+    let bound = Duration::from_millis(1_000);
+    assert!(2 * (limits.handshake_timeout_ms + limits.reconnect_backoff_ms_max) < 1_000);
+    eprintln!("node 2 start to node 1 hearing it: {linked_after:?} (bound {bound:?})");
+    assert!(
+        linked_after < bound,
+        "node 1 heard node 2 only {linked_after:?} after it started (bound {bound:?})"
+    );
+}
+
 /// Runs node 1 here and node 2 as a child process, kills node 2 with SIGKILL and restarts it
 /// on the same address once; returns the time from the kill to node 1 hearing the new process
 /// answer it.

@@ -7,6 +7,12 @@
 //! turn. After each full round of the endpoints without an answer it backs off
 //! ([`ROUND_BACKOFF_MS_MIN`] doubling to [`ROUND_BACKOFF_MS_MAX`]).
 //!
+//! An address whose last dial failed or never finished, or whose connection was lost, is
+//! passed over for [`UNREACHABLE_SKIP_MS`] while another address remains, hints naming it
+//! included. Without that, a client chases a dead leader: after a leader dies, the followers
+//! name it until their election timeout, and the round of endpoints comes back to it too, so
+//! each call spent a whole dial timeout on it, often twice, after the new leader was known.
+//!
 //! One discovery runs at a time: when 256 calls lose the leader at once, one dials and the
 //! others wait for its result.
 
@@ -28,6 +34,10 @@ use super::security::security_problem;
 pub(crate) const ROUND_BACKOFF_MS_MIN: u64 = 10;
 /// Longest pause between rounds, in milliseconds.
 pub(crate) const ROUND_BACKOFF_MS_MAX: u64 = 200;
+/// How long discovery passes over an unreachable address (see the module documentation), in
+/// milliseconds. Short, because it is also the longest a node that was unreachable and came
+/// back as the leader can be passed over (the others name it, and the hint is not followed).
+pub(crate) const UNREACHABLE_SKIP_MS: u64 = 500;
 
 /// Why no connection could be had.
 pub(crate) enum RouteError {
@@ -78,6 +88,10 @@ pub(crate) struct Router {
     /// When it holds every address in `addrs`, routing stops with [`RouteError::Security`];
     /// an answer from an address removes it. At most one entry per address in `addrs`.
     security_refused: RefCell<HashMap<SocketAddr, String>>,
+    /// Addresses whose last dial failed or never finished, or whose connection was lost, and
+    /// since when (see [`UNREACHABLE_SKIP_MS`]). A successful dial removes its address. At
+    /// most one entry per address in `addrs` (only those are dialled).
+    unreachable: RefCell<HashMap<SocketAddr, Instant>>,
     serials: Cell<u64>,
     closed: Cell<bool>,
 }
@@ -118,6 +132,7 @@ impl Router {
             discovered: Notify::default(),
             last_problem: RefCell::new("no endpoint tried yet".into()),
             security_refused: RefCell::new(HashMap::new()),
+            unreachable: RefCell::new(HashMap::new()),
             serials: Cell::new(0),
             closed: Cell::new(false),
         }
@@ -229,17 +244,13 @@ impl Router {
                     .and_then(|id| self.known.borrow().get(&id).copied())
             })
         });
+        let now = Instant::now();
+        // A hint naming an address that just failed us is most likely stale (a follower that
+        // has not noticed the leader's death yet): go round the others instead.
+        let hinted = hinted.filter(|&addr| !self.skip(addr, now));
         let addr = match hinted {
             Some(addr) => addr,
-            None => {
-                let addrs = self.addrs.borrow();
-                if addrs.is_empty() {
-                    return Err("no endpoints configured".into());
-                }
-                let index = self.next_addr.get() % addrs.len();
-                self.next_addr.set(index + 1);
-                addrs[index]
-            }
+            None => self.next_in_turn(now)?,
         };
         let open = self
             .connections
@@ -256,7 +267,37 @@ impl Router {
         Ok(connection)
     }
 
+    /// Whether discovery should pass over `addr` now: it was unreachable lately and another
+    /// address was not.
+    fn skip(&self, addr: SocketAddr, now: Instant) -> bool {
+        let unreachable = self.unreachable.borrow();
+        let recently = |addr: &SocketAddr| {
+            unreachable.get(addr).is_some_and(|since| {
+                now.saturating_duration_since(*since) < Duration::from_millis(UNREACHABLE_SKIP_MS)
+            })
+        };
+        recently(&addr) && !self.addrs.borrow().iter().all(recently)
+    }
+
+    /// The next address in turn, passing over those to [`Router::skip`].
+    fn next_in_turn(&self, now: Instant) -> Result<SocketAddr, String> {
+        let addrs = self.addrs.borrow().clone();
+        if addrs.is_empty() {
+            return Err("no endpoints configured".into());
+        }
+        let start = self.next_addr.get();
+        let offset = (0..addrs.len())
+            .find(|offset| !self.skip(addrs[(start + offset) % addrs.len()], now))
+            .unwrap_or(0);
+        let index = (start + offset) % addrs.len();
+        self.next_addr.set(index + 1);
+        Ok(addrs[index])
+    }
+
     async fn dial(&self, addr: SocketAddr) -> Result<Rc<Connection>, String> {
+        // Marked before the handshake and cleared after it: a dial cut short by the caller's
+        // deadline (the future dropped) leaves its address marked too.
+        self.unreachable.borrow_mut().insert(addr, Instant::now());
         let connect = async {
             Client::connect_any(&self.security, addr, &self.limits)
                 .await
@@ -281,6 +322,7 @@ impl Router {
             client.close();
             return Err("client closed".into());
         }
+        self.unreachable.borrow_mut().remove(&addr);
         self.known.borrow_mut().insert(node, addr);
         let serial = self.serials.get() + 1;
         self.serials.set(serial);
@@ -378,6 +420,11 @@ impl Router {
         // An insecure client learns that a mutual-TLS node refused it only here: its side of
         // the handshake completes before the node checks its certificate.
         self.note_security(connection.addr, problem);
+        if !connection.is_alive() {
+            self.unreachable
+                .borrow_mut()
+                .insert(connection.addr, Instant::now());
+        }
         if self.is_leader(connection) {
             *self.leader.borrow_mut() = None;
         }

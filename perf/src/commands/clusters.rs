@@ -50,6 +50,7 @@ impl SideBySide {
                 nodes,
                 timing,
                 base_dir: dir.path().join(system.name()),
+                verbose_logs: false,
             };
             std::fs::create_dir_all(&spec.base_dir)
                 .map_err(|error| format!("cannot create {}: {error}", spec.base_dir.display()))?;

@@ -49,6 +49,7 @@ const STATUS_POLL_TIMEOUT: Duration = Duration::from_millis(50);
 /// Writes results.json, summary.txt and election_times.{svg,png} into <OUT>/election/.
 ///
 /// Example: cargo run --release -p tern-perf -- election --with etcd --trials 10
+/// Why was a trial slow: ... election --trials 5 --timeouts 12-25 --keep-logs /tmp/election-logs
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ElectionArgs {
@@ -74,6 +75,13 @@ pub struct ElectionArgs {
     /// Where results go: <OUT>/election/. Default: perf/results in the source tree.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// Keep every node's data directory and log under DIR/<system>-<range>/ after the run,
+    /// logging at debug (tern) or info (etcd) instead of warn: for finding out why a trial
+    /// was slow. Refused if DIR exists and is not empty (nothing is overwritten). Without it
+    /// a temporary directory is used and removed.
+    #[arg(long, value_name = "DIR")]
+    pub keep_logs: Option<PathBuf>,
 }
 
 /// Parses "150-300" into a timing with a heartbeat of a fifth of the lower bound.
@@ -110,10 +118,36 @@ pub fn run(args: &ElectionArgs) -> Result<(), String> {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results")))
         .join("election");
     let nodes = usize::from(args.nodes);
+    if let Some(keep) = &args.keep_logs {
+        let empty = std::fs::read_dir(keep).map_or(true, |mut entries| entries.next().is_none());
+        if !empty {
+            return Err(format!(
+                "--keep-logs: {} exists and is not empty; name a new or empty directory",
+                keep.display()
+            ));
+        }
+    }
     let mut trials = Vec::new();
     for timing in &timings {
         for &system in &systems {
-            run_system(system, nodes, *timing, args.trials as usize, &mut trials)?;
+            let place = match &args.keep_logs {
+                Some(keep) => NodeFiles::Kept(keep.join(format!(
+                    "{system}-{}-{}",
+                    timing.timeout_ms_min, timing.timeout_ms_max
+                ))),
+                None => NodeFiles::temporary()?,
+            };
+            run_system(
+                system,
+                nodes,
+                *timing,
+                args.trials as usize,
+                &place,
+                &mut trials,
+            )?;
+            if let NodeFiles::Kept(path) = &place {
+                eprintln!("node logs kept in {}", path.display());
+            }
         }
     }
     let summary = election_table(&trials);
@@ -125,23 +159,47 @@ pub fn run(args: &ElectionArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Where one cluster's data directories and logs go.
+enum NodeFiles {
+    /// Removed when dropped.
+    Temporary(tempfile::TempDir),
+    /// Kept, with verbose logs (`--keep-logs`).
+    Kept(PathBuf),
+}
+
+impl NodeFiles {
+    fn temporary() -> Result<NodeFiles, String> {
+        tempfile::Builder::new()
+            .prefix("tern-perf-election-")
+            .tempdir()
+            .map(NodeFiles::Temporary)
+            .map_err(|error| format!("cannot create a temporary directory: {error}"))
+    }
+}
+
 /// All trials of one system at one timing, on one cluster.
 fn run_system(
     system: System,
     nodes: usize,
     timing: ElectionTiming,
     trial_count: usize,
+    place: &NodeFiles,
     trials: &mut Vec<ElectionTrial>,
 ) -> Result<(), String> {
-    let dir = tempfile::Builder::new()
-        .prefix("tern-perf-election-")
-        .tempdir()
-        .map_err(|error| format!("cannot create a temporary directory: {error}"))?;
     eprintln!("starting {nodes} {system} nodes ({})", timing.label());
-    let spec = ClusterSpec {
-        nodes,
-        timing,
-        base_dir: dir.path().to_path_buf(),
+    let spec = match place {
+        NodeFiles::Temporary(dir) => ClusterSpec {
+            nodes,
+            timing,
+            base_dir: dir.path().to_path_buf(),
+            verbose_logs: false,
+        },
+        NodeFiles::Kept(path) => ClusterSpec {
+            nodes,
+            timing,
+            base_dir: path.clone(),
+            verbose_logs: true,
+        },
     };
     let mut cluster = launch::launch(system, &spec)?;
     cluster.wait_ready(READY_TIMEOUT)?;
@@ -171,6 +229,7 @@ fn run_system(
             old_term,
             killed_at,
             trial,
+            spec.verbose_logs,
         );
         let (new_leader_ms, first_write_ms, terms_used, error) = outcome;
         println!(
@@ -219,6 +278,7 @@ fn time_recovery(
     old_term: u64,
     killed_at: Instant,
     trial: usize,
+    show_failed_probes: bool,
 ) -> Recovery {
     let stop = AtomicBool::new(false);
     let elected: Mutex<Option<(f64, u64)>> = Mutex::new(None);
@@ -247,12 +307,16 @@ fn time_recovery(
         while killed_at.elapsed() < RECOVERY_TIMEOUT {
             attempt += 1;
             let key = format!("election/probe/{trial}/{attempt}");
-            if driver
-                .probe_write(survivors, key.as_bytes(), PROBE_TIMEOUT)
-                .is_ok()
-            {
-                first_write_ms = Some(killed_at.elapsed().as_secs_f64() * 1000.0);
-                break;
+            match driver.probe_write(survivors, key.as_bytes(), PROBE_TIMEOUT) {
+                Ok(()) => {
+                    first_write_ms = Some(killed_at.elapsed().as_secs_f64() * 1000.0);
+                    break;
+                }
+                Err(problem) if show_failed_probes => eprintln!(
+                    "  write probe {attempt} failed at {:.1} ms: {problem}",
+                    killed_at.elapsed().as_secs_f64() * 1000.0
+                ),
+                Err(_) => {}
             }
         }
         if first_write_ms.is_none() {

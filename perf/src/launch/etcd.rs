@@ -149,6 +149,8 @@ pub struct EtcdCluster {
     initial_cluster: String,
     heartbeat_ms: u64,
     election_ms: u64,
+    /// "info" for `ClusterSpec::verbose_logs`, else "warn".
+    log_level: &'static str,
     etcd: PathBuf,
     /// Member 0's first command (restarts use other flags).
     first_command_line: String,
@@ -197,6 +199,7 @@ impl EtcdCluster {
             initial_cluster,
             heartbeat_ms,
             election_ms,
+            log_level: if spec.verbose_logs { "info" } else { "warn" },
             etcd,
             first_command_line: String::new(),
         };
@@ -265,7 +268,7 @@ impl EtcdCluster {
             "--logger".into(),
             "zap".into(),
             "--log-level".into(),
-            "warn".into(),
+            self.log_level.into(),
         ]
     }
 

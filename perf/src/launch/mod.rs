@@ -51,6 +51,9 @@ pub struct ClusterSpec {
     pub timing: ElectionTiming,
     /// Data directories, certificates and logs go under here (the caller removes it).
     pub base_dir: PathBuf,
+    /// Servers log at debug (tern) or info (etcd) instead of warn: for finding out why a
+    /// trial was slow, with the logs kept (`election --keep-logs`).
+    pub verbose_logs: bool,
 }
 
 /// A running cluster of either system.

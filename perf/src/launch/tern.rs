@@ -109,7 +109,7 @@ impl TernCluster {
                     .to_string()
                     .into(),
                 "--log-level".into(),
-                "warn".into(),
+                if spec.verbose_logs { "debug" } else { "warn" }.into(),
             ];
             let log_path = spec.base_dir.join(format!("tern-node-{id}.log"));
             // Members already started are killed by their Drop if this one fails.
