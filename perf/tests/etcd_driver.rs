@@ -45,6 +45,7 @@ fn start_cluster(dir: &tempfile::TempDir) -> Box<dyn Cluster> {
             nodes: 3,
             timing: ElectionTiming::DEFAULT,
             base_dir: dir.path().to_path_buf(),
+            verbose_logs: false,
         },
     )
     .unwrap();

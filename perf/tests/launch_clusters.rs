@@ -23,6 +23,7 @@ fn spec(dir: &Path) -> ClusterSpec {
         nodes: 3,
         timing: ElectionTiming::DEFAULT,
         base_dir: dir.to_path_buf(),
+        verbose_logs: false,
     }
 }
 

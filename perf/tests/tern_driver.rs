@@ -51,6 +51,7 @@ fn tern_driver_loads_runs_reports_status_and_probes() {
             nodes: 3,
             timing: ElectionTiming::DEFAULT,
             base_dir: base_dir.path().to_path_buf(),
+            verbose_logs: false,
         },
     )
     .unwrap_or_else(|problem| panic!("launch: {problem}"));
